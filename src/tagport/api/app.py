@@ -1,0 +1,86 @@
+"""The FastAPI application: routers, error rendering, and the worker pool's lifecycle."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tagport import __version__, control
+from tagport.api import download, internal, openapi
+from tagport.core import Tagport
+from tagport.errors import TagportError
+from tagport.jobs.worker import WorkerPool
+
+log = logging.getLogger("tagport.api")
+
+
+def create_app(core: Tagport, *, run_workers: bool = True, public_url: str | None = None) -> FastAPI:
+    """The app over `core`. With `run_workers`, the app owns the engine and a worker pool."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool: WorkerPool | None = None
+        if run_workers:
+            pool = WorkerPool(core.jobs, core.engine, core.settings.workers,
+                              core.settings.poll_interval)
+            pool.start()
+            app.state.wake_workers = pool.wake
+        if public_url:
+            control.write_server_file(core.settings, public_url)
+        try:
+            yield
+        finally:
+            if public_url:
+                control.remove_server_file(core.settings)
+            if pool is not None:
+                pool.stop()
+
+    app = FastAPI(
+        title="tagport",
+        version=__version__,
+        description="Export the users covered by a user tag, through GrowingIO CDP 2.9's OpenAPI.",
+        lifespan=lifespan,
+    )
+    app.state.core = core
+    app.state.wake_workers = lambda: None
+    app.state.control_secret = control.control_secret(core.settings)
+    app.include_router(openapi.router)
+    app.include_router(download.router)
+    app.include_router(internal.router)
+    _install_error_handlers(app)
+    return app
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(TagportError)
+    async def tagport_error(_: Request, exc: TagportError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return _error(exc.status, exc.code, exc.message, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"] if p != "body") or "body"
+            problems.append(f"{where}: {err['msg']}")
+        return _error(400, "BAD_REQUEST", "; ".join(problems))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
+        return _error(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def internal_error(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return _error(500, "INTERNAL_ERROR", f"internal error: {type(exc).__name__}")

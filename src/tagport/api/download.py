@@ -1,0 +1,37 @@
+"""`GET /download?file=<uri>`: stream a finished job's file."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import FileResponse
+
+from tagport.auth.tokens import Token
+from tagport.api.deps import current_token, get_core
+
+router = APIRouter()
+
+CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/x-ndjson; charset=utf-8"}
+
+
+def content_disposition(file_name: str) -> str:
+    """RFC 6266: an ASCII fallback and the UTF-8 name in `filename*`."""
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_"
+                       for c in file_name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(file_name, safe='')}"
+
+
+@router.get("/download")
+def download(
+    request: Request,
+    file: str = Query(..., description="A uri from the job result, as returned."),
+    token: Token = Depends(current_token),
+) -> FileResponse:
+    """The file is looked up among the jobs' files; a path is never resolved from the request."""
+    job, local = get_core(request).jobs.file_for(file, token_id=token.id)
+    return FileResponse(
+        local,
+        media_type=CONTENT_TYPES[job.file_format],
+        headers={"Content-Disposition": content_disposition(local.name)},
+    )

@@ -1,0 +1,86 @@
+"""API tokens: UUID4 strings, stored only as SHA-256 hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from tagport.db import tokens as t
+from tagport.errors import Conflict, NotFound, Unauthorized
+from tagport.jobs.models import as_utc
+
+
+@dataclass(frozen=True)
+class Token:
+    id: int
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class TokenService:
+    def __init__(self, db: Engine) -> None:
+        self.db = db
+
+    def create(self, name: str) -> str:
+        """A new token for `name`; the plain token is returned once and never stored."""
+        if not name.strip():
+            raise Conflict("a token needs a name")
+        token = str(uuid.uuid4())
+        with self.db.begin() as conn:
+            taken = conn.execute(
+                sa.select(t.c.id).where(t.c.name == name, t.c.revoked_at.is_(None))
+            ).first()
+            if taken:
+                raise Conflict(f"a token named {name!r} already exists", code="TOKEN_EXISTS")
+            conn.execute(t.insert().values(
+                name=name, token_hash=hash_token(token), created_at=datetime.now(UTC)
+            ))
+        return token
+
+    def list(self) -> list[Token]:
+        with self.db.connect() as conn:
+            rows = conn.execute(sa.select(t).order_by(t.c.id)).all()
+        return [Token(r.id, r.name, as_utc(r.created_at), as_utc(r.revoked_at)) for r in rows]  # type: ignore[arg-type]
+
+    def revoke(self, name: str) -> int:
+        with self.db.begin() as conn:
+            result = conn.execute(
+                t.update().where(t.c.name == name, t.c.revoked_at.is_(None))
+                .values(revoked_at=datetime.now(UTC))
+            )
+        if result.rowcount == 0:
+            raise NotFound(f"no active token named {name!r}", code="TOKEN_NOT_FOUND")
+        return result.rowcount
+
+    def authenticate(self, token: str) -> Token:
+        """The active token matching `token`, or Unauthorized."""
+        digest = hash_token(token)
+        with self.db.connect() as conn:
+            row = conn.execute(sa.select(t).where(t.c.token_hash == digest)).first()
+        # the lookup is by hash; compare in constant time all the same
+        if row is None or not hmac.compare_digest(row.token_hash, digest) or row.revoked_at:
+            raise Unauthorized("the token is unknown or revoked", code="INVALID_TOKEN")
+        return Token(row.id, row.name, as_utc(row.created_at), None)  # type: ignore[arg-type]
+
+
+def bearer_token(header: str | None) -> str:
+    """The token of an `Authorization: Bearer <token>` header, or Unauthorized."""
+    if not header:
+        raise Unauthorized("missing Authorization header: use 'Bearer <token>'",
+                           code="MISSING_TOKEN")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise Unauthorized("the Authorization header must be 'Bearer <token>'",
+                           code="MISSING_TOKEN")
+    return value.strip()

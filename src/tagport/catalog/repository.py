@@ -1,0 +1,64 @@
+"""All SQL on catalog entries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from tagport.catalog.models import CatalogEntry, Kind, ValueType
+from tagport.db import catalog_entries as t
+
+
+def _entry(row: sa.Row) -> CatalogEntry:
+    return CatalogEntry(
+        key=row.key,
+        kind=Kind(row.kind),
+        name=row.name,
+        value_type=ValueType(row.value_type),
+        is_array=bool(row.is_array),
+        description=row.description,
+        name_en=row.name_en,
+        has_data=bool(row.has_data),
+    )
+
+
+def list_entries(conn: Connection) -> list[CatalogEntry]:
+    rows = conn.execute(sa.select(t).order_by(t.c.position))
+    return [_entry(r) for r in rows]
+
+
+def get_entry(conn: Connection, key: str) -> CatalogEntry | None:
+    row = conn.execute(sa.select(t).where(t.c.key == key)).first()
+    return _entry(row) if row else None
+
+
+def insert_entry(conn: Connection, entry: CatalogEntry) -> None:
+    now = datetime.now(UTC)
+    position = conn.execute(sa.select(sa.func.coalesce(sa.func.max(t.c.position), 0))).scalar_one()
+    conn.execute(
+        t.insert().values(
+            key=entry.key, kind=entry.kind.value, name=entry.name, name_en=entry.name_en,
+            value_type=entry.value_type.value, is_array=entry.is_array,
+            description=entry.description, has_data=False, position=position + 1,
+            created_at=now, updated_at=now,
+        )
+    )
+
+
+def update_entry(conn: Connection, entry: CatalogEntry) -> None:
+    conn.execute(
+        t.update().where(t.c.key == entry.key).values(
+            name=entry.name, name_en=entry.name_en, value_type=entry.value_type.value,
+            is_array=entry.is_array, description=entry.description,
+            updated_at=datetime.now(UTC),
+        )
+    )
+
+
+def mark_has_data(conn: Connection, keys: list[str]) -> None:
+    if keys:
+        conn.execute(
+            t.update().where(t.c.key.in_(keys), t.c.has_data.is_(False)).values(has_data=True)
+        )

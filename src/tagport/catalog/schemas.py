@@ -1,0 +1,37 @@
+"""The catalog file read by `tagport catalog apply`."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tagport.catalog.models import ValueType
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    key: str
+    name: str = Field(min_length=1)
+    name_en: str | None = None
+    description: str = ""
+
+
+class IdentitySpec(_Entry):
+    pass
+
+
+class AttributeSpec(_Entry):
+    type: ValueType = ValueType.STRING
+
+
+class TagSpec(_Entry):
+    type: ValueType = ValueType.STRING
+    is_array: bool = Field(False, alias="isArray")
+
+
+class CatalogFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    identities: list[IdentitySpec] = []
+    attributes: list[AttributeSpec] = []
+    tags: list[TagSpec] = []

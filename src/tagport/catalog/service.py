@@ -1,0 +1,109 @@
+"""Applying a catalog file and reading the catalog."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import ValidationError
+from sqlalchemy.engine import Engine
+
+from tagport.catalog import repository
+from tagport.catalog.models import CatalogEntry, Kind, ValueType, key_error
+from tagport.catalog.schemas import CatalogFile
+from tagport.errors import Conflict, InvalidInput
+
+
+@dataclass
+class ApplyReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+
+def read_catalog_file(path: Path) -> CatalogFile:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{path}: line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
+    try:
+        return CatalogFile.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise InvalidInput(f"{path}: {where}: {err['msg']}") from exc
+
+
+def entries_from_file(spec: CatalogFile) -> list[CatalogEntry]:
+    entries = [
+        CatalogEntry(i.key, Kind.IDENTITY, i.name, ValueType.STRING, False, i.description, i.name_en)
+        for i in spec.identities
+    ]
+    entries += [
+        CatalogEntry(a.key, Kind.ATTRIBUTE, a.name, a.type, False, a.description, a.name_en)
+        for a in spec.attributes
+    ]
+    entries += [
+        CatalogEntry(t.key, Kind.TAG, t.name, t.type, t.is_array, t.description, t.name_en)
+        for t in spec.tags
+    ]
+    seen: set[str] = set()
+    for entry in entries:
+        if problem := key_error(entry.kind, entry.key):
+            raise InvalidInput(problem)
+        if entry.key in seen:
+            raise InvalidInput(f"key {entry.key!r} appears twice in the catalog file")
+        seen.add(entry.key)
+    return entries
+
+
+class CatalogService:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def apply(self, entries: list[CatalogEntry]) -> ApplyReport:
+        """Add new entries and update names/descriptions, all or nothing."""
+        report = ApplyReport()
+        with self.engine.begin() as conn:
+            for entry in entries:
+                old = repository.get_entry(conn, entry.key)
+                if old is None:
+                    repository.insert_entry(conn, entry)
+                    report.added.append(entry.key)
+                    continue
+                if old.kind is not entry.kind:
+                    raise Conflict(f"{entry.key}: is a {old.kind.value}, not a {entry.kind.value}")
+                if old.type_label != entry.type_label and old.has_data:
+                    raise Conflict(
+                        f"{entry.key}: cannot change type from {old.type_label} to "
+                        f"{entry.type_label}: the key already holds data",
+                        code="TYPE_CHANGE_REFUSED",
+                    )
+                if _same(old, entry):
+                    report.unchanged.append(entry.key)
+                else:
+                    repository.update_entry(conn, entry)
+                    report.updated.append(entry.key)
+        return report
+
+    def list(self) -> list[CatalogEntry]:
+        with self.engine.connect() as conn:
+            return repository.list_entries(conn)
+
+    def by_key(self) -> dict[str, CatalogEntry]:
+        return {e.key: e for e in self.list()}
+
+    def get(self, key: str) -> CatalogEntry | None:
+        with self.engine.connect() as conn:
+            return repository.get_entry(conn, key)
+
+    def mark_has_data(self, keys: list[str]) -> None:
+        with self.engine.begin() as conn:
+            repository.mark_has_data(conn, keys)
+
+
+def _same(a: CatalogEntry, b: CatalogEntry) -> bool:
+    return (a.name, a.name_en, a.description, a.type_label) == (
+        b.name, b.name_en, b.description, b.type_label,
+    )

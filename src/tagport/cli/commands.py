@@ -1,0 +1,181 @@
+"""`tagport load | serve | export | demo`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from tagport import control, demo as demo_data
+from tagport.catalog.service import entries_from_file, read_catalog_file
+from tagport.cli import runtime
+from tagport.core import Tagport
+from tagport.engines.base import LoadReport
+from tagport.errors import NotFound, StoreBusy, TagportError
+from tagport.exports.spec import ExportRequest
+from tagport.jobs.models import JobStage
+
+MAX_REJECTS_SHOWN = 20
+
+
+def load(
+    file: Path = typer.Argument(..., help="Users as .csv, .jsonl or .parquet."),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid",
+                                      help="Apply the valid records; write rejects to a file."),
+    rejects: Optional[Path] = typer.Option(None, "--rejects",
+                                           help="Where rejects go (default FILE.rejects.csv)."),
+) -> None:
+    """Load users with identity resolution, all or nothing unless --skip-invalid."""
+    rejects_path = rejects or (file.with_name(file.stem + ".rejects.csv") if skip_invalid else None)
+    with runtime.core() as tp:
+        try:
+            report = tp.profiles.load(file, skip_invalid=skip_invalid, rejects_path=rejects_path)
+            runtime.out(f"loaded {file} into {tp.settings.profile_db_path}")
+        except StoreBusy:
+            server, report = control.hand_load_to_server(tp.settings, file, skip_invalid,
+                                                         rejects_path)
+            runtime.out(f"the running server at {server.url} (pid {server.pid}) holds the "
+                        f"profile store; the load of {file} was handed to it")
+    _print_load_report(report, rejects_path)
+    if not report.applied:
+        raise typer.Exit(1)
+
+
+def _print_load_report(report: LoadReport, rejects_path: Path | None) -> None:
+    for reject in report.rejects[:MAX_REJECTS_SHOWN]:
+        runtime.err.print(f"rejected: {reject}", markup=False)
+    if len(report.rejects) > MAX_REJECTS_SHOWN:
+        runtime.err.print(f"... and {len(report.rejects) - MAX_REJECTS_SHOWN} more rejects")
+    runtime.out(f"inserted={report.inserted} updated={report.updated} rejected={report.rejected}")
+    if not report.applied:
+        runtime.err.print("nothing was applied: fix the rejected records, "
+                          "or use --skip-invalid to apply the valid ones")
+    elif report.rejects and rejects_path:
+        runtime.out(f"rejected records written to {rejects_path}")
+
+
+def serve(
+    host: Optional[str] = typer.Option(None, help="Listen address (TAGPORT_HOST)."),
+    port: Optional[int] = typer.Option(None, help="Port (TAGPORT_PORT)."),
+    workers: Optional[int] = typer.Option(None, help="Export worker threads (TAGPORT_WORKERS)."),
+) -> None:
+    """Run the HTTP API with its export workers."""
+    import uvicorn
+
+    from tagport.api.app import create_app
+
+    with runtime.core(host=host, port=port, workers=workers) as tp:
+        tp.engine  # open the single DuckDB writer now, so a busy store fails clearly
+        s = tp.settings
+        url_host = "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host
+        app = create_app(tp, public_url=f"http://{url_host}:{s.port}")
+        runtime.out(f"tagport serving {s.resolved_data_dir} on http://{url_host}:{s.port}")
+        uvicorn.run(app, host=s.host, port=s.port, log_level="info")
+
+
+def export(
+    tag_key: str = typer.Argument(..., help="The user tag, e.g. tag_rfm."),
+    properties: str = typer.Option("", "--properties", "-p", help="Comma-separated keys."),
+    file_format: str = typer.Option("csv", "--format", help="csv or json."),
+    header: str = typer.Option("key", "--header", help="CSV header: key or name."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output",
+                                          help="Where to put the file (default: its own name)."),
+) -> None:
+    """Export a tag's users to a file, here or through the running server."""
+    keys = [p.strip() for p in properties.split(",") if p.strip()]
+    request = ExportRequest(tag_key, keys, file_format, header)
+    with runtime.core() as tp:
+        job = _run_export_job(tp, request)
+        if job.stage is JobStage.ERROR:
+            raise TagportError(f"export failed: {job.error_code}: {job.error_message}")
+        _, local = tp.jobs.file_for(job.file_path or "", token_id=None)
+        dest = output or Path(local.name)
+        _place(local, dest)
+    runtime.out(f"{job.row_count} rows written to {dest}")
+
+
+def _run_export_job(tp: Tagport, request: ExportRequest):  # type: ignore[no-untyped-def]
+    """Submit a job; run it in this process, or wait for the server that owns the store."""
+    try:
+        engine = tp.engine
+    except StoreBusy:
+        engine = None
+        server = control.running_server(tp.settings)
+        if server is None:
+            raise
+        runtime.err.print(f"the running server at {server.url} holds the profile store; "
+                          "the export runs there")
+    job = tp.jobs.submit(request, token_id=None)
+    with Console(stderr=True).status(f"job {job.id}: {job.stage.value}") as status:
+        if engine is not None and tp.jobs.claim(job.id, f"cli:{os.getpid()}"):
+            status.update(f"job {job.id}: RUNNING")
+            tp.jobs.run(job.id, engine)
+        while not (job := tp.jobs.get(job.id)).stage.is_final:
+            status.update(f"job {job.id}: {job.stage.value}")
+            time.sleep(0.2)
+    return job
+
+
+def _place(src: Path, dest: Path) -> None:
+    """Link the result file to `dest` when possible (no copy), else copy it."""
+    if dest.exists():
+        dest.unlink()
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copyfile(src, dest)
+
+
+def demo(
+    users: int = typer.Option(100_000, help="How many synthetic users."),
+    serve_after: bool = typer.Option(True, "--serve/--no-serve", help="Start the server after."),
+    host: Optional[str] = typer.Option(None, help="Listen address for --serve."),
+    port: Optional[int] = typer.Option(None, help="Port for --serve."),
+) -> None:
+    """Create a synthetic CDP (catalog, users, a token) and print a curl walk-through."""
+    with runtime.core(host=host, port=port) as tp:
+        demo_dir = tp.settings.resolved_data_dir / "demo"
+        demo_dir.mkdir(exist_ok=True)
+        catalog_file = demo_data.write_catalog(demo_dir / "catalog.json")
+        tp.catalog.apply(entries_from_file(read_catalog_file(catalog_file)))
+        if tp.engine.user_count() == 0:
+            runtime.out(f"generating {users} demo users ...")
+            users_file = demo_data.write_users(demo_dir / "users.parquet", users)
+            report = tp.profiles.load(users_file)
+            runtime.out(f"loaded demo users: inserted={report.inserted}")
+        else:
+            runtime.out(f"the data dir already holds {tp.engine.user_count()} users; kept them")
+        try:
+            tp.tokens.revoke("demo")
+        except NotFound:
+            pass
+        token = tp.tokens.create("demo")
+        s = tp.settings
+        runtime.out(curl_walkthrough(f"http://{s.host}:{s.port}", token))
+    if serve_after:
+        serve(host=host, port=port, workers=None)
+
+
+def curl_walkthrough(base: str, token: str) -> str:
+    py = "python3 -c 'import sys, json; print(json.load(sys.stdin){})'"
+    return f"""
+Demo token (name "demo"): {token}
+
+Paste this into another terminal once the server is up:
+
+TOKEN={token}
+JOB=$(curl -s -X POST '{base}/v1/api/user_tags/tag_rfm/export_jobs' \\
+  -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
+  -d '{{"properties": ["ids_$basic_userId", "usr_gender", "tag_rfm"], "fileFormat": "csv", "csvHeaderType": "name"}}' \\
+  | {py.format('["id"]')})
+sleep 2
+curl -s -H "Authorization: Bearer $TOKEN" "{base}/v1/api/job/result/$JOB"; echo
+URI=$(curl -s -H "Authorization: Bearer $TOKEN" "{base}/v1/api/job/result/$JOB" | {py.format('["uris"][0]')})
+curl -s -H "Authorization: Bearer $TOKEN" -o users.csv "{base}/download?file=$URI"
+head -3 users.csv
+"""

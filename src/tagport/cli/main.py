@@ -1,0 +1,39 @@
+"""The `tagport` command. Thin: parses arguments, calls the core, prints results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from tagport.cli import catalog as catalog_cli
+from tagport.cli import runtime
+from tagport.cli import tokens as tokens_cli
+from tagport.cli.commands import demo, export, load, serve
+
+app = typer.Typer(help="tagport: export the users of a user tag, GrowingIO CDP 2.9 style.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+err = Console(stderr=True)
+
+
+@app.callback()
+def main(
+    data_dir: Optional[Path] = typer.Option(
+        None, "--data-dir", help="Data directory (default: TAGPORT_DATA_DIR or ./tagport-data)."
+    ),
+) -> None:
+    runtime.DATA_DIR = data_dir
+
+
+app.add_typer(catalog_cli.app, name="catalog")
+app.add_typer(tokens_cli.app, name="token")
+app.command()(load)
+app.command()(serve)
+app.command()(export)
+app.command()(demo)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

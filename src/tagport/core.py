@@ -1,0 +1,53 @@
+"""The one core that the CLI and the HTTP app share: settings, stores and services."""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+
+from sqlalchemy.engine import Engine as DbEngine
+
+from tagport.auth.tokens import TokenService
+from tagport.catalog.service import CatalogService
+from tagport.config import Settings
+from tagport.db import create_db_engine, migrate
+from tagport.engines import open_engine
+from tagport.engines.base import Engine
+from tagport.jobs.service import JobService
+from tagport.profiles.service import ProfileService
+
+
+class Tagport:
+    """Services wired on one data dir. The data engine opens on first use, because the
+    DuckDB file has one writer process and catalog or token commands do not need it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+        settings.results_path.mkdir(parents=True, exist_ok=True)
+        self.db: DbEngine = create_db_engine(settings.metadata_url)
+        migrate(self.db)
+        self.catalog = CatalogService(self.db)
+        self.tokens = TokenService(self.db)
+        self.jobs = JobService(self.db, self.catalog, settings.results_path)
+        self._engine: Engine | None = None
+        self._engine_lock = threading.Lock()
+
+    @property
+    def engine(self) -> Engine:
+        """The data engine, opened on first use (raises StoreBusy if another process has it)."""
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = open_engine(self.settings)
+            return self._engine
+
+    @cached_property
+    def profiles(self) -> ProfileService:
+        return ProfileService(self.catalog, lambda: self.engine)
+
+    def close(self) -> None:
+        with self._engine_lock:
+            if self._engine is not None:
+                self._engine.close()
+                self._engine = None
+        self.db.dispose()

@@ -1,0 +1,96 @@
+"""The metadata store: tables, the SQLAlchemy engine and migrations.
+
+SQLite by default; every statement is plain SQLAlchemy Core so that PostgreSQL is a
+URL change.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Engine
+
+metadata = sa.MetaData()
+
+catalog_entries = sa.Table(
+    "catalog_entries",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # identity | attribute | tag
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("name_en", sa.String(200)),
+    sa.Column("value_type", sa.String(16), nullable=False),
+    sa.Column("is_array", sa.Boolean, nullable=False, default=False),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("has_data", sa.Boolean, nullable=False, default=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+)
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(8), primary_key=True),
+    sa.Column("name", sa.String(40), nullable=False, unique=True),
+    sa.Column("token_id", sa.Integer, sa.ForeignKey("tokens.id")),
+    sa.Column("tag_key", sa.String(200), nullable=False),
+    sa.Column("properties", sa.JSON, nullable=False),
+    sa.Column("file_format", sa.String(8), nullable=False),
+    sa.Column("header_type", sa.String(8), nullable=False),
+    sa.Column("stage", sa.String(16), nullable=False, index=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("claimed_by", sa.String(100)),
+    sa.Column("file_path", sa.String(1000), unique=True),  # "/jobs/results/<name>/<file>"
+    sa.Column("row_count", sa.BigInteger),
+    sa.Column("byte_count", sa.BigInteger),
+    sa.Column("error_code", sa.String(64)),
+    sa.Column("error_message", sa.Text),
+)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def create_db_engine(url: str) -> Engine:
+    """An engine for the metadata store; SQLite gets WAL and a busy timeout."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_pre_ping=True
+        )
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the metadata store to the newest schema with Alembic."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")

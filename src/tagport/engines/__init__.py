@@ -1,0 +1,18 @@
+"""Data engines behind one interface (engines.base.Engine)."""
+
+from __future__ import annotations
+
+from tagport.config import Settings
+from tagport.engines.base import Engine
+from tagport.errors import NotImplementedYet
+
+
+def open_engine(settings: Settings) -> Engine:
+    """The engine the settings name, opened on the data dir."""
+    if settings.engine == "duckdb":
+        from tagport.engines.duckdb.engine import DuckDBEngine
+
+        return DuckDBEngine.from_settings(settings)
+    if settings.engine == "spark":
+        raise NotImplementedYet("the Spark engine is not implemented yet (TAGPORT_ENGINE=spark)")
+    raise NotImplementedYet(f"unknown engine {settings.engine!r}; use 'duckdb'")

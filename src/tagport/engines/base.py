@@ -1,0 +1,106 @@
+"""The engine boundary: what every data engine (DuckDB now, Spark later) must do.
+
+An engine owns the profile store (the wide user table and the identity map). It loads
+user records with identity resolution and writes the users covered by a tag to a file.
+The shared test suite in tests/integration/test_engine_contract.py checks any engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+from tagport.catalog.models import CatalogEntry
+
+
+class FileFormat(StrEnum):
+    CSV = "csv"
+    JSON = "json"
+
+
+class HeaderType(StrEnum):
+    KEY = "key"
+    NAME = "name"
+
+
+class InputFormat(StrEnum):
+    CSV = "csv"
+    JSONL = "jsonl"
+    PARQUET = "parquet"
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """One export: the tag whose covered users are written, and the columns after gio_id."""
+
+    tag: CatalogEntry
+    columns: tuple[CatalogEntry, ...]
+    file_format: FileFormat
+    header_type: HeaderType = HeaderType.KEY
+
+
+@dataclass(frozen=True)
+class Reject:
+    """One rejected input record: its line (1-based, as a person counts them) and why."""
+
+    line: int
+    field: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" + (f", field {self.field}" if self.field else "")
+        return f"{where}: {self.reason}"
+
+
+@dataclass
+class LoadReport:
+    inserted: int = 0
+    updated: int = 0
+    rejected: int = 0
+    rejects: list[Reject] = field(default_factory=list)
+    applied: bool = False
+    # catalog keys that received at least one non-null value (they now "hold data")
+    keys_with_data: list[str] = field(default_factory=list)
+
+
+class Engine(Protocol):
+    name: str
+
+    def export(self, plan: ExportPlan, dest: Path) -> int:
+        """Write the plan's file to `dest` (a path that does not exist yet); return the row count."""
+        ...
+
+    def load(
+        self,
+        path: Path,
+        input_format: InputFormat,
+        catalog: dict[str, CatalogEntry],
+        *,
+        skip_invalid: bool = False,
+        before_commit: "LoadHook | None" = None,
+    ) -> LoadReport:
+        """Resolve and apply a file of user records, all or nothing (or valid rows only)."""
+        ...
+
+    def user_count(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class LoadHook(Protocol):
+    def __call__(self, report: LoadReport) -> None: ...
+
+
+def input_format_of(path: Path) -> InputFormat:
+    suffix = path.suffix.lower()
+    formats = {".csv": InputFormat.CSV, ".jsonl": InputFormat.JSONL, ".ndjson": InputFormat.JSONL,
+               ".json": InputFormat.JSONL, ".parquet": InputFormat.PARQUET}
+    if suffix not in formats:
+        from tagport.errors import InvalidInput
+
+        raise InvalidInput(
+            f"{path}: cannot tell the format from {suffix!r}; use .csv, .jsonl or .parquet"
+        )
+    return formats[suffix]

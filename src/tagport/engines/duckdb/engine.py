@@ -1,0 +1,59 @@
+"""DuckDB as a tagport engine: the embedded default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tagport.catalog.models import CatalogEntry
+from tagport.config import Settings
+from tagport.engines.base import ExportPlan, InputFormat, LoadHook, LoadReport
+from tagport.engines.duckdb import export as export_plan
+from tagport.engines.duckdb.store import DuckDBStore
+
+
+class DuckDBEngine:
+    name = "duckdb"
+
+    def __init__(self, store: DuckDBStore) -> None:
+        self.store = store
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "DuckDBEngine":
+        return cls(
+            DuckDBStore(
+                settings.profile_db_path,
+                threads=settings.duckdb_threads,
+                memory_limit=settings.duckdb_memory_limit,
+                temp_directory=settings.spill_path,
+            )
+        )
+
+    def export(self, plan: ExportPlan, dest: Path) -> int:
+        cur = self.store.cursor()
+        try:
+            columns = self.store.user_columns(cur)
+            return export_plan.export(cur, plan, columns, dest)
+        finally:
+            cur.close()
+
+    def load(
+        self,
+        path: Path,
+        input_format: InputFormat,
+        catalog: dict[str, CatalogEntry],
+        *,
+        skip_invalid: bool = False,
+        before_commit: LoadHook | None = None,
+    ) -> LoadReport:
+        from tagport.engines.duckdb.load import load_file
+
+        return load_file(
+            self.store, path, input_format, catalog,
+            skip_invalid=skip_invalid, before_commit=before_commit,
+        )
+
+    def user_count(self) -> int:
+        return self.store.user_count()
+
+    def close(self) -> None:
+        self.store.close()

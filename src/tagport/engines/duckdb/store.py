@@ -1,0 +1,120 @@
+"""The DuckDB profile store: one file, one writer process, the schema of the data model.
+
+Tables:
+- `users(gio_id UBIGINT, <one column per catalog key that has been loaded>)`:
+  identities are `VARCHAR[]` (a user may hold several values), attributes and tags are
+  typed (`T[]` for array tags). Empty arrays are stored as NULL.
+- `identity_map(id_key, id_value, gio_id)`: each (identity key, value) pair belongs to
+  at most one user; the loader keeps it unique.
+Columns are added when a load first brings a key, so applying the catalog never needs
+the single writer.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import duckdb
+
+from tagport.catalog.models import CatalogEntry, ValueType
+from tagport.errors import StoreBusy
+
+SQL_TYPES: dict[ValueType, str] = {
+    ValueType.STRING: "VARCHAR",
+    ValueType.INT: "BIGINT",
+    ValueType.DOUBLE: "DOUBLE",
+    ValueType.BOOL: "BOOLEAN",
+    ValueType.DATE: "DATE",
+    ValueType.DATETIME: "TIMESTAMP",
+}
+
+
+def sql_type(entry: CatalogEntry) -> str:
+    """The DuckDB column type that holds `entry`'s values."""
+    if entry.is_identity:
+        return "VARCHAR[]"
+    base = SQL_TYPES[entry.value_type]
+    return f"{base}[]" if entry.is_array else base
+
+
+def ident(name: str) -> str:
+    """Quote an identifier (keys may hold `$`)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class DuckDBStore:
+    """Owns the DuckDB connection; hands out cursors to threads."""
+
+    def __init__(
+        self, path: Path, *, threads: int = 2, memory_limit: str = "2GB",
+        temp_directory: Path | None = None,
+    ) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        config = {"threads": threads, "memory_limit": memory_limit}
+        if temp_directory is not None:
+            temp_directory.mkdir(parents=True, exist_ok=True)
+            config["temp_directory"] = str(temp_directory)
+        try:
+            self._con = duckdb.connect(str(path), config=config)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreBusy(
+                    f"the profile store {path} is open in another process ({exc})"
+                ) from exc
+            raise
+        # all writes (loads, schema changes) go through this lock: one writer at a time
+        self.write_lock = threading.Lock()
+        self._create_schema()
+
+    def _create_schema(self) -> None:
+        cur = self.cursor()
+        cur.execute("CREATE TABLE IF NOT EXISTS users (gio_id UBIGINT NOT NULL)")
+        cur.execute(
+            "CREATE TABLE IF NOT EXISTS identity_map ("
+            " id_key VARCHAR NOT NULL, id_value VARCHAR NOT NULL, gio_id UBIGINT NOT NULL)"
+        )
+        cur.close()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A connection of its own for the calling thread."""
+        return self._con.cursor()
+
+    def user_columns(self, cur: duckdb.DuckDBPyConnection) -> dict[str, str]:
+        """Column name -> DuckDB type of the users table."""
+        rows = cur.execute(
+            "SELECT column_name, data_type FROM information_schema.columns"
+            " WHERE table_name = 'users' ORDER BY ordinal_position"
+        ).fetchall()
+        return {name: dtype for name, dtype in rows}
+
+    def ensure_columns(self, cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) -> None:
+        """Add a users column for each entry that lacks one; retype all-null columns.
+
+        A type can only change in the catalog while the key holds no data, so a column
+        whose type differs holds only NULLs and is recreated.
+        """
+        existing = self.user_columns(cur)
+        for entry in entries:
+            want = sql_type(entry)
+            have = existing.get(entry.key)
+            if have == want:
+                continue
+            if have is not None:
+                cur.execute(f"ALTER TABLE users DROP COLUMN {ident(entry.key)}")
+            cur.execute(f"ALTER TABLE users ADD COLUMN {ident(entry.key)} {want}")
+
+    def user_count(self) -> int:
+        cur = self.cursor()
+        try:
+            return int(cur.execute("SELECT count(*) FROM users").fetchall()[0][0])
+        finally:
+            cur.close()
+
+    def close(self) -> None:
+        self._con.close()

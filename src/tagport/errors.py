@@ -1,0 +1,63 @@
+"""The error hierarchy: each error carries its code, HTTP status and message."""
+
+from __future__ import annotations
+
+
+class TagportError(Exception):
+    """Base of every error tagport reports to a user."""
+
+    status: int = 500
+    code: str = "INTERNAL_ERROR"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+class BadRequest(TagportError):
+    status = 400
+    code = "BAD_REQUEST"
+
+
+class Unauthorized(TagportError):
+    status = 401
+    code = "UNAUTHORIZED"
+
+
+class Forbidden(TagportError):
+    status = 403
+    code = "FORBIDDEN"
+
+
+class NotFound(TagportError):
+    status = 404
+    code = "NOT_FOUND"
+
+
+class Conflict(TagportError):
+    status = 409
+    code = "CONFLICT"
+
+
+class InvalidInput(TagportError):
+    """Bad input to a CLI command (a file, a value); status for completeness."""
+
+    status = 400
+    code = "INVALID_INPUT"
+
+
+class StoreBusy(TagportError):
+    """The profile store is held by another process."""
+
+    status = 409
+    code = "STORE_BUSY"
+
+
+class NotImplementedYet(TagportError):
+    status = 501
+    code = "NOT_IMPLEMENTED"

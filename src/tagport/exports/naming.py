@@ -1,0 +1,45 @@
+"""Job ids, job names, result file names and their percent-encoded uris."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+from datetime import datetime
+from urllib.parse import quote
+
+from tagport.engines.base import FileFormat
+
+RESULTS_PREFIX = "/jobs/results"
+_ID_ALPHABET = string.ascii_letters + string.digits
+# characters that are unsafe in a file name on common systems, and control characters
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
+_MAX_NAME_BYTES = 200
+
+
+def new_job_id() -> str:
+    """8 letters/digits, like the seed's `kqQeWeGr`."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
+
+
+def new_job_name(now: datetime) -> str:
+    """`DES-<yyyyMMddHHmm>-<13 digits>`, like the seed's `DES-202205240136-5818534160000`."""
+    return f"DES-{now:%Y%m%d%H%M}-{secrets.randbelow(10**13):013d}"
+
+
+def result_file_name(display_name: str, day: datetime, file_format: FileFormat) -> str:
+    """`{tag display name}_{yyyy-MM-dd}_UserList.{csv,json}`, unsafe characters replaced."""
+    safe = _UNSAFE.sub("_", display_name).strip(" .") or "tag"
+    while len(safe.encode("utf-8")) > _MAX_NAME_BYTES:
+        safe = safe[:-1]
+    return f"{safe}_{day:%Y-%m-%d}_UserList.{file_format.value}"
+
+
+def result_path(job_name: str, file_name: str) -> str:
+    """The file's path as the API names it: `/jobs/results/<job name>/<file name>`."""
+    return f"{RESULTS_PREFIX}/{job_name}/{file_name}"
+
+
+def encode_uri(path: str) -> str:
+    """Percent-encode every reserved character, slashes too, as the seed's `uris` do."""
+    return quote(path, safe="")

@@ -1,0 +1,58 @@
+"""The export job and its stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+
+class JobStage(StrEnum):
+    """GrowingIO's own stages; a job moves left to right or ends in ERROR.
+
+    NONE -> READY -> RUNNING -> DATA_READY -> FINISH
+      \\________\\________\\___________\\-> ERROR
+    """
+
+    NONE = "NONE"  # submitted, waiting for a worker
+    READY = "READY"  # claimed by a worker
+    RUNNING = "RUNNING"  # the engine is writing the rows
+    DATA_READY = "DATA_READY"  # rows written; the file is being finalised (synced, moved)
+    FINISH = "FINISH"  # the file is in place; `uris` lists it
+    ERROR = "ERROR"  # failed; `error` says why; no file is left
+
+    @property
+    def is_final(self) -> bool:
+        return self in (JobStage.FINISH, JobStage.ERROR)
+
+
+UNFINISHED = (JobStage.NONE, JobStage.READY, JobStage.RUNNING, JobStage.DATA_READY)
+CLAIMED = (JobStage.READY, JobStage.RUNNING, JobStage.DATA_READY)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; tagport stores UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    id: str
+    name: str
+    token_id: int | None
+    tag_key: str
+    properties: list[str]
+    file_format: str
+    header_type: str
+    stage: JobStage
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    attempts: int = 0
+    file_path: str | None = None
+    row_count: int | None = None
+    byte_count: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None

@@ -1,0 +1,91 @@
+"""All SQL on jobs. Every stage change is a guarded update: zero rows, no transition."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from tagport.db import jobs as t
+from tagport.jobs.models import CLAIMED, ExportJob, JobStage, as_utc
+
+
+def _job(row: sa.Row) -> ExportJob:
+    return ExportJob(
+        id=row.id, name=row.name, token_id=row.token_id, tag_key=row.tag_key,
+        properties=list(row.properties), file_format=row.file_format,
+        header_type=row.header_type, stage=JobStage(row.stage),
+        created_at=as_utc(row.created_at),  # type: ignore[arg-type]
+        started_at=as_utc(row.started_at), finished_at=as_utc(row.finished_at),
+        attempts=row.attempts, file_path=row.file_path, row_count=row.row_count,
+        byte_count=row.byte_count, error_code=row.error_code, error_message=row.error_message,
+    )
+
+
+def insert(conn: Connection, job: ExportJob) -> None:
+    conn.execute(
+        t.insert().values(
+            id=job.id, name=job.name, token_id=job.token_id, tag_key=job.tag_key,
+            properties=job.properties, file_format=job.file_format,
+            header_type=job.header_type, stage=job.stage.value, created_at=job.created_at,
+            updated_at=job.created_at, attempts=0,
+        )
+    )
+
+
+def get(conn: Connection, job_id: str) -> ExportJob | None:
+    row = conn.execute(sa.select(t).where(t.c.id == job_id)).first()
+    return _job(row) if row else None
+
+
+def by_file_path(conn: Connection, path: str) -> ExportJob | None:
+    row = conn.execute(
+        sa.select(t).where(t.c.file_path == path, t.c.stage == JobStage.FINISH.value)
+    ).first()
+    return _job(row) if row else None
+
+
+def list_jobs(conn: Connection, limit: int = 100) -> list[ExportJob]:
+    rows = conn.execute(sa.select(t).order_by(t.c.created_at.desc()).limit(limit))
+    return [_job(r) for r in rows]
+
+
+def transition(
+    conn: Connection, job_id: str, allowed: Iterable[JobStage], new: JobStage, **values: Any
+) -> bool:
+    """Move a job to `new` if it is in one of `allowed`; True when it moved."""
+    result = conn.execute(
+        t.update()
+        .where(t.c.id == job_id, t.c.stage.in_([s.value for s in allowed]))
+        .values(stage=new.value, updated_at=datetime.now(UTC), **values)
+    )
+    return result.rowcount == 1
+
+
+def claim(conn: Connection, job_id: str, worker: str) -> bool:
+    return transition(conn, job_id, [JobStage.NONE], JobStage.READY, claimed_by=worker,
+                      attempts=t.c.attempts + 1)
+
+
+def claim_next(conn: Connection, worker: str) -> str | None:
+    """Claim the oldest waiting job for `worker` (NONE -> READY); its id, or None."""
+    candidates = conn.execute(
+        sa.select(t.c.id).where(t.c.stage == JobStage.NONE.value)
+        .order_by(t.c.created_at, t.c.id).limit(5)
+    ).scalars().all()
+    for job_id in candidates:
+        if claim(conn, job_id, worker):
+            return job_id
+    return None
+
+
+def release_claimed(conn: Connection) -> int:
+    """Hand every claimed, unfinished job back to the queue (after a crash)."""
+    result = conn.execute(
+        t.update().where(t.c.stage.in_([s.value for s in CLAIMED]))
+        .values(stage=JobStage.NONE.value, claimed_by=None, updated_at=datetime.now(UTC))
+    )
+    return result.rowcount

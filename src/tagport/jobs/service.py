@@ -1,0 +1,176 @@
+"""Submitting export jobs, running one, and reading a job's result."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine as DbEngine
+from sqlalchemy.exc import IntegrityError
+
+from tagport.catalog.service import CatalogService
+from tagport.engines.base import Engine, FileFormat
+from tagport.errors import NotFound, TagportError
+from tagport.exports import naming
+from tagport.exports.spec import ExportRequest, plan_export
+from tagport.jobs import repository
+from tagport.jobs.models import ExportJob, JobStage
+
+log = logging.getLogger("tagport.jobs")
+
+
+class JobService:
+    def __init__(self, db: DbEngine, catalog: CatalogService, results_dir: Path) -> None:
+        self.db = db
+        self.catalog = catalog
+        self.results_dir = results_dir
+
+    # -- submitting and reading -------------------------------------------------
+
+    def submit(self, request: ExportRequest, token_id: int | None) -> ExportJob:
+        """Validate the request (raises 400/404 errors) and queue a job for it."""
+        plan = plan_export(request, self.catalog.by_key())
+        properties = [c.key for c in plan.columns]
+        for _ in range(10):
+            now = datetime.now(UTC)
+            job = ExportJob(
+                id=naming.new_job_id(), name=naming.new_job_name(now.astimezone()),
+                token_id=token_id, tag_key=plan.tag.key, properties=properties,
+                file_format=plan.file_format.value, header_type=plan.header_type.value,
+                stage=JobStage.NONE, created_at=now,
+            )
+            try:
+                with self.db.begin() as conn:
+                    repository.insert(conn, job)
+                return job
+            except IntegrityError:  # an id or name collided: draw again
+                continue
+        raise TagportError("could not draw a unique job id")
+
+    def get(self, job_id: str, token_id: int | None = None) -> ExportJob:
+        """The job, if it exists and (when a token is given) belongs to that token."""
+        with self.db.connect() as conn:
+            job = repository.get(conn, job_id)
+        if job is None or (token_id is not None and job.token_id != token_id):
+            raise NotFound(f"job {job_id!r} does not exist", code="JOB_NOT_FOUND")
+        return job
+
+    def list(self, limit: int = 100) -> list[ExportJob]:
+        with self.db.connect() as conn:
+            return repository.list_jobs(conn, limit)
+
+    def file_for(self, path: str, token_id: int | None) -> tuple[ExportJob, Path]:
+        """The finished job owning the file at API path `path`, and the file on disk."""
+        with self.db.connect() as conn:
+            job = repository.by_file_path(conn, path)
+        if job is None or (token_id is not None and job.token_id != token_id):
+            raise NotFound("no such file", code="FILE_NOT_FOUND")
+        local = self.results_dir / path[len(naming.RESULTS_PREFIX) + 1:]
+        if not local.is_file():
+            raise NotFound("the file of this job is no longer on disk", code="FILE_NOT_FOUND")
+        return job, local
+
+    # -- running ------------------------------------------------------------------
+
+    def claim_next(self, worker: str) -> str | None:
+        with self.db.begin() as conn:
+            return repository.claim_next(conn, worker)
+
+    def claim(self, job_id: str, worker: str) -> bool:
+        """Claim one given job (NONE -> READY); False when someone else has it."""
+        with self.db.begin() as conn:
+            return repository.claim(conn, job_id, worker)
+
+    def release_claimed(self) -> int:
+        with self.db.begin() as conn:
+            return repository.release_claimed(conn)
+
+    def _move(self, job_id: str, allowed: list[JobStage], new: JobStage, **values: Any) -> bool:
+        with self.db.begin() as conn:
+            return repository.transition(conn, job_id, allowed, new, **values)
+
+    def run(self, job_id: str, engine: Engine) -> None:
+        """Run a claimed job to FINISH or ERROR; the one place that decides its outcome."""
+        job = self.get(job_id)
+        job_dir = self.results_dir / job.name
+        tmp: Path | None = None
+        try:
+            if not self._move(job_id, [JobStage.READY], JobStage.RUNNING,
+                              started_at=datetime.now(UTC)):
+                return  # no longer ours (cancelled or handed back)
+            plan = plan_export(
+                ExportRequest(job.tag_key, job.properties, job.file_format, job.header_type),
+                self.catalog.by_key(),
+            )
+            file_name = naming.result_file_name(
+                plan.tag.name, job.created_at.astimezone(), FileFormat(job.file_format)
+            )
+            job_dir.mkdir(parents=True, exist_ok=True)
+            tmp = job_dir / f".{file_name}.part"
+            rows = engine.export(plan, tmp)
+            self._move(job_id, [JobStage.RUNNING], JobStage.DATA_READY, row_count=rows)
+            final = job_dir / file_name
+            _sync(tmp)
+            os.replace(tmp, final)
+            tmp = None
+            done = self._move(
+                job_id, [JobStage.DATA_READY], JobStage.FINISH,
+                file_path=naming.result_path(job.name, file_name),
+                byte_count=final.stat().st_size, finished_at=datetime.now(UTC),
+            )
+            if not done:
+                shutil.rmtree(job_dir, ignore_errors=True)
+            log.info("job %s finished: %s rows", job_id, rows)
+        except Exception as exc:  # the job fails, the worker goes on
+            self._fail(job_id, exc)
+            shutil.rmtree(job_dir, ignore_errors=True)
+        finally:
+            if tmp is not None and tmp.exists():
+                tmp.unlink()
+
+    def _fail(self, job_id: str, exc: Exception) -> None:
+        if isinstance(exc, TagportError):
+            code, message = exc.code, exc.message
+        elif isinstance(exc, OSError):
+            code, message = "STORAGE_ERROR", f"writing the result failed: {exc}"
+        else:
+            code, message = "EXPORT_FAILED", f"{type(exc).__name__}: {exc}"
+        log.exception("job %s failed: %s", job_id, message)
+        self._move(
+            job_id, [JobStage.NONE, JobStage.READY, JobStage.RUNNING, JobStage.DATA_READY],
+            JobStage.ERROR, error_code=code, error_message=message,
+            finished_at=datetime.now(UTC),
+        )
+
+
+def _sync(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def result_document(job: ExportJob) -> dict[str, Any]:
+    """The body of `GET /v1/api/job/result/{id}`: the seed's `stage` and `uris`, then extras."""
+    doc: dict[str, Any] = {
+        "stage": job.stage.value,
+        "uris": [naming.encode_uri(job.file_path)] if job.stage is JobStage.FINISH and job.file_path else [],
+        "id": job.id,
+        "name": job.name,
+        "tagKey": job.tag_key,
+        "fileFormat": job.file_format,
+        "rowCount": job.row_count,
+        "byteCount": job.byte_count,
+        "createdAt": _iso(job.created_at),
+        "startedAt": _iso(job.started_at),
+        "finishedAt": _iso(job.finished_at),
+    }
+    if job.stage is JobStage.ERROR:
+        doc["error"] = {"code": job.error_code, "message": job.error_message}
+    return doc
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="milliseconds") if value else None
