@@ -15,7 +15,7 @@ from tagport.core import Tagport
 from tagport.errors import TagportError
 
 DATA_DIR: Path | None = None
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def settings(**overrides: object) -> Settings:

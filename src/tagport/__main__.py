@@ -1,0 +1,3 @@
+from tagport.cli.main import app
+
+app(prog_name="tagport")

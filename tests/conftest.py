@@ -1,0 +1,77 @@
+"""Shared fixtures: a real data dir with the seed's small dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tagport.catalog.service import entries_from_file, read_catalog_file
+from tagport.config import Settings
+from tagport.core import Tagport
+
+SEED_CATALOG = {
+    "identities": [{"key": "id_$basic_userId", "name": "用户ID"}],
+    "attributes": [{"key": "usr_gender", "name": "性别", "type": "string"},
+                   {"key": "usr_age", "name": "年龄", "type": "int"}],
+    "tags": [{"key": "tag_rfm", "name": "会员等级", "type": "string", "description": "RFM"},
+             {"key": "tag_interests", "name": "兴趣", "type": "string", "isArray": True}],
+}
+
+# gio_ids 1..5 in this order; users 2 and 5 are not covered by tag_rfm
+SEED_USERS = [
+    {"identifications": {"id_$basic_userId": "C001"},
+     "properties": {"usr_gender": "男", "usr_age": 30, "tag_rfm": "高"}},
+    {"identifications": {"id_$basic_userId": "C002"},
+     "properties": {"usr_gender": "女", "tag_rfm": None}},
+    {"identifications": {"id_$basic_userId": ["C004", "C005"]},
+     "properties": {"usr_gender": "女", "tag_rfm": "低", "tag_interests": ["数码", "美妆"]}},
+    {"identifications": {"id_$basic_userId": "C006"},
+     "properties": {"usr_gender": None, "tag_rfm": "中"}},
+    {"identifications": {"id_$basic_userId": "C007"}, "properties": {"usr_gender": "男"}},
+]
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
+                    encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def settings(data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir, poll_interval=0.05)
+
+
+@pytest.fixture
+def catalog_file(tmp_path: Path) -> Path:
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(SEED_CATALOG, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def users_file(tmp_path: Path) -> Path:
+    return write_jsonl(tmp_path / "users.jsonl", SEED_USERS)
+
+
+@pytest.fixture
+def core(settings: Settings):
+    instance = Tagport(settings)
+    yield instance
+    instance.close()
+
+
+@pytest.fixture
+def seeded(core: Tagport, catalog_file: Path, users_file: Path) -> Tagport:
+    """The core with the seed catalog and the five seed users loaded."""
+    core.catalog.apply(entries_from_file(read_catalog_file(catalog_file)))
+    report = core.profiles.load(users_file)
+    assert report.applied and report.inserted == 5
+    return core

@@ -1,0 +1,111 @@
+"""The shared suite every engine must pass: loading then exporting gives exact bytes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from tagport.catalog.models import CatalogEntry, Kind, ValueType
+from tagport.engines.base import ExportPlan, FileFormat, HeaderType, InputFormat
+from tagport.engines.duckdb.engine import DuckDBEngine
+from tagport.engines.duckdb.store import DuckDBStore
+from tests.conftest import write_jsonl
+
+E = CatalogEntry
+CATALOG = {e.key: e for e in [
+    E("id_uid", Kind.IDENTITY, "用户ID", ValueType.STRING),
+    E("usr_s", Kind.ATTRIBUTE, "文本", ValueType.STRING),
+    E("usr_i", Kind.ATTRIBUTE, "整数", ValueType.INT),
+    E("usr_d", Kind.ATTRIBUTE, "小数", ValueType.DOUBLE),
+    E("usr_b", Kind.ATTRIBUTE, "布尔", ValueType.BOOL),
+    E("usr_day", Kind.ATTRIBUTE, "日期", ValueType.DATE),
+    E("usr_ts", Kind.ATTRIBUTE, "时间", ValueType.DATETIME),
+    E("usr_never", Kind.ATTRIBUTE, "从未加载", ValueType.INT),
+    E("tag_t", Kind.TAG, "标签", ValueType.STRING),
+    E("tag_n", Kind.TAG, "数组", ValueType.INT, is_array=True),
+    E("tag_empty", Kind.TAG, "空标签", ValueType.STRING),
+]}
+TRICKY = 'a "quoted", comma\nnew line || 😀 \t'
+RECORDS = [
+    {"identifications": {"id_uid": "u1"},
+     "properties": {"usr_s": TRICKY, "usr_i": -7, "usr_d": 1.5, "usr_b": True,
+                    "usr_day": "2024-02-29", "usr_ts": "2024-02-29 23:59:01", "tag_t": "x",
+                    "tag_n": [3, 1]}},
+    {"identifications": {"id_uid": "u2"}, "properties": {"usr_s": "", "tag_t": "y"}},
+    {"identifications": {"id_uid": "u3"}, "properties": {"usr_s": "not covered"}},
+]
+
+
+def duckdb_engine(tmp_path: Path):
+    return DuckDBEngine(DuckDBStore(tmp_path / "p.duckdb"))
+
+
+@pytest.fixture(params=[duckdb_engine], ids=["duckdb"])
+def engine(request, tmp_path):
+    engine = request.param(tmp_path)
+    report = engine.load(write_jsonl(tmp_path / "u.jsonl", RECORDS), InputFormat.JSONL, CATALOG)
+    assert report.applied and report.inserted == 3
+    yield engine
+    engine.close()
+
+
+def run(engine, tmp_path, keys, fmt=FileFormat.CSV, header=HeaderType.KEY, tag="tag_t") -> bytes:
+    plan = ExportPlan(CATALOG[tag], tuple(CATALOG[k] for k in keys), fmt, header)
+    dest = tmp_path / f"out-{len(list(tmp_path.iterdir()))}"
+    engine.export(plan, dest)
+    return dest.read_bytes()
+
+
+ALL = ["id_uid", "usr_s", "usr_i", "usr_d", "usr_b", "usr_day", "usr_ts", "usr_never", "tag_n"]
+
+
+def test_csv_quotes_strings_and_leaves_numbers_booleans_and_nulls_bare(engine, tmp_path):
+    assert run(engine, tmp_path, ALL).decode() == (
+        '"gio_id","id_uid","usr_s","usr_i","usr_d","usr_b","usr_day","usr_ts","usr_never","tag_n"\n'
+        '1,"u1","a ""quoted"", comma\nnew line || 😀 \t",-7,1.5,true,"2024-02-29",'
+        '"2024-02-29 23:59:01",,"3||1"\n'
+        '2,"u2","",,,,,,,\n'
+    )
+
+
+def test_csv_round_trips_through_pythons_csv_module(engine, tmp_path):
+    rows = list(csv.reader(io.StringIO(run(engine, tmp_path, ["usr_s"]).decode(), newline="")))
+    assert rows == [["gio_id", "usr_s"], ["1", TRICKY], ["2", ""]]
+
+
+def test_csv_name_header_uses_display_names(engine, tmp_path):
+    first = run(engine, tmp_path, ["id_uid", "usr_i"], header=HeaderType.NAME).split(b"\n")[0]
+    assert first.decode() == '"gio_id","用户ID","整数"'
+
+
+def test_json_lines_nest_identities_and_properties_in_requested_order(engine, tmp_path):
+    lines = run(engine, tmp_path, ["usr_i", "id_uid", "usr_s", "usr_day", "usr_ts", "usr_b",
+                                   "usr_d", "usr_never", "tag_n"], FileFormat.JSON).decode()
+    assert lines == (
+        '{"gio_id":1,"identifications":{"id_uid":"u1"},"properties":{"usr_i":-7,'
+        '"usr_s":"a \\"quoted\\", comma\\nnew line || 😀 \\t","usr_day":"2024-02-29",'
+        '"usr_ts":"2024-02-29 23:59:01","usr_b":true,"usr_d":1.5,"usr_never":null,"tag_n":[3,1]}}\n'
+        '{"gio_id":2,"identifications":{"id_uid":"u2"},"properties":{"usr_i":null,"usr_s":"",'
+        '"usr_day":null,"usr_ts":null,"usr_b":null,"usr_d":null,"usr_never":null,"tag_n":null}}\n'
+    )
+    assert json.loads(lines.splitlines()[0])["properties"]["usr_s"] == TRICKY
+
+
+def test_a_tag_without_users_gives_a_header_only_csv_and_an_empty_json(engine, tmp_path):
+    assert run(engine, tmp_path, ["usr_i"], tag="tag_empty") == b'"gio_id","usr_i"\n'
+    assert run(engine, tmp_path, ["usr_i"], FileFormat.JSON, tag="tag_empty") == b""
+
+
+def test_export_reports_the_row_count(engine, tmp_path):
+    plan = ExportPlan(CATALOG["tag_t"], (), FileFormat.CSV)
+    assert engine.export(plan, tmp_path / "a.csv") == 2
+    plan = ExportPlan(CATALOG["tag_t"], (), FileFormat.JSON)
+    assert engine.export(plan, tmp_path / "a.json") == 2
+
+
+def test_user_count_counts_every_user(engine):
+    assert engine.user_count() == 3
