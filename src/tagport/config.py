@@ -16,7 +16,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("./tagport-data"), description="Where tagport keeps its state.")
     database_url: str | None = Field(
-        None, description="SQLAlchemy URL of the metadata store; default a SQLite file in the data dir."
+        None,
+        description="SQLAlchemy URL of the metadata store; default a SQLite file in the data dir.",
     )
     result_dir: Path | None = Field(
         None, description="Where export files are written; default `<data dir>/results`."
@@ -30,7 +31,9 @@ class Settings(BaseSettings):
         "2GB", description="DuckDB memory limit; larger work spills to the data dir."
     )
     poll_interval: float = Field(
-        0.5, gt=0, description="Seconds between worker looks at the job table for jobs from other processes."
+        0.5,
+        gt=0,
+        description="Seconds between worker looks at the job table for jobs of other processes.",
     )
 
     @cached_property

@@ -51,7 +51,7 @@ SELECT
   'U' || lpad(CAST(i AS VARCHAR), 8, '0') AS "id_$basic_userId",
   CASE WHEN random() < 0.15 THEN NULL ELSE
     list_transform(range(1 + CAST(floor(random() * 3) AS INTEGER)),
-                   d -> 'D' || lpad(CAST(i * 3 + d AS VARCHAR), 9, '0')) END AS "id_$basic_deviceId",
+                   lambda d: 'D' || lpad(CAST(i * 3 + d AS VARCHAR), 9, '0')) END AS "id_$basic_deviceId",
   CASE WHEN random() < 0.2 THEN NULL WHEN random() < 0.5 THEN '男' ELSE '女' END AS usr_gender,
   CASE WHEN random() < 0.3 THEN NULL ELSE 16 + CAST(floor(random() * 50) AS BIGINT) END AS usr_age,
   CASE WHEN random() < 0.25 THEN NULL ELSE
@@ -69,7 +69,7 @@ SELECT
   CASE WHEN random() < 0.5 THEN NULL ELSE round(random() * 20000, 2) END AS tag_ltv,
   CASE WHEN random() < 0.4 THEN NULL ELSE
     list_transform(range(1 + CAST(floor(random() * 3) AS INTEGER)),
-                   k -> ['数码', '美妆', '服饰', '食品', '家居', '母婴'][1 + CAST((i + k * 2) % 6 AS INTEGER)]) END AS tag_interests,
+                   lambda k: ['数码', '美妆', '服饰', '食品', '家居', '母婴'][1 + CAST((i + k * 2) % 6 AS INTEGER)]) END AS tag_interests,
   CASE WHEN random() < 0.45 THEN NULL ELSE
     DATE '2026-01-01' + CAST(floor(random() * 300) AS INTEGER) END AS tag_last_purchase,
   CASE WHEN random() < 0.6 THEN NULL ELSE
@@ -95,3 +95,24 @@ def write_users(path: Path, users: int = 100_000, seed: float = 0.42) -> Path:
     finally:
         con.close()
     return path
+
+
+def curl_walkthrough(base: str, token: str) -> str:
+    """A ready-to-paste curl sequence: submit, poll, download."""
+    py = "python3 -c 'import sys, json; print(json.load(sys.stdin){})'"
+    return f"""
+Demo token (name "demo"): {token}
+
+Paste this into another terminal once the server is up:
+
+TOKEN={token}
+JOB=$(curl -s -X POST '{base}/v1/api/user_tags/tag_rfm/export_jobs' \\
+  -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
+  -d '{{"properties": ["ids_$basic_userId", "usr_gender", "tag_rfm"], "fileFormat": "csv", "csvHeaderType": "name"}}' \\
+  | {py.format('["id"]')})
+sleep 2
+curl -s -H "Authorization: Bearer $TOKEN" "{base}/v1/api/job/result/$JOB"; echo
+URI=$(curl -s -H "Authorization: Bearer $TOKEN" "{base}/v1/api/job/result/$JOB" | {py.format('["uris"][0]')})
+curl -s -H "Authorization: Bearer $TOKEN" -o users.csv "{base}/download?file=$URI"
+head -3 users.csv
+"""

@@ -20,7 +20,9 @@ from tagport.jobs.worker import WorkerPool
 log = logging.getLogger("tagport.api")
 
 
-def create_app(core: Tagport, *, run_workers: bool = True, public_url: str | None = None) -> FastAPI:
+def create_app(
+    core: Tagport, *, run_workers: bool = True, public_url: str | None = None
+) -> FastAPI:
     """The app over `core`. With `run_workers`, the app owns the engine and a worker pool."""
 
     @asynccontextmanager
@@ -57,7 +59,9 @@ def create_app(core: Tagport, *, run_workers: bool = True, public_url: str | Non
     return app
 
 
-def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def _error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers)
 
 

@@ -7,8 +7,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
 
-from tagport.auth.tokens import Token
 from tagport.api.deps import current_token, get_core
+from tagport.auth.tokens import Token
 
 router = APIRouter()
 

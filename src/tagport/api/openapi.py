@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from tagport.auth.tokens import Token
 from tagport.api.deps import current_token, get_core
+from tagport.auth.tokens import Token
 from tagport.exports.spec import ExportRequest
 from tagport.jobs.service import result_document
 

@@ -37,7 +37,9 @@ def read_catalog_file(path: Path) -> CatalogFile:
 
 def entries_from_file(spec: CatalogFile) -> list[CatalogEntry]:
     entries = [
-        CatalogEntry(i.key, Kind.IDENTITY, i.name, ValueType.STRING, False, i.description, i.name_en)
+        CatalogEntry(
+            i.key, Kind.IDENTITY, i.name, ValueType.STRING, False, i.description, i.name_en
+        )
         for i in spec.identities
     ]
     entries += [

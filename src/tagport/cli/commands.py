@@ -6,12 +6,12 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
 
-from tagport import control, demo as demo_data
+from tagport import control
+from tagport import demo as demo_data
 from tagport.catalog.service import entries_from_file, read_catalog_file
 from tagport.cli import runtime
 from tagport.core import Tagport
@@ -27,7 +27,7 @@ def load(
     file: Path = typer.Argument(..., help="Users as .csv, .jsonl or .parquet."),
     skip_invalid: bool = typer.Option(False, "--skip-invalid",
                                       help="Apply the valid records; write rejects to a file."),
-    rejects: Optional[Path] = typer.Option(None, "--rejects",
+    rejects: Path | None = typer.Option(None, "--rejects",
                                            help="Where rejects go (default FILE.rejects.csv)."),
 ) -> None:
     """Load users with identity resolution, all or nothing unless --skip-invalid."""
@@ -60,9 +60,9 @@ def _print_load_report(report: LoadReport, rejects_path: Path | None) -> None:
 
 
 def serve(
-    host: Optional[str] = typer.Option(None, help="Listen address (TAGPORT_HOST)."),
-    port: Optional[int] = typer.Option(None, help="Port (TAGPORT_PORT)."),
-    workers: Optional[int] = typer.Option(None, help="Export worker threads (TAGPORT_WORKERS)."),
+    host: str | None = typer.Option(None, help="Listen address (TAGPORT_HOST)."),
+    port: int | None = typer.Option(None, help="Port (TAGPORT_PORT)."),
+    workers: int | None = typer.Option(None, help="Export worker threads (TAGPORT_WORKERS)."),
 ) -> None:
     """Run the HTTP API with its export workers."""
     import uvicorn
@@ -70,7 +70,7 @@ def serve(
     from tagport.api.app import create_app
 
     with runtime.core(host=host, port=port, workers=workers) as tp:
-        tp.engine  # open the single DuckDB writer now, so a busy store fails clearly
+        _ = tp.engine  # open the single DuckDB writer now, so a busy store fails clearly
         s = tp.settings
         url_host = "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host
         app = create_app(tp, public_url=f"http://{url_host}:{s.port}")
@@ -83,7 +83,7 @@ def export(
     properties: str = typer.Option("", "--properties", "-p", help="Comma-separated keys."),
     file_format: str = typer.Option("csv", "--format", help="csv or json."),
     header: str = typer.Option("key", "--header", help="CSV header: key or name."),
-    output: Optional[Path] = typer.Option(None, "-o", "--output",
+    output: Path | None = typer.Option(None, "-o", "--output",
                                           help="Where to put the file (default: its own name)."),
 ) -> None:
     """Export a tag's users to a file, here or through the running server."""
@@ -134,8 +134,8 @@ def _place(src: Path, dest: Path) -> None:
 def demo(
     users: int = typer.Option(100_000, help="How many synthetic users."),
     serve_after: bool = typer.Option(True, "--serve/--no-serve", help="Start the server after."),
-    host: Optional[str] = typer.Option(None, help="Listen address for --serve."),
-    port: Optional[int] = typer.Option(None, help="Port for --serve."),
+    host: str | None = typer.Option(None, help="Listen address for --serve."),
+    port: int | None = typer.Option(None, help="Port for --serve."),
 ) -> None:
     """Create a synthetic CDP (catalog, users, a token) and print a curl walk-through."""
     with runtime.core(host=host, port=port) as tp:
@@ -156,26 +156,6 @@ def demo(
             pass
         token = tp.tokens.create("demo")
         s = tp.settings
-        runtime.out(curl_walkthrough(f"http://{s.host}:{s.port}", token))
+        runtime.out(demo_data.curl_walkthrough(f"http://{s.host}:{s.port}", token))
     if serve_after:
         serve(host=host, port=port, workers=None)
-
-
-def curl_walkthrough(base: str, token: str) -> str:
-    py = "python3 -c 'import sys, json; print(json.load(sys.stdin){})'"
-    return f"""
-Demo token (name "demo"): {token}
-
-Paste this into another terminal once the server is up:
-
-TOKEN={token}
-JOB=$(curl -s -X POST '{base}/v1/api/user_tags/tag_rfm/export_jobs' \\
-  -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
-  -d '{{"properties": ["ids_$basic_userId", "usr_gender", "tag_rfm"], "fileFormat": "csv", "csvHeaderType": "name"}}' \\
-  | {py.format('["id"]')})
-sleep 2
-curl -s -H "Authorization: Bearer $TOKEN" "{base}/v1/api/job/result/$JOB"; echo
-URI=$(curl -s -H "Authorization: Bearer $TOKEN" "{base}/v1/api/job/result/$JOB" | {py.format('["uris"][0]')})
-curl -s -H "Authorization: Bearer $TOKEN" -o users.csv "{base}/download?file=$URI"
-head -3 users.csv
-"""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -20,7 +19,7 @@ err = Console(stderr=True)
 
 @app.callback()
 def main(
-    data_dir: Optional[Path] = typer.Option(
+    data_dir: Path | None = typer.Option(
         None, "--data-dir", help="Data directory (default: TAGPORT_DATA_DIR or ./tagport-data)."
     ),
 ) -> None:

@@ -69,7 +69,7 @@ class Engine(Protocol):
     name: str
 
     def export(self, plan: ExportPlan, dest: Path) -> int:
-        """Write the plan's file to `dest` (a path that does not exist yet); return the row count."""
+        """Write the plan's file to `dest` (a new path); return the number of rows."""
         ...
 
     def load(
@@ -79,7 +79,7 @@ class Engine(Protocol):
         catalog: dict[str, CatalogEntry],
         *,
         skip_invalid: bool = False,
-        before_commit: "LoadHook | None" = None,
+        before_commit: LoadHook | None = None,
     ) -> LoadReport:
         """Resolve and apply a file of user records, all or nothing (or valid rows only)."""
         ...

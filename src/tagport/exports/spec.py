@@ -38,7 +38,9 @@ def plan_export(request: ExportRequest, catalog: dict[str, CatalogEntry]) -> Exp
     if tag is None or tag.kind is not Kind.TAG:
         raise NotFound(f"user tag {request.tag_key!r} does not exist", code="TAG_NOT_FOUND")
     file_format = _choice(FileFormat, request.file_format, "fileFormat", "INVALID_FILE_FORMAT")
-    header_type = _choice(HeaderType, request.header_type, "csvHeaderType", "INVALID_CSV_HEADER_TYPE")
+    header_type = _choice(
+        HeaderType, request.header_type, "csvHeaderType", "INVALID_CSV_HEADER_TYPE"
+    )
     keys = normalise_properties(request.properties)
     if len(keys) > MAX_PROPERTIES:
         raise BadRequest(

@@ -154,9 +154,10 @@ def _sync(path: Path) -> None:
 
 def result_document(job: ExportJob) -> dict[str, Any]:
     """The body of `GET /v1/api/job/result/{id}`: the seed's `stage` and `uris`, then extras."""
+    finished = job.stage is JobStage.FINISH
     doc: dict[str, Any] = {
         "stage": job.stage.value,
-        "uris": [naming.encode_uri(job.file_path)] if job.stage is JobStage.FINISH and job.file_path else [],
+        "uris": [naming.encode_uri(job.file_path)] if finished and job.file_path else [],
         "id": job.id,
         "name": job.name,
         "tagKey": job.tag_key,

@@ -21,7 +21,9 @@ class WorkerPool:
     `poll_interval` seconds.
     """
 
-    def __init__(self, service: JobService, engine: Engine, size: int, poll_interval: float) -> None:
+    def __init__(
+        self, service: JobService, engine: Engine, size: int, poll_interval: float
+    ) -> None:
         self.service = service
         self.engine = engine
         self.size = size

@@ -18,7 +18,7 @@ class DuckDBEngine:
         self.store = store
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "DuckDBEngine":
+    def from_settings(cls, settings: Settings) -> DuckDBEngine:
         return cls(
             DuckDBStore(
                 settings.profile_db_path,

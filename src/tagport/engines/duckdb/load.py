@@ -1,0 +1,386 @@
+"""Load a file of user records into the DuckDB profile store, with identity resolution.
+
+Everything is set-based SQL over the whole file, in one transaction on one cursor, under
+the store's write lock. The steps pass temp tables (all named `load_*`) along:
+
+1. stage: the file becomes `load_input(line, gio_raw, "<key>", "<key>?")`: per catalog
+   key the raw value (VARCHAR, or VARCHAR[] for identities and array tags) and whether the
+   record carries the key at all (only JSON lines can leave a key out).
+2. validate: `load_rec` holds the typed values; every problem goes to `load_rejects`.
+3. resolve: identity values are looked up in `identity_map`; records sharing a value are
+   grouped by label propagation; each group gets its target gio_id (`load_target`).
+4. apply: per target user the last record carrying a key wins; identity values
+   accumulate; new (key, value) pairs go to `identity_map`.
+
+Line numbers: CSV record i is line i + 1 (the header is line 1); a quoted field with an
+embedded newline, or a skipped blank line, shifts the numbers of later records. JSON lines
+count physical lines; Parquet rows count from 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+
+from tagport.catalog.models import CatalogEntry, ValueType
+from tagport.engines.base import InputFormat, LoadReport, Reject
+from tagport.engines.duckdb.stage import GIO_ID, TYPE_WORDS, stage_file
+from tagport.engines.duckdb.store import DuckDBStore, ident, literal
+from tagport.errors import InvalidInput
+
+_VALID = "line NOT IN (SELECT line FROM load_rejects)"
+
+_TIME_RE = r"[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
+_OFFSET_RE = r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)"
+_DATETIME_RE = rf"[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}({_TIME_RE}{_OFFSET_RE}?)?"
+_MACROS = [
+    "load_nonempty(l) AS CASE WHEN len(l) > 0 THEN l END",
+    # keeps the first occurrence of each value, in order (list_distinct loses the order)
+    "load_distinct(l) AS list_filter(l, lambda x, i: list_position(l, x) = i)",
+    # a JSON 5.0 or a pandas float column holding whole numbers is still an int
+    (r"load_int(x) AS CASE WHEN regexp_full_match(trim(x), '[+-]?[0-9]+(\.0+)?')"
+     " THEN TRY_CAST(trim(x) AS BIGINT) END"),
+    (r"load_uint(x) AS CASE WHEN regexp_full_match(trim(x), '[0-9]+(\.0+)?')"
+     " THEN TRY_CAST(trim(x) AS UBIGINT) END"),
+    # NaN and infinity cannot be written to JSON exports
+    "load_double(x) AS CASE WHEN isfinite(TRY_CAST(x AS DOUBLE)) THEN TRY_CAST(x AS DOUBLE) END",
+    ("load_bool(x) AS CASE lower(trim(x)) WHEN 'true' THEN true WHEN '1' THEN true"
+     " WHEN 'false' THEN false WHEN '0' THEN false END"),
+    ("load_date(x) AS CASE WHEN regexp_full_match(trim(x), '[0-9]{4}-[0-9]{2}-[0-9]{2}')"
+     " THEN TRY_CAST(trim(x) AS DATE) END"),
+    # a value with a UTC offset is stored as UTC; TRY_CAST to TIMESTAMP would drop the offset
+    (f"load_datetime(x) AS CASE WHEN NOT regexp_full_match(trim(x), '{_DATETIME_RE}') THEN NULL"
+     f" WHEN regexp_matches(trim(x), ':[0-9]{{2}}(\\.[0-9]+)?{_OFFSET_RE}$')"
+     " THEN timezone('UTC', TRY_CAST(trim(x) AS TIMESTAMPTZ))"
+     " ELSE TRY_CAST(trim(x) AS TIMESTAMP) END"),
+]
+
+
+def load_file(
+    store: DuckDBStore, path: Path, input_format: InputFormat,
+    catalog: dict[str, CatalogEntry], *, skip_invalid: bool = False,
+    before_commit: Callable[[LoadReport], None] | None = None,
+) -> LoadReport:
+    """Resolve and apply a file of user records: all or nothing, or the valid ones only."""
+    if not path.is_file():
+        raise InvalidInput(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise InvalidInput(f"{path}: the file is empty")
+    with store.write_lock:
+        cur = store.cursor()
+        try:
+            # line numbers come from the scan order, so keep it even if the store drops it
+            cur.execute("SET SESSION preserve_insertion_order = true")
+            cur.execute("BEGIN")
+            try:
+                report = _load(store, cur, path, input_format, catalog, skip_invalid)
+                _finish(cur, report, before_commit)
+            except BaseException:
+                _rollback(cur)
+                raise
+            return report
+        finally:
+            cur.close()
+
+
+def _finish(
+    cur: duckdb.DuckDBPyConnection, report: LoadReport,
+    before_commit: Callable[[LoadReport], None] | None,
+) -> None:
+    if not report.applied:
+        cur.execute("ROLLBACK")
+        return
+    if before_commit is not None:
+        try:
+            before_commit(report)
+        except BaseException:
+            report.applied = False
+            raise
+    cur.execute("COMMIT")
+
+
+def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
+    try:
+        cur.execute("ROLLBACK")
+    except duckdb.Error:
+        pass  # the transaction is already gone (e.g. COMMIT itself failed)
+
+
+def _load(
+    store: DuckDBStore, cur: duckdb.DuckDBPyConnection, path: Path,
+    input_format: InputFormat, catalog: dict[str, CatalogEntry], skip_invalid: bool,
+) -> LoadReport:
+    for macro in _MACROS:
+        cur.execute(f"CREATE OR REPLACE TEMP MACRO {macro}")
+    cur.execute("CREATE TEMP TABLE load_rejects (line BIGINT, field VARCHAR, reason VARCHAR)")
+    staged = stage_file(cur, path, input_format, catalog)
+    if staged.file_rejects:
+        return LoadReport(rejected=staged.records, rejects=staged.file_rejects)
+    store.ensure_columns(cur, staged.entries)
+    _validate(cur, staged.entries)
+    _resolve(cur, [e for e in staged.entries if e.is_identity])
+    report = _rejects_report(cur)
+    if report.rejects and not skip_invalid:
+        return report
+    _apply(cur, staged.entries, report)
+    report.applied = True
+    return report
+
+
+# --- 2. validate -----------------------------------------------------------------------
+
+
+def _cast(entry: CatalogEntry, x: str) -> str:
+    if entry.is_identity or entry.value_type is ValueType.STRING:
+        return x
+    return f"load_{entry.value_type.value}({x})"
+
+
+def _elements(raw: str) -> str:
+    return f"list_filter({raw}, lambda e: e IS NOT NULL AND e <> '')"
+
+
+def _typed(entry: CatalogEntry) -> str:
+    """The SQL of `entry`'s stored value, from its raw column in `load_input`."""
+    raw = ident(entry.key)
+    if entry.is_identity:  # empty values and repeats within a record are dropped
+        return f"load_nonempty(load_distinct({_elements(raw)}))"
+    if entry.is_array:
+        return f"load_nonempty(list_transform({_elements(raw)}, lambda e: {_cast(entry, 'e')}))"
+    return _cast(entry, raw)
+
+
+def _type_rejects(cur: duckdb.DuckDBPyConnection, entry: CatalogEntry) -> None:
+    raw = ident(entry.key)
+    if entry.is_array:
+        bad = f"list_filter({_elements(raw)}, lambda e: {_cast(entry, 'e')} IS NULL)"
+        value, wrong = f"({bad})[1]", f"len({bad}) > 0"
+    else:
+        value, wrong = raw, f"{raw} IS NOT NULL AND {_cast(entry, raw)} IS NULL"
+    reason = literal("value '{}' is not " + TYPE_WORDS[entry.value_type])
+    cur.execute(f"INSERT INTO load_rejects SELECT line, {literal(entry.key)},"
+                f" format({reason}, left({value}, 80)) FROM load_input WHERE {wrong}")
+
+
+def _validate(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) -> None:
+    select = ["line", "gio_raw", "load_uint(gio_raw) AS gio_id"]
+    for e in entries:
+        select += [f"{_typed(e)} AS {ident(e.key)}", ident(e.key + "?")]
+    cur.execute(f"CREATE TEMP TABLE load_rec AS SELECT {', '.join(select)} FROM load_input")
+    for e in entries:
+        if not e.is_identity and e.value_type is not ValueType.STRING:
+            _type_rejects(cur, e)
+    cur.execute(
+        "INSERT INTO load_rejects SELECT line, 'gio_id', CASE WHEN gio_id IS NULL"
+        " THEN format('gio_id ''{}'' is not a valid gio_id (a positive whole number)', gio_raw)"
+        " ELSE format('gio_id {} is not a known user; omit gio_id to create a user', gio_id) END"
+        " FROM load_rec WHERE gio_raw IS NOT NULL"
+        " AND (gio_id IS NULL OR gio_id NOT IN (SELECT gio_id FROM users))"
+    )
+    no_ids = " AND ".join([f"{ident(e.key)} IS NULL" for e in entries if e.is_identity] or ["true"])
+    cur.execute(
+        "INSERT INTO load_rejects SELECT line, NULL,"
+        " 'a record needs at least one identity value or a gio_id'"
+        f" FROM load_rec WHERE gio_raw IS NULL AND {no_ids}"
+    )
+
+
+# --- 3. resolve ------------------------------------------------------------------------
+
+
+def _resolve(cur: duckdb.DuckDBPyConnection, identities: list[CatalogEntry]) -> None:
+    _stage_identity_values(cur, identities)
+    _reject_record_conflicts(cur)
+    _label_groups(cur)
+    _reject_group_conflicts(cur)
+    _assign_targets(cur)
+
+
+def _stage_identity_values(cur: duckdb.DuckDBPyConnection, identities: list[CatalogEntry]) -> None:
+    """`load_ids`: one row per (record, identity key, value); `load_hits`: the known ones."""
+    parts = [
+        f"SELECT line, {literal(e.key)} AS id_key, unnest({ident(e.key)}) AS id_value,"
+        f" generate_subscripts({ident(e.key)}, 1) AS pos FROM load_rec"
+        f" WHERE {ident(e.key)} IS NOT NULL AND {_VALID}" for e in identities
+    ] or [("SELECT NULL::BIGINT AS line, NULL::VARCHAR AS id_key, NULL::VARCHAR AS id_value,"
+           " NULL::BIGINT AS pos WHERE false")]
+    cur.execute(f"CREATE TEMP TABLE load_ids AS {' UNION ALL '.join(parts)}")
+    cur.execute("CREATE TEMP TABLE load_hits AS SELECT i.line, i.id_key, i.id_value, m.gio_id"
+                " FROM load_ids i JOIN identity_map m USING (id_key, id_value)")
+
+
+def _reject_record_conflicts(cur: duckdb.DuckDBPyConnection) -> None:
+    cur.execute(
+        "INSERT INTO load_rejects SELECT h.line, h.id_key,"
+        " format('identity value ''{}'' belongs to gio_id {}, not to gio_id {}',"
+        " h.id_value, h.gio_id, r.gio_id)"
+        " FROM load_hits h JOIN load_rec r USING (line) WHERE h.gio_id <> r.gio_id"
+    )
+    # string_agg only for the few records that hit several users: it is costly for all
+    cur.execute(
+        "INSERT INTO load_rejects SELECT line, NULL,"
+        " 'identity values belong to different users: ' || string_agg("
+        "  format('{} ''{}'' is gio_id {}', id_key, id_value, gio_id), ', '"
+        "  ORDER BY gio_id, id_key, id_value)"
+        " FROM load_hits WHERE line IN (SELECT h.line FROM load_hits h"
+        "  JOIN load_rec r USING (line) WHERE r.gio_id IS NULL"
+        "  GROUP BY h.line HAVING min(h.gio_id) <> max(h.gio_id))"
+        " GROUP BY line"
+    )
+    # a rejected record must not link other records into its group
+    cur.execute(f"DELETE FROM load_ids WHERE NOT ({_VALID})")
+    cur.execute(f"DELETE FROM load_hits WHERE NOT ({_VALID})")
+
+
+def _label_groups(cur: duckdb.DuckDBPyConnection) -> None:
+    """`load_label(line, label)`: records sharing identity values (transitively) get the
+    same label, the first line of their group.
+
+    Only values held by several records link anything; they get integer ids (`load_links`)
+    so the rounds join integers. Each round lowers a record's label to the least label
+    among the records sharing one of its values, then jumps each label to its own record's
+    label (so chains shrink fast); it stops when a round changes nothing.
+    """
+    cur.execute(
+        "CREATE TEMP TABLE load_links AS SELECT i.line, v.vid FROM load_ids i JOIN ("
+        " SELECT id_key, id_value, row_number() OVER () AS vid FROM load_ids"
+        " GROUP BY ALL HAVING count(*) > 1) v USING (id_key, id_value)"
+    )
+    # the first round is folded into the creation: a value's label is its first line
+    cur.execute(
+        "CREATE TEMP TABLE load_label AS SELECT r.line, coalesce(s.label, r.line) AS label"
+        f" FROM (SELECT line FROM load_rec WHERE {_VALID}) r LEFT JOIN ("
+        " SELECT k.line, min(v.label) AS label FROM load_links k JOIN ("
+        "  SELECT vid, min(line) AS label FROM load_links GROUP BY vid"
+        " ) v USING (vid) GROUP BY k.line) s USING (line)"
+    )
+    while True:
+        jumped = cur.execute(
+            "UPDATE load_label SET label = p.label FROM load_label p"
+            " WHERE load_label.label = p.line AND p.label < load_label.label"
+        ).fetchall()[0][0]
+        spread = cur.execute(
+            "UPDATE load_label SET label = s.label FROM ("
+            " SELECT k.line, min(v.label) AS label FROM load_links k JOIN ("
+            "  SELECT vid, min(l.label) AS label FROM load_links JOIN load_label l USING (line)"
+            "  GROUP BY vid"
+            " ) v USING (vid) GROUP BY k.line"
+            ") s WHERE load_label.line = s.line AND s.label < load_label.label"
+        ).fetchall()[0][0]
+        if spread == 0 and jumped == 0:
+            return
+
+
+def _reject_group_conflicts(cur: duckdb.DuckDBPyConnection) -> None:
+    cur.execute(
+        "CREATE TEMP TABLE load_group_users AS SELECT DISTINCT l.label, u.gio_id"
+        " FROM load_label l JOIN (SELECT line, gio_id FROM load_hits UNION ALL"
+        " SELECT line, gio_id FROM load_rec WHERE gio_id IS NOT NULL) u USING (line)"
+    )
+    cur.execute(
+        "INSERT INTO load_rejects SELECT l.line, NULL, format('the records linked to this one"
+        " by shared identity values (from line {}) belong to different users: gio_ids {}',"
+        " l.label, c.gio_ids) FROM load_label l JOIN ("
+        " SELECT label, string_agg(gio_id::VARCHAR, ', ' ORDER BY gio_id) AS gio_ids"
+        " FROM load_group_users WHERE label IN (SELECT label FROM load_group_users"
+        "  GROUP BY label HAVING count(*) > 1) GROUP BY label"
+        ") c USING (label)"
+    )
+
+
+def _assign_targets(cur: duckdb.DuckDBPyConnection) -> None:
+    """`load_target(line, gio_id, is_new)`: a group's existing user, or a new gio_id.
+
+    New gio_ids continue from the highest one, in the order of each group's first line.
+    """
+    cur.execute(
+        "CREATE TEMP TABLE load_target AS"
+        f" WITH ok AS (SELECT line, label FROM load_label WHERE {_VALID}),"
+        " known AS (SELECT label, min(gio_id) AS gio_id FROM load_group_users GROUP BY label),"
+        " fresh AS (SELECT label, (SELECT coalesce(max(gio_id), 0) FROM users)"
+        "  + CAST(dense_rank() OVER (ORDER BY label) AS UBIGINT) AS gio_id"
+        "  FROM (SELECT DISTINCT label FROM ok) WHERE label NOT IN (SELECT label FROM known))"
+        " SELECT ok.line, coalesce(k.gio_id, f.gio_id) AS gio_id, k.gio_id IS NULL AS is_new"
+        " FROM ok LEFT JOIN known k USING (label) LEFT JOIN fresh f USING (label)"
+    )
+
+
+def _rejects_report(cur: duckdb.DuckDBPyConnection) -> LoadReport:
+    rows = cur.execute("SELECT line, field, reason FROM load_rejects"
+                       " ORDER BY line, field NULLS FIRST, reason").fetchall()
+    rejects = [Reject(line, fld, reason) for line, fld, reason in rows]
+    return LoadReport(rejected=len({r.line for r in rejects}), rejects=rejects)
+
+
+# --- 4. apply --------------------------------------------------------------------------
+
+
+def _apply(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry], report: LoadReport) -> None:
+    _stage_changes(cur, entries)
+    _write_users(cur, entries)
+    cur.execute("INSERT INTO identity_map SELECT id_key, id_value, gio_id FROM load_new_ids")
+    report.inserted, report.updated = cur.execute(
+        "SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new)"
+        " FROM load_change").fetchall()[0]
+    report.keys_with_data = _keys_with_data(cur, entries)
+
+
+def _stage_changes(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) -> None:
+    """`load_change`: one row per target user with its new values."""
+    # identity values not yet mapped, each with where it first appears (to keep that order)
+    cur.execute(
+        "CREATE TEMP TABLE load_new_ids AS SELECT t.gio_id, i.id_key, i.id_value,"
+        " min(i.line) AS first_line, arg_min(i.pos, i.line) AS first_pos"
+        " FROM load_ids i JOIN load_target t USING (line)"
+        " ANTI JOIN identity_map m USING (id_key, id_value) GROUP BY ALL"
+    )
+    attrs, ids = ["t.gio_id", "bool_and(t.is_new) AS is_new"], ["gio_id"]
+    for e in entries:
+        col, present = ident(e.key), ident(e.key + "?")
+        if e.is_identity:
+            ids.append(f"list(id_value ORDER BY first_line, first_pos)"
+                       f" FILTER (WHERE id_key = {literal(e.key)}) AS {col}")
+        else:  # the last record carrying the key wins, even with a null (arg_max_null)
+            attrs += [f"arg_max_null(r.{col}, r.line) FILTER (WHERE r.{present}) AS {col}",
+                      f"bool_or(r.{present}) AS {present}"]
+    cur.execute(
+        f"CREATE TEMP TABLE load_change AS WITH attrs AS (SELECT {', '.join(attrs)}"
+        " FROM load_rec r JOIN load_target t USING (line) GROUP BY t.gio_id),"
+        f" ids AS (SELECT {', '.join(ids)} FROM load_new_ids GROUP BY gio_id)"
+        " SELECT * FROM attrs LEFT JOIN ids USING (gio_id)"
+    )
+
+
+def _write_users(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) -> None:
+    sets = []
+    for e in entries:
+        col = ident(e.key)
+        if e.is_identity:  # identity values accumulate: stored ones first, then the new
+            sets.append(f"{col} = CASE WHEN c.{col} IS NULL THEN users.{col}"
+                        f" ELSE list_concat(coalesce(users.{col}, []::VARCHAR[]), c.{col}) END")
+        else:  # a key no record carried keeps its stored value
+            sets.append(f"{col} = CASE WHEN c.{ident(e.key + '?')} THEN c.{col}"
+                        f" ELSE users.{col} END")
+    if sets:
+        cur.execute(f"UPDATE users SET {', '.join(sets)} FROM load_change c"
+                    " WHERE users.gio_id = c.gio_id AND NOT c.is_new")
+    cols = ", ".join([GIO_ID] + [ident(e.key) for e in entries])
+    cur.execute(f"INSERT INTO users ({cols}) SELECT {cols} FROM load_change WHERE is_new"
+                " ORDER BY gio_id")
+
+
+def _keys_with_data(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) -> list[str]:
+    if not entries:
+        return []
+    # identities are never cleared, so any applied value counts; other keys count when
+    # the winning value of some user is not null
+    checks = [
+        f"EXISTS (SELECT 1 FROM load_change WHERE {ident(e.key)} IS NOT NULL)"
+        if not e.is_identity else
+        f"EXISTS (SELECT 1 FROM load_ids JOIN load_target USING (line)"
+        f" WHERE id_key = {literal(e.key)})" for e in entries
+    ]
+    row = cur.execute(f"SELECT {', '.join(checks)}").fetchall()[0]
+    return sorted(e.key for e, has in zip(entries, row, strict=True) if has)
