@@ -191,3 +191,20 @@ def test_token_revoke_and_list(prepared):
     assert re.search(r"acceptance .*\d{4}-\d\d-\d\dT.* \d{4}-\d\d-\d\dT", listed)
     again = tagport(data, "token", "revoke", "acceptance", check=False)
     assert again.returncode == 1 and "no active token named 'acceptance'" in again.stderr
+
+
+def test_demo_creates_a_catalog_users_and_a_working_token(tmp_path):
+    data = tmp_path / "demo"
+    out = tagport(data, "demo", "--no-serve", "--users", "3000").stdout
+    token = re.search(r"Demo token \(name \"demo\"\): (\S+)", out).group(1)
+    assert uuid.UUID(token).version == 4
+    assert "/v1/api/user_tags/tag_rfm/export_jobs" in out and "download?file=$URI" in out
+    listed = tagport(data, "catalog", "list").stdout
+    kinds = re.findall(r"│ (identity|attribute|tag) ", listed)
+    assert (kinds.count("identity"), kinds.count("attribute"), kinds.count("tag")) == (2, 8, 6)
+    dest = tmp_path / "rfm.csv"
+    tagport(data, "export", "tag_rfm", "-p", "id_$basic_deviceId,usr_gender", "-o", str(dest))
+    rows = dest.read_text(encoding="utf-8").splitlines()[1:]
+    assert 0.6 < len(rows) / 3000 < 0.8  # the tag covers ~70% of users
+    assert any("||" in r for r in rows)  # the device id is multi-valued
+    assert any(r.endswith(",") for r in rows)  # and gender is sometimes null
