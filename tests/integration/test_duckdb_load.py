@@ -13,7 +13,7 @@ import pytest
 from tagport.catalog.models import CatalogEntry, Kind, ValueType
 from tagport.engines.base import InputFormat, LoadReport
 from tagport.engines.duckdb.load import load_file
-from tagport.engines.duckdb.store import DuckDBStore
+from tagport.engines.duckdb.store import SQL_TYPES, DuckDBStore
 from tagport.errors import InvalidInput
 
 UID = "id_$basic_userId"
@@ -79,8 +79,18 @@ def load(store, catalog, tmp_path) -> Loader:
     return Loader(store, catalog, tmp_path)
 
 
+def _as_list(col: str) -> str:
+    """Identities are stored `||`-joined and array tags as JSON; read both back as lists."""
+    entry = {e.key: e for e in _entries()}.get(col)
+    if entry is not None and entry.is_identity:
+        return f'string_split("{col}", \'||\')'
+    if entry is not None and entry.is_array:
+        return f'CAST("{col}" AS {SQL_TYPES[entry.value_type]}[])'
+    return f'"{col}"'
+
+
 def users(store: DuckDBStore, *cols: str) -> list[tuple]:
-    names = ", ".join(["gio_id", *(f'"{c}"' for c in cols)])
+    names = ", ".join(["gio_id", *(_as_list(c) for c in cols)])
     cur = store.cursor()
     try:
         return cur.execute(f"SELECT {names} FROM users ORDER BY gio_id").fetchall()

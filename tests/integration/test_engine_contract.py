@@ -109,3 +109,17 @@ def test_export_reports_the_row_count(engine, tmp_path):
 
 def test_user_count_counts_every_user(engine):
     assert engine.user_count() == 3
+
+
+def test_exports_stay_in_gio_id_order_after_updates(engine, tmp_path):
+    # updating early users (identities, array tags, scalars) must not move them in the scan
+    updates = write_jsonl(tmp_path / "upd.jsonl", [
+        {"identifications": {"id_uid": ["u1", "u1b"]},
+         "properties": {"tag_n": [9], "usr_i": 1, "tag_t": "x2"}},
+        {"identifications": {"id_uid": "u4"}, "properties": {"tag_t": "z"}},
+        {"identifications": {"id_uid": "u2"}, "properties": {"tag_n": [5, 6]}},
+    ])
+    assert engine.load(updates, InputFormat.JSONL, CATALOG).updated == 2
+    assert run(engine, tmp_path, ["id_uid", "tag_n"]).decode() == (
+        '"gio_id","id_uid","tag_n"\n1,"u1||u1b","9"\n2,"u2","5||6"\n4,"u4",\n'
+    )

@@ -27,7 +27,7 @@ import duckdb
 from tagport.catalog.models import CatalogEntry, ValueType
 from tagport.engines.base import InputFormat, LoadReport, Reject
 from tagport.engines.duckdb.stage import GIO_ID, TYPE_WORDS, stage_file
-from tagport.engines.duckdb.store import DuckDBStore, ident, literal
+from tagport.engines.duckdb.store import DuckDBStore, ident, literal, restore_gio_order
 from tagport.errors import InvalidInput
 
 _VALID = "line NOT IN (SELECT line FROM load_rejects)"
@@ -340,8 +340,11 @@ def _stage_changes(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) 
     for e in entries:
         col, present = ident(e.key), ident(e.key + "?")
         if e.is_identity:
-            ids.append(f"list(id_value ORDER BY first_line, first_pos)"
+            ids.append(f"string_agg(id_value, '||' ORDER BY first_line, first_pos)"
                        f" FILTER (WHERE id_key = {literal(e.key)}) AS {col}")
+        elif e.is_array:  # stored as JSON text (see store.py), the last carrier wins
+            attrs += [f"to_json(arg_max_null(r.{col}, r.line) FILTER (WHERE r.{present}))"
+                      f" AS {col}", f"bool_or(r.{present}) AS {present}"]
         else:  # the last record carrying the key wins, even with a null (arg_max_null)
             attrs += [f"arg_max_null(r.{col}, r.line) FILTER (WHERE r.{present}) AS {col}",
                       f"bool_or(r.{present}) AS {present}"]
@@ -359,13 +362,15 @@ def _write_users(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) ->
         col = ident(e.key)
         if e.is_identity:  # identity values accumulate: stored ones first, then the new
             sets.append(f"{col} = CASE WHEN c.{col} IS NULL THEN users.{col}"
-                        f" ELSE list_concat(coalesce(users.{col}, []::VARCHAR[]), c.{col}) END")
+                        f" ELSE concat_ws('||', users.{col}, c.{col}) END")
         else:  # a key no record carried keeps its stored value
             sets.append(f"{col} = CASE WHEN c.{ident(e.key + '?')} THEN c.{col}"
                         f" ELSE users.{col} END")
     if sets:
-        cur.execute(f"UPDATE users SET {', '.join(sets)} FROM load_change c"
-                    " WHERE users.gio_id = c.gio_id AND NOT c.is_new")
+        updated = cur.execute(f"UPDATE users SET {', '.join(sets)} FROM load_change c"
+                              " WHERE users.gio_id = c.gio_id AND NOT c.is_new").fetchall()
+        if updated[0][0]:
+            restore_gio_order(cur)
     cols = ", ".join([GIO_ID] + [ident(e.key) for e in entries])
     cur.execute(f"INSERT INTO users ({cols}) SELECT {cols} FROM load_change WHERE is_new"
                 " ORDER BY gio_id")
