@@ -12,6 +12,11 @@ from tagport.auth.tokens import Token
 
 router = APIRouter()
 
+class ResultFileResponse(FileResponse):
+    # 1 MiB reads: a 700 MB export is 700 thread hops, not 11,000
+    chunk_size = 1024 * 1024
+
+
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/x-ndjson; charset=utf-8"}
 
 
@@ -27,10 +32,10 @@ def download(
     request: Request,
     file: str = Query(..., description="A uri from the job result, as returned."),
     token: Token = Depends(current_token),
-) -> FileResponse:
+) -> ResultFileResponse:
     """The file is looked up among the jobs' files; a path is never resolved from the request."""
     job, local = get_core(request).jobs.file_for(file, token_id=token.id)
-    return FileResponse(
+    return ResultFileResponse(
         local,
         media_type=CONTENT_TYPES[job.file_format],
         headers={"Content-Disposition": content_disposition(local.name)},
