@@ -39,6 +39,7 @@ tokens = sa.Table(
     sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    sa.Column("scopes", sa.String(100), nullable=False, server_default="export"),
 )
 
 jobs = sa.Table(
@@ -58,11 +59,24 @@ jobs = sa.Table(
     sa.Column("finished_at", sa.DateTime(timezone=True)),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("claimed_by", sa.String(100)),
-    sa.Column("file_path", sa.String(1000), unique=True),  # "/jobs/results/<name>/<file>"
+    sa.Column("lease_until", sa.DateTime(timezone=True)),  # a claim lapses after this
+    sa.Column("request_key", sa.String(64), index=True),  # same token+request = same job
+    sa.Column("expired_at", sa.DateTime(timezone=True)),  # files deleted by retention
+    sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("row_count", sa.BigInteger),
     sa.Column("byte_count", sa.BigInteger),
     sa.Column("error_code", sa.String(64)),
     sa.Column("error_message", sa.Text),
+    sa.Index("ix_jobs_token_stage", "token_id", "stage"),
+)
+
+job_files = sa.Table(
+    "job_files",
+    metadata,
+    sa.Column("job_id", sa.String(8), sa.ForeignKey("jobs.id"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("path", sa.String(1000), nullable=False, unique=True),  # "/jobs/results/..."
+    sa.Column("byte_count", sa.BigInteger, nullable=False),
 )
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"

@@ -93,7 +93,7 @@ def export(
         job = _run_export_job(tp, request)
         if job.stage is JobStage.ERROR:
             raise TagportError(f"export failed: {job.error_code}: {job.error_message}")
-        _, local = tp.jobs.file_for(job.file_path or "", token_id=None)
+        _, local = tp.jobs.file_for(job.files[0], token_id=None)
         dest = output or Path(local.name)
         _place(local, dest)
     runtime.out(f"{job.row_count} rows written to {dest}")

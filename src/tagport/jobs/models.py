@@ -51,7 +51,7 @@ class ExportJob:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     attempts: int = 0
-    file_path: str | None = None
+    files: tuple[str, ...] = ()  # API paths of the result files, in order, once FINISH
     row_count: int | None = None
     byte_count: int | None = None
     error_code: str | None = None

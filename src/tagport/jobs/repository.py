@@ -9,18 +9,19 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from tagport.db import job_files
 from tagport.db import jobs as t
 from tagport.jobs.models import CLAIMED, ExportJob, JobStage, as_utc
 
 
-def _job(row: sa.Row) -> ExportJob:
+def _job(row: sa.Row, files: tuple[str, ...] = ()) -> ExportJob:
     return ExportJob(
         id=row.id, name=row.name, token_id=row.token_id, tag_key=row.tag_key,
         properties=list(row.properties), file_format=row.file_format,
         header_type=row.header_type, stage=JobStage(row.stage),
         created_at=as_utc(row.created_at),  # type: ignore[arg-type]
         started_at=as_utc(row.started_at), finished_at=as_utc(row.finished_at),
-        attempts=row.attempts, file_path=row.file_path, row_count=row.row_count,
+        attempts=row.attempts, files=files, row_count=row.row_count,
         byte_count=row.byte_count, error_code=row.error_code, error_message=row.error_message,
     )
 
@@ -36,16 +37,36 @@ def insert(conn: Connection, job: ExportJob) -> None:
     )
 
 
+def _files(conn: Connection, job_id: str) -> tuple[str, ...]:
+    rows = conn.execute(
+        sa.select(job_files.c.path).where(job_files.c.job_id == job_id)
+        .order_by(job_files.c.position)
+    )
+    return tuple(rows.scalars())
+
+
 def get(conn: Connection, job_id: str) -> ExportJob | None:
     row = conn.execute(sa.select(t).where(t.c.id == job_id)).first()
-    return _job(row) if row else None
+    if row is None:
+        return None
+    return _job(row, _files(conn, job_id) if row.stage == JobStage.FINISH.value else ())
 
 
 def by_file_path(conn: Connection, path: str) -> ExportJob | None:
+    """The finished job that owns the result file at API path `path`."""
     row = conn.execute(
-        sa.select(t).where(t.c.file_path == path, t.c.stage == JobStage.FINISH.value)
+        sa.select(t).join(job_files, job_files.c.job_id == t.c.id)
+        .where(job_files.c.path == path, t.c.stage == JobStage.FINISH.value)
     ).first()
-    return _job(row) if row else None
+    return _job(row, _files(conn, row.id)) if row else None
+
+
+def add_files(conn: Connection, job_id: str, files: list[tuple[str, int]]) -> None:
+    """Record a job's result files (API path, size), in order."""
+    conn.execute(job_files.insert(), [
+        {"job_id": job_id, "position": n, "path": path, "byte_count": size}
+        for n, (path, size) in enumerate(files)
+    ])
 
 
 def list_jobs(conn: Connection, limit: int = 100) -> list[ExportJob]:

@@ -117,11 +117,8 @@ class JobService:
             _sync(tmp)
             os.replace(tmp, final)
             tmp = None
-            done = self._move(
-                job_id, [JobStage.DATA_READY], JobStage.FINISH,
-                file_path=naming.result_path(job.name, file_name),
-                byte_count=final.stat().st_size, finished_at=datetime.now(UTC),
-            )
+            done = self._finish(job_id, [(naming.result_path(job.name, file_name),
+                                          final.stat().st_size)])
             if not done:
                 shutil.rmtree(job_dir, ignore_errors=True)
             log.info("job %s finished: %s rows", job_id, rows)
@@ -131,6 +128,17 @@ class JobService:
         finally:
             if tmp is not None and tmp.exists():
                 tmp.unlink()
+
+    def _finish(self, job_id: str, files: list[tuple[str, int]]) -> bool:
+        """DATA_READY -> FINISH and the job's files, in one transaction."""
+        with self.db.begin() as conn:
+            done = repository.transition(
+                conn, job_id, [JobStage.DATA_READY], JobStage.FINISH,
+                byte_count=sum(size for _, size in files), finished_at=datetime.now(UTC),
+            )
+            if done:
+                repository.add_files(conn, job_id, files)
+        return done
 
     def _fail(self, job_id: str, exc: Exception) -> None:
         if isinstance(exc, TagportError):
@@ -157,7 +165,7 @@ def result_document(job: ExportJob) -> dict[str, Any]:
     finished = job.stage is JobStage.FINISH
     doc: dict[str, Any] = {
         "stage": job.stage.value,
-        "uris": [naming.encode_uri(job.file_path)] if finished and job.file_path else [],
+        "uris": [naming.encode_uri(path) for path in job.files] if finished else [],
         "id": job.id,
         "name": job.name,
         "tagKey": job.tag_key,
