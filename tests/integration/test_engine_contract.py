@@ -55,9 +55,11 @@ def engine(request, tmp_path):
 
 def run(engine, tmp_path, keys, fmt=FileFormat.CSV, header=HeaderType.KEY, tag="tag_t") -> bytes:
     plan = ExportPlan(CATALOG[tag], tuple(CATALOG[k] for k in keys), fmt, header)
-    dest = tmp_path / f"out-{len(list(tmp_path.iterdir()))}"
-    engine.export(plan, dest)
-    return dest.read_bytes()
+    work = tmp_path / f"out-{len(list(tmp_path.iterdir()))}"
+    work.mkdir()
+    output = engine.export(plan, work, "f.csv")
+    assert [p.name for p in output.files] == ["f.csv"]
+    return output.files[0].read_bytes()
 
 
 ALL = ["id_uid", "usr_s", "usr_i", "usr_d", "usr_b", "usr_day", "usr_ts", "usr_never", "tag_n"]
@@ -102,9 +104,9 @@ def test_a_tag_without_users_gives_a_header_only_csv_and_an_empty_json(engine, t
 
 def test_export_reports_the_row_count(engine, tmp_path):
     plan = ExportPlan(CATALOG["tag_t"], (), FileFormat.CSV)
-    assert engine.export(plan, tmp_path / "a.csv") == 2
+    assert engine.export(plan, tmp_path, "a.csv").row_count == 2
     plan = ExportPlan(CATALOG["tag_t"], (), FileFormat.JSON)
-    assert engine.export(plan, tmp_path / "a.json") == 2
+    assert engine.export(plan, tmp_path, "a.json").row_count == 2
 
 
 def test_user_count_counts_every_user(engine):

@@ -42,6 +42,14 @@ class ExportPlan:
 
 
 @dataclass(frozen=True)
+class ExportOutput:
+    """What an export wrote: its rows, and its files in order (one, or several parts)."""
+
+    row_count: int
+    files: list[Path]
+
+
+@dataclass(frozen=True)
 class Reject:
     """One rejected input record: its line (1-based, as a person counts them) and why."""
 
@@ -68,8 +76,10 @@ class LoadReport:
 class Engine(Protocol):
     name: str
 
-    def export(self, plan: ExportPlan, dest: Path) -> int:
-        """Write the plan's file to `dest` (a new path); return the number of rows."""
+    def export(self, plan: ExportPlan, work_dir: Path, file_name: str) -> ExportOutput:
+        """Write the plan's rows into `work_dir` (new, empty, private to this attempt) as
+        `file_name`, or as parts named by `exports.naming.part_name`; the job service
+        moves them into place."""
         ...
 
     def load(

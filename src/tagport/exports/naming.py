@@ -35,6 +35,12 @@ def result_file_name(display_name: str, day: datetime, file_format: FileFormat) 
     return f"{safe}_{day:%Y-%m-%d}_UserList.{file_format.value}"
 
 
+def part_name(file_name: str, number: int) -> str:
+    """The name of part `number` (from 1) of a result split into several files."""
+    stem, dot, suffix = file_name.rpartition(".")
+    return f"{stem}-{number:05d}{dot}{suffix}"
+
+
 def result_path(job_name: str, file_name: str) -> str:
     """The file's path as the API names it: `/jobs/results/<job name>/<file name>`."""
     return f"{RESULTS_PREFIX}/{job_name}/{file_name}"

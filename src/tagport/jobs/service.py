@@ -97,7 +97,7 @@ class JobService:
         """Run a claimed job to FINISH or ERROR; the one place that decides its outcome."""
         job = self.get(job_id)
         job_dir = self.results_dir / job.name
-        tmp: Path | None = None
+        work_dir = job_dir / f".work-{job.attempts}"  # private to this attempt
         try:
             if not self._move(job_id, [JobStage.READY], JobStage.RUNNING,
                               started_at=datetime.now(UTC)):
@@ -109,25 +109,22 @@ class JobService:
             file_name = naming.result_file_name(
                 plan.tag.name, job.created_at.astimezone(), FileFormat(job.file_format)
             )
-            job_dir.mkdir(parents=True, exist_ok=True)
-            tmp = job_dir / f".{file_name}.part"
-            rows = engine.export(plan, tmp)
-            self._move(job_id, [JobStage.RUNNING], JobStage.DATA_READY, row_count=rows)
-            final = job_dir / file_name
-            _sync(tmp)
-            os.replace(tmp, final)
-            tmp = None
-            done = self._finish(job_id, [(naming.result_path(job.name, file_name),
-                                          final.stat().st_size)])
+            shutil.rmtree(work_dir, ignore_errors=True)
+            work_dir.mkdir(parents=True)
+            output = engine.export(plan, work_dir, file_name)
+            self._move(job_id, [JobStage.RUNNING], JobStage.DATA_READY,
+                       row_count=output.row_count)
+            files = _publish(output.files, job_dir)
+            done = self._finish(job_id, [(naming.result_path(job.name, f.name), f.stat().st_size)
+                                         for f in files])
             if not done:
                 shutil.rmtree(job_dir, ignore_errors=True)
-            log.info("job %s finished: %s rows", job_id, rows)
+            log.info("job %s finished: %s rows", job_id, output.row_count)
         except Exception as exc:  # the job fails, the worker goes on
             self._fail(job_id, exc)
             shutil.rmtree(job_dir, ignore_errors=True)
         finally:
-            if tmp is not None and tmp.exists():
-                tmp.unlink()
+            shutil.rmtree(work_dir, ignore_errors=True)
 
     def _finish(self, job_id: str, files: list[tuple[str, int]]) -> bool:
         """DATA_READY -> FINISH and the job's files, in one transaction."""
@@ -155,9 +152,17 @@ class JobService:
         )
 
 
-def _sync(path: Path) -> None:
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
+def _publish(files: list[Path], job_dir: Path) -> list[Path]:
+    """Make the finished files durable, then move them from the work dir into place."""
+    for path in files:
+        with open(path, "rb") as f:
+            os.fsync(f.fileno())
+    placed = []
+    for path in files:
+        final = job_dir / path.name
+        os.replace(path, final)
+        placed.append(final)
+    return placed
 
 
 def result_document(job: ExportJob) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tagport.catalog.models import CatalogEntry
 from tagport.config import Settings
-from tagport.engines.base import ExportPlan, InputFormat, LoadHook, LoadReport
+from tagport.engines.base import ExportOutput, ExportPlan, InputFormat, LoadHook, LoadReport
 from tagport.engines.duckdb import export as export_plan
 from tagport.engines.duckdb.store import DuckDBStore
 
@@ -28,13 +28,15 @@ class DuckDBEngine:
             )
         )
 
-    def export(self, plan: ExportPlan, dest: Path) -> int:
+    def export(self, plan: ExportPlan, work_dir: Path, file_name: str) -> ExportOutput:
+        dest = work_dir / file_name
         cur = self.store.cursor()
         try:
             columns = self.store.user_columns(cur)
-            return export_plan.export(cur, plan, columns, dest)
+            rows = export_plan.export(cur, plan, columns, dest)
         finally:
             cur.close()
+        return ExportOutput(rows, [dest])
 
     def load(
         self,
