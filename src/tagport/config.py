@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,11 +32,47 @@ class Settings(BaseSettings):
     duckdb_memory_limit: str = Field(
         "2GB", description="DuckDB memory limit; larger work spills to the data dir."
     )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`serve`'s log lines: `text`, or `json` (one object per line)."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="The lowest level `serve` logs."
+    )
+    url: str | None = Field(
+        None, description="The server `tagport remote` talks to, e.g. `http://127.0.0.1:8080`."
+    )
+    token: str | None = Field(None, description="The API token `tagport remote` sends.")
+
     poll_interval: float = Field(
         0.5,
         gt=0,
         description="Seconds between worker looks at the job table for jobs of other processes.",
     )
+
+    result_ttl: timedelta = Field(
+        timedelta(days=7),
+        description="How long result files are kept (seconds, or ISO 8601 like `P7D`).",
+    )
+    retention_interval: float = Field(
+        300.0, gt=0, description="Seconds between sweeps that delete expired result files."
+    )
+    max_queued_jobs_per_token: int = Field(
+        20, ge=1, description="Unfinished jobs a token may have; beyond, submit answers 429."
+    )
+    max_body_bytes: int = Field(
+        64 * 1024, ge=1024, description="Largest request body accepted (bytes); beyond, 413."
+    )
+    signed_link_ttl: timedelta = Field(
+        timedelta(minutes=15), description="Lifetime of signed download links."
+    )
+
+    @field_validator("result_ttl", "signed_link_ttl", mode="before")
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        """A bare number of seconds is a duration too (`TAGPORT_RESULT_TTL=3600`)."""
+        if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+            return float(value)
+        return value
 
     @cached_property
     def resolved_data_dir(self) -> Path:
@@ -62,6 +100,10 @@ class Settings(BaseSettings):
     def server_file(self) -> Path:
         """Written by a running server so that other processes can hand it work."""
         return self.resolved_data_dir / "server.json"
+
+    @property
+    def signing_secret_file(self) -> Path:
+        return self.resolved_data_dir / "signing.secret"
 
     @property
     def control_secret_file(self) -> Path:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from tagport import secret_files
 from tagport.config import Settings
 from tagport.engines.base import LoadReport, Reject
 from tagport.errors import StoreBusy, TagportError
@@ -28,12 +28,7 @@ class RunningServer:
 
 
 def control_secret(settings: Settings) -> str:
-    path = settings.control_secret_file
-    if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(32))
-    return path.read_text().strip()
+    return secret_files.read_or_create(settings.control_secret_file)
 
 
 def write_server_file(settings: Settings, url: str) -> None:

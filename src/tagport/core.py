@@ -8,12 +8,15 @@ from functools import cached_property
 from sqlalchemy.engine import Engine as DbEngine
 
 from tagport.auth.tokens import TokenService
+from tagport.catalog.coverage import CoverageStore
 from tagport.catalog.service import CatalogService
 from tagport.config import Settings
 from tagport.db import create_db_engine, migrate
 from tagport.engines import open_engine
 from tagport.engines.base import Engine
 from tagport.jobs.service import JobService
+from tagport.ops.metrics import Metrics
+from tagport.profiles.lookup import LookupService
 from tagport.profiles.service import ProfileService
 
 
@@ -29,7 +32,13 @@ class Tagport:
         migrate(self.db)
         self.catalog = CatalogService(self.db)
         self.tokens = TokenService(self.db)
-        self.jobs = JobService(self.db, self.catalog, settings.results_path)
+        self.coverage = CoverageStore(self.db)
+        self.metrics = Metrics(self.db)
+        self.jobs = JobService(
+            self.db, self.catalog, settings.results_path,
+            max_queued_per_token=settings.max_queued_jobs_per_token,
+            result_ttl=settings.result_ttl,
+        )
         self._engine: Engine | None = None
         self._engine_lock = threading.Lock()
 
@@ -43,7 +52,12 @@ class Tagport:
 
     @cached_property
     def profiles(self) -> ProfileService:
-        return ProfileService(self.catalog, lambda: self.engine)
+        return ProfileService(self.catalog, lambda: self.engine, coverage=self.coverage,
+                              on_load=self.metrics.record_load)
+
+    @cached_property
+    def lookup(self) -> LookupService:
+        return LookupService(self.catalog, self.coverage, lambda: self.engine)
 
     def close(self) -> None:
         with self._engine_lock:

@@ -79,6 +79,16 @@ job_files = sa.Table(
     sa.Column("byte_count", sa.BigInteger, nullable=False),
 )
 
+# each tag's coverage, measured by the engine after every load (GET /v1/api/user_tags)
+tag_coverage = sa.Table(
+    "tag_coverage",
+    metadata,
+    sa.Column("tag_key", sa.String(200), primary_key=True),
+    sa.Column("covered_users", sa.BigInteger, nullable=False),
+    sa.Column("all_users", sa.BigInteger, nullable=False),
+    sa.Column("measured_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 

@@ -61,3 +61,24 @@ class StoreBusy(TagportError):
 class NotImplementedYet(TagportError):
     status = 501
     code = "NOT_IMPLEMENTED"
+
+
+class Gone(TagportError):
+    status = 410
+    code = "GONE"
+
+
+class PayloadTooLarge(TagportError):
+    status = 413
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class TooManyRequests(TagportError):
+    """Back-pressure: the client should retry after `retry_after` seconds."""
+
+    status = 429
+    code = "TOO_MANY_REQUESTS"
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: int = 5) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after

@@ -11,10 +11,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tagport import __version__, control
-from tagport.api import download, internal, openapi
+from tagport import __version__, control, secret_files
+from tagport.api import download, internal, openapi, ops, tags, users
+from tagport.api.limits import BodySizeLimit
+from tagport.auth.signing import LinkSigner
 from tagport.core import Tagport
-from tagport.errors import TagportError
+from tagport.errors import TagportError, TooManyRequests
+from tagport.jobs.retention import RetentionSweeper
 from tagport.jobs.worker import WorkerPool
 
 log = logging.getLogger("tagport.api")
@@ -28,6 +31,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool: WorkerPool | None = None
+        sweeper = RetentionSweeper(core.jobs, core.settings.retention_interval)
+        sweeper.start()
         if run_workers:
             pool = WorkerPool(core.jobs, core.engine, core.settings.workers,
                               core.settings.poll_interval)
@@ -42,6 +47,7 @@ def create_app(
                 control.remove_server_file(core.settings)
             if pool is not None:
                 pool.stop()
+            sweeper.stop()
 
     app = FastAPI(
         title="tagport",
@@ -52,9 +58,17 @@ def create_app(
     app.state.core = core
     app.state.wake_workers = lambda: None
     app.state.control_secret = control.control_secret(core.settings)
+    app.state.signer = LinkSigner(
+        secret_files.read_or_create(core.settings.signing_secret_file),
+        core.settings.signed_link_ttl,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=core.settings.max_body_bytes)
     app.include_router(openapi.router)
     app.include_router(download.router)
     app.include_router(internal.router)
+    app.include_router(tags.router)
+    app.include_router(users.router)
+    ops.install(app)
     _install_error_handlers(app)
     return app
 
@@ -69,6 +83,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TagportError)
     async def tagport_error(_: Request, exc: TagportError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after)}
         return _error(exc.status, exc.code, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)

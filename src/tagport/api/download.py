@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import FileResponse
 
 from tagport.api.deps import current_token, get_core
+from tagport.auth.signing import LinkSigner
 from tagport.auth.tokens import Token
 
 router = APIRouter()
@@ -27,14 +28,30 @@ def content_disposition(file_name: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(file_name, safe='')}"
 
 
+def _caller(request: Request, authorization: str | None = Header(None)) -> Token | None:
+    """The token, unless the request carries a signature (checked in the route)."""
+    if request.query_params.get("signature") is not None:
+        return None
+    return current_token(request, authorization)
+
+
 @router.get("/download")
 def download(
     request: Request,
     file: str = Query(..., description="A uri from the job result, as returned."),
-    token: Token = Depends(current_token),
+    expires: str | None = Query(None, description="Signed links: expiry, unix seconds."),
+    signature: str | None = Query(None, description="Signed links: HMAC-SHA256, hex."),
+    token: Token | None = Depends(_caller),
 ) -> ResultFileResponse:
-    """The file is looked up among the jobs' files; a path is never resolved from the request."""
-    job, local = get_core(request).jobs.file_for(file, token_id=token.id)
+    """The file is looked up among the jobs' files; a path is never resolved from the
+    request. Authorised by the Bearer token, or by a signed link from the job result."""
+    if token is None:
+        signer: LinkSigner = request.app.state.signer
+        signer.verify(file, expires, signature or "")
+        owner = None
+    else:
+        owner = token.job_owner
+    job, local = get_core(request).jobs.file_for(file, token_id=owner)
     return ResultFileResponse(
         local,
         media_type=CONTENT_TYPES[job.file_format],

@@ -8,8 +8,10 @@ from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from tagport.api.deps import current_token, get_core
+from tagport.auth.signing import LinkSigner
 from tagport.auth.tokens import Token
 from tagport.exports.spec import ExportRequest
+from tagport.jobs.models import ExportJob, JobStage
 from tagport.jobs.service import result_document
 
 router = APIRouter(prefix="/v1/api")
@@ -54,5 +56,25 @@ def submit_export_job(
 @router.get("/job/result/{job_id}")
 def job_result(job_id: str, request: Request,
                token: Token = Depends(current_token)) -> dict[str, Any]:
-    """The job's stage and, once FINISH, the percent-encoded uris of its files."""
-    return result_document(get_core(request).jobs.get(job_id, token_id=token.id))
+    """The job's stage and, once FINISH, the percent-encoded uris of its files, and
+    signed download links that work without the token for a short while."""
+    jobs = get_core(request).jobs
+    return _document(request, jobs.get(job_id, token_id=token.job_owner))
+
+
+@router.delete("/job/{job_id}")
+def cancel_job(job_id: str, request: Request,
+               token: Token = Depends(current_token)) -> dict[str, Any]:
+    """Stop a job that has not finished; it ends in ERROR with code CANCELLED."""
+    jobs = get_core(request).jobs
+    return _document(request, jobs.cancel(job_id, token_id=token.job_owner))
+
+
+def _document(request: Request, job: ExportJob) -> dict[str, Any]:
+    jobs = get_core(request).jobs
+    expired = jobs.is_expired(job)
+    doc = result_document(job, expires_at=jobs.expires_at(job), expired=expired)
+    if job.stage is JobStage.FINISH and not expired:
+        signer: LinkSigner = request.app.state.signer
+        doc["downloadLinks"] = [signer.link(path) for path in job.files]
+    return doc

@@ -12,16 +12,35 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from tagport.db import tokens as t
-from tagport.errors import Conflict, NotFound, Unauthorized
+from tagport.errors import BadRequest, Conflict, NotFound, Unauthorized
 from tagport.jobs.models import as_utc
+
+SCOPES = ("export", "admin")
 
 
 @dataclass(frozen=True)
 class Token:
+    """A token's record. Scopes: `export` submits, polls and downloads its own jobs;
+    `admin` does everything, other tokens' jobs included."""
+
     id: int
     name: str
     created_at: datetime
     revoked_at: datetime | None
+    scopes: frozenset[str] = frozenset({"export"})
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.scopes
+
+    @property
+    def job_owner(self) -> int | None:
+        """The owner to filter jobs by: this token, or None (all jobs) for an admin."""
+        return None if self.is_admin else self.id
+
+
+def _scopes(text: str) -> frozenset[str]:
+    return frozenset(s for s in text.split(",") if s)
 
 
 def hash_token(token: str) -> str:
@@ -32,10 +51,13 @@ class TokenService:
     def __init__(self, db: Engine) -> None:
         self.db = db
 
-    def create(self, name: str) -> str:
+    def create(self, name: str, scopes: tuple[str, ...] = ("export",)) -> str:
         """A new token for `name`; the plain token is returned once and never stored."""
         if not name.strip():
-            raise Conflict("a token needs a name")
+            raise BadRequest("a token needs a name")
+        unknown = sorted(set(scopes) - set(SCOPES))
+        if unknown or not scopes:
+            raise BadRequest(f"scopes must be among {', '.join(SCOPES)}; got {', '.join(scopes)}")
         token = str(uuid.uuid4())
         with self.db.begin() as conn:
             taken = conn.execute(
@@ -44,14 +66,16 @@ class TokenService:
             if taken:
                 raise Conflict(f"a token named {name!r} already exists", code="TOKEN_EXISTS")
             conn.execute(t.insert().values(
-                name=name, token_hash=hash_token(token), created_at=datetime.now(UTC)
+                name=name, token_hash=hash_token(token), created_at=datetime.now(UTC),
+                scopes=",".join(sorted(set(scopes))),
             ))
         return token
 
     def list(self) -> list[Token]:
         with self.db.connect() as conn:
             rows = conn.execute(sa.select(t).order_by(t.c.id)).all()
-        return [Token(r.id, r.name, as_utc(r.created_at), as_utc(r.revoked_at)) for r in rows]  # type: ignore[arg-type]
+        return [Token(r.id, r.name, as_utc(r.created_at), as_utc(r.revoked_at),  # type: ignore[arg-type]
+                      _scopes(r.scopes)) for r in rows]
 
     def revoke(self, name: str) -> int:
         with self.db.begin() as conn:
@@ -71,7 +95,8 @@ class TokenService:
         # the lookup is by hash; compare in constant time all the same
         if row is None or not hmac.compare_digest(row.token_hash, digest) or row.revoked_at:
             raise Unauthorized("the token is unknown or revoked", code="INVALID_TOKEN")
-        return Token(row.id, row.name, as_utc(row.created_at), None)  # type: ignore[arg-type]
+        return Token(row.id, row.name, as_utc(row.created_at), None,  # type: ignore[arg-type]
+                     _scopes(row.scopes))
 
 
 def bearer_token(header: str | None) -> str:

@@ -19,6 +19,7 @@ from tagport.engines.base import LoadReport
 from tagport.errors import NotFound, StoreBusy, TagportError
 from tagport.exports.spec import ExportRequest
 from tagport.jobs.models import JobStage
+from tagport.ops.logs import logging_config
 
 MAX_REJECTS_SHOWN = 20
 
@@ -75,7 +76,8 @@ def serve(
         url_host = "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host
         app = create_app(tp, public_url=f"http://{url_host}:{s.port}")
         runtime.out(f"tagport serving {s.resolved_data_dir} on http://{url_host}:{s.port}")
-        uvicorn.run(app, host=s.host, port=s.port, log_level="info")
+        uvicorn.run(app, host=s.host, port=s.port, log_level=s.log_level,
+                    log_config=logging_config(s.log_format, s.log_level))
 
 
 def export(

@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 
 from tagport.cli import catalog as catalog_cli
+from tagport.cli import jobs as jobs_cli
+from tagport.cli import remote as remote_cli
 from tagport.cli import runtime
 from tagport.cli import tokens as tokens_cli
 from tagport.cli.commands import demo, export, load, serve
@@ -28,6 +30,8 @@ def main(
 
 app.add_typer(catalog_cli.app, name="catalog")
 app.add_typer(tokens_cli.app, name="token")
+app.add_typer(jobs_cli.app, name="jobs")
+app.add_typer(remote_cli.app, name="remote")
 app.command()(load)
 app.command()(serve)
 app.command()(export)

@@ -14,10 +14,14 @@ app = typer.Typer(help="API tokens (stored only as SHA-256 hashes).", no_args_is
 
 
 @app.command("create")
-def create(name: str) -> None:
+def create(
+    name: str,
+    scope: list[str] = typer.Option(["export"], "--scope",
+                                    help="export (default) or admin; repeat for both."),
+) -> None:
     """Create a token; the token is the last line printed."""
     with runtime.core() as tp:
-        token = tp.tokens.create(name)
+        token = tp.tokens.create(name, tuple(scope))
     runtime.out(f"token {name!r} created; keep it, it is not shown again:")
     runtime.out(token)
 
@@ -27,10 +31,11 @@ def list_() -> None:
     """List tokens (names and dates; never the tokens)."""
     with runtime.core() as tp:
         tokens = tp.tokens.list()
-    table = Table("name", "created", "revoked")
+    table = Table("name", "scopes", "created", "revoked")
     for t in tokens:
-        table.add_row(t.name, t.created_at.isoformat(timespec="seconds"),
-                      t.revoked_at.isoformat(timespec="seconds") if t.revoked_at else "")
+        revoked = t.revoked_at.isoformat(timespec="seconds") if t.revoked_at else ""
+        table.add_row(t.name, ",".join(sorted(t.scopes)),
+                      t.created_at.isoformat(timespec="seconds"), revoked)
     Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 

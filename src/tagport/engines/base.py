@@ -7,10 +7,11 @@ The shared test suite in tests/integration/test_engine_contract.py checks any en
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from tagport.catalog.models import CatalogEntry
 
@@ -73,6 +74,14 @@ class LoadReport:
     keys_with_data: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class TagCoverage:
+    """Users covered by each tag (a non-null value), counted in one pass, and all users."""
+
+    all_users: int
+    covered: dict[str, int]
+
+
 class Engine(Protocol):
     name: str
 
@@ -95,6 +104,26 @@ class Engine(Protocol):
         ...
 
     def user_count(self) -> int: ...
+
+    def tag_coverage(self, tags: Sequence[CatalogEntry]) -> TagCoverage:
+        """Count the users each tag covers, set-based (a tag never loaded covers none)."""
+        ...
+
+    def tag_users(self, plan: ExportPlan, limit: int, offset: int) -> list[dict[str, Any]]:
+        """A page of the plan's rows in the export's JSON shape (`gio_id`,
+        `identifications`, `properties`), in ascending gio_id order."""
+        ...
+
+    def find_user(
+        self, identity_key: str, value: str, entries: Sequence[CatalogEntry]
+    ) -> dict[str, Any] | None:
+        """The user holding `value` for identity `identity_key` (`id_<k>`), with
+        `entries` in the export's JSON shape; None when no user holds it."""
+        ...
+
+    def ping(self) -> None:
+        """Raise when the profile store cannot answer a trivial query (readiness)."""
+        ...
 
     def close(self) -> None: ...
 

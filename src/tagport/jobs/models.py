@@ -56,3 +56,5 @@ class ExportJob:
     byte_count: int | None = None
     error_code: str | None = None
     error_message: str | None = None
+    request_key: str | None = None  # the same token's identical request maps to this job
+    expired_at: datetime | None = None  # when retention deleted the files

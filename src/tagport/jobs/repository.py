@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from tagport.db import job_files
 from tagport.db import jobs as t
-from tagport.jobs.models import CLAIMED, ExportJob, JobStage, as_utc
+from tagport.jobs.models import CLAIMED, UNFINISHED, ExportJob, JobStage, as_utc
 
 
 def _job(row: sa.Row, files: tuple[str, ...] = ()) -> ExportJob:
@@ -23,6 +23,7 @@ def _job(row: sa.Row, files: tuple[str, ...] = ()) -> ExportJob:
         started_at=as_utc(row.started_at), finished_at=as_utc(row.finished_at),
         attempts=row.attempts, files=files, row_count=row.row_count,
         byte_count=row.byte_count, error_code=row.error_code, error_message=row.error_message,
+        expired_at=as_utc(row.expired_at),
     )
 
 
@@ -32,7 +33,7 @@ def insert(conn: Connection, job: ExportJob) -> None:
             id=job.id, name=job.name, token_id=job.token_id, tag_key=job.tag_key,
             properties=job.properties, file_format=job.file_format,
             header_type=job.header_type, stage=job.stage.value, created_at=job.created_at,
-            updated_at=job.created_at, attempts=0,
+            updated_at=job.created_at, attempts=0, request_key=job.request_key,
         )
     )
 
@@ -110,3 +111,49 @@ def release_claimed(conn: Connection) -> int:
         .values(stage=JobStage.NONE.value, claimed_by=None, updated_at=datetime.now(UTC))
     )
     return result.rowcount
+
+
+# -- submitting: per-token limits and identical requests -----------------------------
+
+
+def lock_token(conn: Connection, token_id: int | None) -> None:
+    """Serialise submits of one token until the transaction ends (a row lock on
+    PostgreSQL, the write lock on SQLite), so its limit and de-duplication hold."""
+    from tagport.db import tokens
+
+    if token_id is not None:
+        conn.execute(tokens.update().where(tokens.c.id == token_id).values(id=tokens.c.id))
+
+
+def count_unfinished(conn: Connection, token_id: int) -> int:
+    return conn.execute(
+        sa.select(sa.func.count()).select_from(t)
+        .where(t.c.token_id == token_id, t.c.stage.in_([s.value for s in UNFINISHED]))
+    ).scalar_one()
+
+
+def unfinished_with_key(conn: Connection, token_id: int | None, key: str) -> ExportJob | None:
+    owner = t.c.token_id.is_(None) if token_id is None else t.c.token_id == token_id
+    row = conn.execute(
+        sa.select(t).where(owner, t.c.request_key == key,
+                           t.c.stage.in_([s.value for s in UNFINISHED]))
+        .order_by(t.c.created_at).limit(1)
+    ).first()
+    return _job(row) if row else None
+
+
+# -- retention ---------------------------------------------------------------------------
+
+
+def finished_before(conn: Connection, cutoff: datetime) -> list[ExportJob]:
+    """Finished jobs older than `cutoff` whose files have not been swept yet."""
+    rows = conn.execute(
+        sa.select(t).where(t.c.stage == JobStage.FINISH.value, t.c.finished_at < cutoff,
+                           t.c.expired_at.is_(None))
+    )
+    return [_job(r) for r in rows]
+
+
+def mark_expired(conn: Connection, job_id: str, when: datetime) -> None:
+    conn.execute(t.update().where(t.c.id == job_id, t.c.expired_at.is_(None))
+                 .values(expired_at=when))

@@ -2,54 +2,121 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Engine as DbEngine
 from sqlalchemy.exc import IntegrityError
 
 from tagport.catalog.service import CatalogService
 from tagport.engines.base import Engine, FileFormat
-from tagport.errors import NotFound, TagportError
+from tagport.errors import Conflict, Gone, NotFound, TagportError, TooManyRequests
 from tagport.exports import naming
 from tagport.exports.spec import ExportRequest, plan_export
 from tagport.jobs import repository
-from tagport.jobs.models import ExportJob, JobStage
+from tagport.jobs.models import UNFINISHED, ExportJob, JobStage
 
 log = logging.getLogger("tagport.jobs")
 
 
 class JobService:
-    def __init__(self, db: DbEngine, catalog: CatalogService, results_dir: Path) -> None:
+    def __init__(
+        self, db: DbEngine, catalog: CatalogService, results_dir: Path, *,
+        max_queued_per_token: int = 20, result_ttl: timedelta = timedelta(days=7),
+    ) -> None:
         self.db = db
         self.catalog = catalog
         self.results_dir = results_dir
+        self.max_queued_per_token = max_queued_per_token
+        self.result_ttl = result_ttl
 
     # -- submitting and reading -------------------------------------------------
 
     def submit(self, request: ExportRequest, token_id: int | None) -> ExportJob:
-        """Validate the request (raises 400/404 errors) and queue a job for it."""
+        """Validate the request (raises 400/404 errors) and queue a job for it.
+
+        The same token's identical request, while unfinished, gets the existing job; a
+        token with `max_queued_per_token` unfinished jobs gets 429.
+        """
         plan = plan_export(request, self.catalog.by_key())
         properties = [c.key for c in plan.columns]
+        key = _request_key(plan.tag.key, properties, plan.file_format.value,
+                           plan.header_type.value)
         for _ in range(10):
             now = datetime.now(UTC)
             job = ExportJob(
                 id=naming.new_job_id(), name=naming.new_job_name(now.astimezone()),
                 token_id=token_id, tag_key=plan.tag.key, properties=properties,
                 file_format=plan.file_format.value, header_type=plan.header_type.value,
-                stage=JobStage.NONE, created_at=now,
+                stage=JobStage.NONE, created_at=now, request_key=key,
             )
             try:
                 with self.db.begin() as conn:
+                    repository.lock_token(conn, token_id)
+                    existing = repository.unfinished_with_key(conn, token_id, key)
+                    if existing is not None:
+                        return existing
+                    self._check_queue(conn, token_id)
                     repository.insert(conn, job)
                 return job
             except IntegrityError:  # an id or name collided: draw again
                 continue
         raise TagportError("could not draw a unique job id")
+
+    def _check_queue(self, conn: Connection, token_id: int | None) -> None:
+        if token_id is None:
+            return
+        waiting = repository.count_unfinished(conn, token_id)
+        if waiting >= self.max_queued_per_token:
+            raise TooManyRequests(
+                f"this token already has {waiting} unfinished jobs (the limit is "
+                f"{self.max_queued_per_token}); retry when some have finished",
+                code="TOO_MANY_JOBS",
+            )
+
+    def cancel(self, job_id: str, token_id: int | None = None) -> ExportJob:
+        """Stop a job that has not finished: it ends in ERROR with code CANCELLED.
+
+        A worker running it finds its next guarded stage change refused and removes
+        what it wrote.
+        """
+        job = self.get(job_id, token_id)
+        if job.stage.is_final:
+            raise Conflict(f"job {job_id!r} has already ended ({job.stage.value})",
+                           code="JOB_FINISHED")
+        moved = self._move(job_id, list(UNFINISHED), JobStage.ERROR, cancel_requested=True,
+                           error_code="CANCELLED", error_message="cancelled by the client",
+                           finished_at=datetime.now(UTC))
+        if not moved:  # it ended meanwhile
+            raise Conflict(f"job {job_id!r} has already ended", code="JOB_FINISHED")
+        return self.get(job_id)
+
+    def sweep_expired(self, now: datetime | None = None) -> int:
+        """Delete the files of jobs finished more than `result_ttl` ago; count them."""
+        now = now or datetime.now(UTC)
+        with self.db.connect() as conn:
+            jobs = repository.finished_before(conn, now - self.result_ttl)
+        for job in jobs:
+            shutil.rmtree(self.results_dir / job.name, ignore_errors=True)
+            with self.db.begin() as conn:
+                repository.mark_expired(conn, job.id, now)
+            log.info("job %s: result files expired and deleted", job.id)
+        return len(jobs)
+
+    def expires_at(self, job: ExportJob) -> datetime | None:
+        return job.finished_at + self.result_ttl if job.finished_at else None
+
+    def is_expired(self, job: ExportJob, now: datetime | None = None) -> bool:
+        expires = self.expires_at(job)
+        return job.expired_at is not None or (
+            expires is not None and (now or datetime.now(UTC)) >= expires)
 
     def get(self, job_id: str, token_id: int | None = None) -> ExportJob:
         """The job, if it exists and (when a token is given) belongs to that token."""
@@ -69,6 +136,9 @@ class JobService:
             job = repository.by_file_path(conn, path)
         if job is None or (token_id is not None and job.token_id != token_id):
             raise NotFound("no such file", code="FILE_NOT_FOUND")
+        if self.is_expired(job):
+            raise Gone(f"the files of job {job.id!r} have expired and were deleted",
+                       code="FILE_EXPIRED")
         local = self.results_dir / path[len(naming.RESULTS_PREFIX) + 1:]
         if not local.is_file():
             raise NotFound("the file of this job is no longer on disk", code="FILE_NOT_FOUND")
@@ -152,6 +222,12 @@ class JobService:
         )
 
 
+def _request_key(tag_key: str, properties: list[str], file_format: str, header: str) -> str:
+    """What makes two requests identical: tag, properties in order, format, header."""
+    text = json.dumps([tag_key, properties, file_format, header], ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _publish(files: list[Path], job_dir: Path) -> list[Path]:
     """Make the finished files durable, then move them from the work dir into place."""
     for path in files:
@@ -165,8 +241,13 @@ def _publish(files: list[Path], job_dir: Path) -> list[Path]:
     return placed
 
 
-def result_document(job: ExportJob) -> dict[str, Any]:
-    """The body of `GET /v1/api/job/result/{id}`: the seed's `stage` and `uris`, then extras."""
+def result_document(job: ExportJob, *, expires_at: datetime | None = None,
+                    expired: bool = False) -> dict[str, Any]:
+    """The body of `GET /v1/api/job/result/{id}`: the seed's `stage` and `uris`, then extras.
+
+    An expired job keeps `stage` FINISH and its `uris` (they answer 410) and says
+    `"expired": true`.
+    """
     finished = job.stage is JobStage.FINISH
     doc: dict[str, Any] = {
         "stage": job.stage.value,
@@ -181,6 +262,9 @@ def result_document(job: ExportJob) -> dict[str, Any]:
         "startedAt": _iso(job.started_at),
         "finishedAt": _iso(job.finished_at),
     }
+    if finished:
+        doc["expiresAt"] = _iso(expires_at)
+        doc["expired"] = expired
     if job.stage is JobStage.ERROR:
         doc["error"] = {"code": job.error_code, "message": job.error_message}
     return doc

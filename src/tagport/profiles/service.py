@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import csv
+import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
+from tagport.catalog.coverage import CoverageStore
+from tagport.catalog.models import Kind
 from tagport.catalog.service import CatalogService
 from tagport.engines.base import Engine, LoadReport, input_format_of
 from tagport.errors import InvalidInput
 
+log = logging.getLogger("tagport.profiles")
+
 
 class ProfileService:
-    def __init__(self, catalog: CatalogService, engine: Callable[[], Engine]) -> None:
+    def __init__(
+        self, catalog: CatalogService, engine: Callable[[], Engine],
+        coverage: CoverageStore | None = None,
+        on_load: Callable[[LoadReport], None] | None = None,
+    ) -> None:
         self.catalog = catalog
         self._engine = engine
+        self.coverage = coverage
+        self._on_load = on_load
 
     def load(self, path: Path, *, skip_invalid: bool = False,
              rejects_path: Path | None = None) -> LoadReport:
@@ -33,9 +45,28 @@ class ProfileService:
         report = self._engine().load(
             path, input_format, catalog, skip_invalid=skip_invalid, before_commit=mark_keys
         )
+        self._after_load(report)
         if rejects_path is not None and report.rejects:
             write_rejects(report, rejects_path)
         return report
+
+    def _after_load(self, report: LoadReport) -> None:
+        if self._on_load is not None:
+            self._on_load(report)
+        if not report.applied:
+            return
+        try:
+            self.refresh_coverage()
+        except Exception:  # the load has committed; coverage catches up at the next one
+            log.exception("measuring tag coverage after a load failed")
+
+    def refresh_coverage(self) -> None:
+        """Measure every tag's coverage on the engine and keep it in the metadata store."""
+        if self.coverage is None:
+            return
+        tags = [e for e in self.catalog.list() if e.kind is Kind.TAG]
+        measured_at = datetime.now(UTC)  # before the query: a later measurement wins
+        self.coverage.save(self._engine().tag_coverage(tags), measured_at)
 
 
 def write_rejects(report: LoadReport, path: Path) -> None:

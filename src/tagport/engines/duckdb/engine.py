@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tagport.catalog.models import CatalogEntry
 from tagport.config import Settings
-from tagport.engines.base import ExportOutput, ExportPlan, InputFormat, LoadHook, LoadReport
+from tagport.engines.base import (
+    ExportOutput,
+    ExportPlan,
+    InputFormat,
+    LoadHook,
+    LoadReport,
+    TagCoverage,
+)
 from tagport.engines.duckdb import export as export_plan
+from tagport.engines.duckdb import query
 from tagport.engines.duckdb.store import DuckDBStore
 
 
@@ -56,6 +66,37 @@ class DuckDBEngine:
 
     def user_count(self) -> int:
         return self.store.user_count()
+
+    def tag_coverage(self, tags: Sequence[CatalogEntry]) -> TagCoverage:
+        cur = self.store.cursor()
+        try:
+            return query.tag_coverage(cur, tags, self.store.user_columns(cur))
+        finally:
+            cur.close()
+
+    def tag_users(self, plan: ExportPlan, limit: int, offset: int) -> list[dict[str, Any]]:
+        cur = self.store.cursor()
+        try:
+            return query.tag_users(cur, plan, self.store.user_columns(cur), limit, offset)
+        finally:
+            cur.close()
+
+    def find_user(
+        self, identity_key: str, value: str, entries: Sequence[CatalogEntry]
+    ) -> dict[str, Any] | None:
+        cur = self.store.cursor()
+        try:
+            return query.find_user(cur, identity_key, value, entries,
+                                   self.store.user_columns(cur))
+        finally:
+            cur.close()
+
+    def ping(self) -> None:
+        cur = self.store.cursor()
+        try:
+            cur.execute("SELECT 1").fetchall()
+        finally:
+            cur.close()
 
     def close(self) -> None:
         self.store.close()

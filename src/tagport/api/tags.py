@@ -1,0 +1,52 @@
+"""`GET /v1/api/user_tags` and `GET /v1/api/user_tags/{tag_key}/users`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from tagport.api.deps import current_token, get_core
+from tagport.api.localized import LocalizedRoute, request_language
+from tagport.auth.tokens import Token
+from tagport.i18n import Language
+from tagport.profiles.lookup import MAX_PAGE_LIMIT, MAX_PAGE_PROPERTIES
+
+router = APIRouter(prefix="/v1/api", route_class=LocalizedRoute, tags=["user tags"])
+
+LIMIT = Query(MAX_PAGE_LIMIT, description=f"Page size, 1 to {MAX_PAGE_LIMIT}.")
+OFFSET = Query(0, description="How many items to skip.")
+
+
+@router.get("/user_tags")
+def list_user_tags(
+    request: Request,
+    limit: int = LIMIT,
+    offset: int = OFFSET,
+    language: Language = Depends(request_language),
+    token: Token = Depends(current_token),
+) -> dict[str, Any]:
+    """The user tags with their value type and coverage (`detector`), measured by loads."""
+    return get_core(request).lookup.tags(limit, offset, language).document()
+
+
+@router.get("/user_tags/{tag_key}/users")
+def list_tag_users(
+    tag_key: str,
+    request: Request,
+    properties: list[str] | None = Query(
+        None, description=f"Identities, attributes, tags to include; at most "
+        f"{MAX_PAGE_PROPERTIES}. Repeat it, or separate keys by commas.",
+        examples=["id_$basic_userId"]),
+    properties_brackets: list[str] | None = Query(
+        None, alias="properties[]", description="GrowingIO's spelling of `properties`."),
+    limit: int = LIMIT,
+    offset: int = OFFSET,
+    language: Language = Depends(request_language),
+    token: Token = Depends(current_token),
+) -> dict[str, Any]:
+    """A page of the users the tag covers, in the JSON shape of an export line, by gio_id."""
+    keys = [k.strip() for value in (properties or []) + (properties_brackets or [])
+            for k in value.split(",") if k.strip()]
+    page = get_core(request).lookup.tag_users(tag_key, keys, limit, offset, language)
+    return page.document()

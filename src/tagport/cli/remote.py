@@ -1,0 +1,66 @@
+"""`tagport remote export`: export through a tagport server's HTTP API (tagport.client)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from tagport.cli import runtime
+from tagport.client import Client, TagportAPIError
+
+app = typer.Typer(help="Talk to a tagport server over HTTP (TAGPORT_URL, TAGPORT_TOKEN).",
+                  no_args_is_help=True)
+
+
+@app.command("export")
+def export(
+    tag_key: str = typer.Argument(..., help="The user tag, e.g. tag_rfm."),
+    properties: str = typer.Option("", "--properties", "-p", help="Comma-separated keys."),
+    file_format: str = typer.Option("csv", "--format", help="csv or json."),
+    header: str = typer.Option("key", "--header", help="CSV header: key or name."),
+    output: Path | None = typer.Option(
+        None, "-o", "--output", help="A file, or a directory for the server's file names "
+        "(default: the current directory)."),
+    url: str | None = typer.Option(None, "--url", help="Server URL (TAGPORT_URL)."),
+    token: str | None = typer.Option(None, "--token", help="API token (TAGPORT_TOKEN)."),
+) -> None:
+    """Submit an export job, wait for it, download its file(s) with a progress bar."""
+    settings = runtime.settings()
+    url, token = url or settings.url, token or settings.token
+    if not url or not token:
+        runtime.err.print("error: give --url and --token (or set TAGPORT_URL and TAGPORT_TOKEN)")
+        raise typer.Exit(2)
+    keys = [p.strip() for p in properties.split(",") if p.strip()]
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                  TransferSpeedColumn(), TimeRemainingColumn(),
+                  console=runtime.err, transient=True) as progress:
+        task = progress.add_task("submitting", total=None)
+        try:
+            with Client(url, token) as client:
+                paths = client.export_tag(
+                    tag_key, keys, file_format, header, output,
+                    on_stage=lambda job: _show_stage(progress, task, job),
+                    on_progress=lambda done, total: progress.update(
+                        task, description="downloading", completed=done, total=total),
+                )
+        except TagportAPIError as exc:
+            progress.stop()
+            runtime.err.print(f"error: {exc.code}: {exc.message}", markup=False)
+            raise typer.Exit(1) from None
+    for path in paths:
+        runtime.out(f"{path.stat().st_size} bytes written to {path}")
+
+
+def _show_stage(progress: Progress, task: TaskID, job: dict[str, Any]) -> None:
+    progress.update(task, description=f"job {job['id']}: {job['stage']}")

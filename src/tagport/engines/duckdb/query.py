@@ -1,0 +1,73 @@
+"""Read-only queries on DuckDB: tag coverage, a page of a tag's users, one user.
+
+Rows are rendered to JSON by DuckDB's own `to_json` of the same nested struct the JSON
+export writes, so a page or a user looks exactly like a line of an export file (keys in
+catalog order, `null` kept, arrays as arrays, dates as strings).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+
+from tagport.catalog.models import CatalogEntry
+from tagport.engines.base import ExportPlan, TagCoverage
+from tagport.engines.duckdb.export import covered_filter, json_expression
+from tagport.engines.duckdb.store import ident
+
+
+def tag_coverage(
+    cur: duckdb.DuckDBPyConnection, tags: Sequence[CatalogEntry], columns: dict[str, str]
+) -> TagCoverage:
+    """One scan: `count(col)` counts non-null values, and the loader stores an empty
+    array as NULL, so this is the spec's coverage."""
+    loaded = [t for t in tags if t.key in columns]
+    counts = ", ".join(["count(*)"] + [f"count({ident(t.key)})" for t in loaded])
+    row = cur.execute(f"SELECT {counts} FROM users").fetchall()[0]
+    covered = {t.key: 0 for t in tags}
+    covered.update({t.key: int(n) for t, n in zip(loaded, row[1:], strict=True)})
+    return TagCoverage(all_users=int(row[0]), covered=covered)
+
+
+def _struct(entries: Sequence[CatalogEntry], columns: dict[str, str]) -> str:
+    if not entries:
+        return "'{}'::JSON"
+    fields = ", ".join(f"{ident(e.key)} := {json_expression(e, columns)}" for e in entries)
+    return f"struct_pack({fields})"
+
+
+def _user_json(entries: Sequence[CatalogEntry], columns: dict[str, str]) -> str:
+    identities = [e for e in entries if e.is_identity]
+    properties = [e for e in entries if not e.is_identity]
+    return (
+        f"to_json(struct_pack(gio_id := gio_id,"
+        f" identifications := {_struct(identities, columns)},"
+        f" properties := {_struct(properties, columns)}))"
+    )
+
+
+def tag_users(
+    cur: duckdb.DuckDBPyConnection, plan: ExportPlan, columns: dict[str, str],
+    limit: int, offset: int,
+) -> list[dict[str, Any]]:
+    rows = cur.execute(
+        f"SELECT {_user_json(plan.columns, columns)} FROM users"
+        f" WHERE {covered_filter(plan, columns)} ORDER BY gio_id LIMIT ? OFFSET ?",
+        [limit, offset],
+    ).fetchall()
+    return [json.loads(text) for (text,) in rows]
+
+
+def find_user(
+    cur: duckdb.DuckDBPyConnection, identity_key: str, value: str,
+    entries: Sequence[CatalogEntry], columns: dict[str, str],
+) -> dict[str, Any] | None:
+    rows = cur.execute(
+        f"SELECT {_user_json(entries, columns)} FROM users WHERE gio_id IN"
+        " (SELECT gio_id FROM identity_map WHERE id_key = ? AND id_value = ?)",
+        [identity_key, value],
+    ).fetchall()
+    return json.loads(rows[0][0]) if rows else None

@@ -1,0 +1,1 @@
+"""The operator's view: Prometheus metrics, health and readiness, structured logs."""

@@ -1,0 +1,138 @@
+"""Reading profiles through the API: the tags with their coverage, a page of a tag's
+users, one user found by an identity. Messages follow the caller's language."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tagport.catalog.coverage import CoverageStore, StoredCoverage
+from tagport.catalog.models import CatalogEntry, Kind
+from tagport.catalog.service import CatalogService
+from tagport.engines.base import Engine, ExportPlan, FileFormat
+from tagport.errors import BadRequest, NotFound
+from tagport.exports.spec import normalise_properties
+from tagport.i18n import Language, Text
+
+MAX_PAGE_PROPERTIES = 20
+MAX_PAGE_LIMIT = 1000
+TAG_TYPE = "IMPORT"  # tagport's tags hold values loaded from files (GrowingIO's imported tags)
+
+TAG_NOT_FOUND = Text("用户标签 {key!r} 不存在", "user tag {key!r} does not exist")
+IDENTITY_NOT_FOUND = Text("用户身份 {key!r} 不存在", "identity {key!r} does not exist")
+USER_NOT_FOUND = Text("没有用户的 {key} 为 {value!r}", "no user has {key} {value!r}")
+TOO_MANY = Text("properties：最多 {max} 个不同的属性，收到 {got} 个",
+                "properties: at most {max} distinct properties, got {got}")
+UNKNOWN = Text("properties：未知的键：{keys}", "properties: unknown keys: {keys}")
+BAD_LIMIT = Text("limit：必须在 1 到 {max} 之间，收到 {got}",
+                 "limit: must be between 1 and {max}, got {got}")
+BAD_OFFSET = Text("offset：不能为负数，收到 {got}", "offset: must not be negative, got {got}")
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list, in GrowingIO's envelope."""
+
+    limit: int
+    offset: int
+    total: int
+    values: list[dict[str, Any]]
+    has_next: bool
+
+    def document(self) -> dict[str, Any]:
+        return {"limit": self.limit, "offset": self.offset, "totalCount": self.total,
+                "hasNextPage": self.has_next, "hasPreviousPage": self.offset > 0,
+                "values": self.values}
+
+
+def check_page(limit: int, offset: int, language: Language) -> None:
+    if not 1 <= limit <= MAX_PAGE_LIMIT:
+        raise BadRequest(BAD_LIMIT(language, max=MAX_PAGE_LIMIT, got=limit),
+                         code="INVALID_LIMIT")
+    if offset < 0:
+        raise BadRequest(BAD_OFFSET(language, got=offset), code="INVALID_OFFSET")
+
+
+def display_name(entry: CatalogEntry, language: Language) -> str:
+    return entry.name_en if language is Language.US and entry.name_en else entry.name
+
+
+def tag_document(tag: CatalogEntry, coverage: StoredCoverage | None,
+                 language: Language) -> dict[str, Any]:
+    """A tag as `GET /v1/api/user_tags` lists it; `detector.stage` is NONE until a load
+    after the tag was defined has measured it."""
+    detector: dict[str, Any] = {"stage": "NONE", "detectedAt": None, "totalUsers": 0,
+                                "usersRatio": 0.0}
+    if coverage is not None:
+        detector = {"stage": "FINISH",
+                    "detectedAt": coverage.measured_at.isoformat(timespec="milliseconds"),
+                    "totalUsers": coverage.covered_users, "usersRatio": coverage.ratio}
+    return {
+        "id": tag.key, "key": tag.key, "name": display_name(tag, language), "type": TAG_TYPE,
+        "description": tag.description,
+        "valueType": {"type": tag.value_type.value.upper(), "isArray": tag.is_array},
+        "detector": detector,
+    }
+
+
+class LookupService:
+    def __init__(self, catalog: CatalogService, coverage: CoverageStore,
+                 engine: Callable[[], Engine]) -> None:
+        self.catalog = catalog
+        self.coverage = coverage
+        self._engine = engine
+
+    def tags(self, limit: int, offset: int, language: Language) -> Page:
+        """The user tags in catalog order, with their stored coverage."""
+        check_page(limit, offset, language)
+        tags = [e for e in self.catalog.list() if e.kind is Kind.TAG]
+        coverage = self.coverage.all()
+        values = [tag_document(t, coverage.get(t.key), language)
+                  for t in tags[offset:offset + limit]]
+        return Page(limit, offset, len(tags), values, offset + limit < len(tags))
+
+    def tag_users(self, tag_key: str, properties: Sequence[str], limit: int, offset: int,
+                  language: Language) -> Page:
+        """A page of the users the tag covers, in ascending gio_id order."""
+        catalog = self.catalog.by_key()
+        tag = catalog.get(tag_key)
+        if tag is None or tag.kind is not Kind.TAG:
+            raise NotFound(TAG_NOT_FOUND(language, key=tag_key), code="TAG_NOT_FOUND")
+        columns = self._columns(properties, catalog, language)
+        check_page(limit, offset, language)
+        engine = self._engine()
+        rows = engine.tag_users(ExportPlan(tag, columns, FileFormat.JSON), limit + 1, offset)
+        return Page(limit, offset, self._covered(tag, engine), rows[:limit], len(rows) > limit)
+
+    def user(self, user_key: str, value: str, language: Language) -> dict[str, Any]:
+        """One user's identities, attributes and tags, found by any identity value."""
+        key = "id_" + user_key.removeprefix("ids_").removeprefix("id_")
+        catalog = self.catalog.list()
+        if not any(e.key == key and e.is_identity for e in catalog):
+            raise NotFound(IDENTITY_NOT_FOUND(language, key=key), code="IDENTITY_NOT_FOUND")
+        user = self._engine().find_user(key, value, catalog)
+        if user is None:
+            raise NotFound(USER_NOT_FOUND(language, key=key, value=value),
+                           code="USER_NOT_FOUND")
+        return user
+
+    @staticmethod
+    def _columns(properties: Sequence[str], catalog: dict[str, CatalogEntry],
+                 language: Language) -> tuple[CatalogEntry, ...]:
+        keys = normalise_properties(list(properties))
+        if len(keys) > MAX_PAGE_PROPERTIES:
+            raise BadRequest(TOO_MANY(language, max=MAX_PAGE_PROPERTIES, got=len(keys)),
+                             code="TOO_MANY_PROPERTIES")
+        unknown = [k for k in keys if k not in catalog]
+        if unknown:
+            raise BadRequest(UNKNOWN(language, keys=", ".join(unknown)),
+                             code="UNKNOWN_PROPERTIES")
+        return tuple(catalog[k] for k in keys)
+
+    def _covered(self, tag: CatalogEntry, engine: Engine) -> int:
+        """The stored coverage; measured now only for a tag no load has measured yet."""
+        stored = self.coverage.all().get(tag.key)
+        if stored is not None:
+            return stored.covered_users
+        return engine.tag_coverage([tag]).covered[tag.key]
