@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -210,8 +211,8 @@ class JobService:
     def _fail(self, job_id: str, exc: Exception) -> None:
         if isinstance(exc, TagportError):
             code, message = exc.code, exc.message
-        elif isinstance(exc, OSError):
-            code, message = "STORAGE_ERROR", f"writing the result failed: {exc}"
+        elif (code := storage_error_code(exc)) is not None:
+            message = f"writing the result failed: {exc}"
         else:
             code, message = "EXPORT_FAILED", f"{type(exc).__name__}: {exc}"
         log.exception("job %s failed: %s", job_id, message)
@@ -220,6 +221,27 @@ class JobService:
             JobStage.ERROR, error_code=code, error_message=message,
             finished_at=datetime.now(UTC),
         )
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+_UNWRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def storage_error_code(exc: BaseException) -> str | None:
+    """STORAGE_FULL, STORAGE_UNWRITABLE or STORAGE_ERROR for a failed write, else None.
+
+    DuckDB's and Arrow's writers report the OS error in their message rather than as an
+    OSError with an errno, so the message is read too.
+    """
+    text = str(exc)
+    number = exc.errno if isinstance(exc, OSError) else None
+    if number in _FULL or "No space left on device" in text or "Disk quota exceeded" in text:
+        return "STORAGE_FULL"
+    if number in _UNWRITABLE or "Read-only file system" in text or "Permission denied" in text:
+        return "STORAGE_UNWRITABLE"
+    if isinstance(exc, OSError) or type(exc).__name__ == "IOException":
+        return "STORAGE_ERROR"
+    return None
 
 
 def _request_key(tag_key: str, properties: list[str], file_format: str, header: str) -> str:

@@ -96,7 +96,9 @@ def write_csv(cur: duckdb.DuckDBPyConnection, plan: ExportPlan, columns: dict[st
         [f.with_name(name) for f, name in zip(reader.schema, header_names(plan), strict=True)]
     )
     rows = 0
-    with pacsv.CSVWriter(str(dest), schema) as writer:
+    # the sink is opened here so that its descriptor is closed even when a write fails
+    # (a full disk): the space of the removed partial file must come back at once
+    with pa.OSFile(str(dest), "wb") as sink, pacsv.CSVWriter(sink, schema) as writer:
         for batch in reader:
             writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
             rows += batch.num_rows
