@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import FileResponse
 
 from tagport.api.deps import current_token, get_core
+from tagport.api.responses import errors
 from tagport.auth.signing import LinkSigner
 from tagport.auth.tokens import Token
 
@@ -35,7 +36,10 @@ def _caller(request: Request, authorization: str | None = Header(None)) -> Token
     return current_token(request, authorization)
 
 
-@router.get("/download")
+@router.get("/download", response_class=ResultFileResponse, responses={
+    200: {"description": "The file.", "content": {"text/csv": {}, "application/x-ndjson": {}}},
+    **errors(400, 401, 403, 404, 410),
+})
 def download(
     request: Request,
     file: str = Query(..., description="A uri from the job result, as returned."),

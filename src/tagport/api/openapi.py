@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from tagport.api.deps import current_token, get_core
+from tagport.api.responses import JobResult, errors
 from tagport.auth.signing import LinkSigner
 from tagport.auth.tokens import Token
 from tagport.exports.spec import ExportRequest
@@ -35,7 +36,8 @@ class ExportJobCreated(BaseModel):
     name: str = Field(examples=["DES-202205240136-5818534160000"])
 
 
-@router.post("/user_tags/{tag_key}/export_jobs", response_model=ExportJobCreated)
+@router.post("/user_tags/{tag_key}/export_jobs", response_model=ExportJobCreated,
+             responses=errors(400, 401, 404, 413, 429))
 def submit_export_job(
     tag_key: str,
     request: Request,
@@ -53,7 +55,8 @@ def submit_export_job(
     return ExportJobCreated(id=job.id, name=job.name)
 
 
-@router.get("/job/result/{job_id}")
+@router.get("/job/result/{job_id}",
+            responses={200: {"model": JobResult}, **errors(401, 404)})
 def job_result(job_id: str, request: Request,
                token: Token = Depends(current_token)) -> dict[str, Any]:
     """The job's stage and, once FINISH, the percent-encoded uris of its files, and
@@ -62,7 +65,8 @@ def job_result(job_id: str, request: Request,
     return _document(request, jobs.get(job_id, token_id=token.job_owner))
 
 
-@router.delete("/job/{job_id}")
+@router.delete("/job/{job_id}",
+               responses={200: {"model": JobResult}, **errors(401, 404, 409)})
 def cancel_job(job_id: str, request: Request,
                token: Token = Depends(current_token)) -> dict[str, Any]:
     """Stop a job that has not finished; it ends in ERROR with code CANCELLED."""
