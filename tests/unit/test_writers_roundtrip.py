@@ -107,7 +107,7 @@ def test_json_lines_round_trip_through_the_json_module(store, tmp_path, rows):
     out = write(store, rows, FileFormat.JSON, tmp_path / "o.json")
     lines = out.split("\n")
     assert lines[-1] == "" and len(lines) == len(rows) + 1
-    for n, (line, r) in enumerate(zip(lines, rows), start=1):
+    for n, (line, r) in enumerate(zip(lines[:-1], rows, strict=True), start=1):
         obj = json.loads(line)
         assert obj["gio_id"] == n
         assert obj["identifications"] == {"id_u": r["id_u"]}
