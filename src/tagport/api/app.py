@@ -12,9 +12,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tagport import __version__, control, secret_files
-from tagport.api import download, internal, openapi, ops, tags, users
+from tagport.api import catalog, download, internal, jobs, openapi, ops, tags, users
 from tagport.api.limits import BodySizeLimit
 from tagport.auth.signing import LinkSigner
+from tagport.console import install as install_console
 from tagport.core import Tagport
 from tagport.errors import TagportError, TooManyRequests
 from tagport.jobs.retention import RetentionSweeper
@@ -68,6 +69,9 @@ def create_app(
     app.include_router(internal.router)
     app.include_router(tags.router)
     app.include_router(users.router)
+    app.include_router(catalog.router)
+    app.include_router(jobs.router)
+    install_console(app)
     ops.install(app)
     _install_error_handlers(app)
     return app
