@@ -27,7 +27,23 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address the HTTP server listens on.")
     port: int = Field(8080, description="Port the HTTP server listens on.")
     workers: int = Field(2, ge=1, description="Export worker threads inside the server process.")
-    engine: str = Field("duckdb", description="Data engine: `duckdb` (embedded default).")
+    engine: str = Field(
+        "duckdb", description="Data engine: `duckdb` (embedded default) or `spark`."
+    )
+    spark_master: str = Field(
+        "local[2]",
+        description="Spark master URL for the Spark engine: `local[N]`, `spark://host:7077`.",
+    )
+    profile_path: Path | None = Field(
+        None,
+        description="The Spark engine's Parquet profile dataset, a path every Spark executor "
+        "shares; default `<data dir>/profiles.parquet`.",
+    )
+    max_rows_per_file: int | None = Field(
+        None, ge=1,
+        description="Spark engine: split an export into parts of at most this many rows; "
+        "default one file.",
+    )
     duckdb_threads: int = Field(2, ge=1, description="Threads DuckDB may use.")
     duckdb_memory_limit: str = Field(
         "2GB", description="DuckDB memory limit; larger work spills to the data dir."
@@ -91,6 +107,11 @@ class Settings(BaseSettings):
     @property
     def profile_db_path(self) -> Path:
         return self.resolved_data_dir / "profiles.duckdb"
+
+    @property
+    def profile_dataset_path(self) -> Path:
+        path = self.profile_path or self.resolved_data_dir / "profiles.parquet"
+        return path.expanduser().resolve()
 
     @property
     def spill_path(self) -> Path:

@@ -14,6 +14,7 @@ from tagport.engines.base import ExportPlan, FileFormat, HeaderType, InputFormat
 from tagport.engines.duckdb.engine import DuckDBEngine
 from tagport.engines.duckdb.store import DuckDBStore
 from tests.conftest import write_jsonl
+from tests.spark_support import loaded_spark_engine
 
 E = CatalogEntry
 CATALOG = {e.key: e for e in [
@@ -40,15 +41,25 @@ RECORDS = [
 ]
 
 
-def duckdb_engine(tmp_path: Path):
-    return DuckDBEngine(DuckDBStore(tmp_path / "p.duckdb"))
-
-
-@pytest.fixture(params=[duckdb_engine], ids=["duckdb"])
-def engine(request, tmp_path):
-    engine = request.param(tmp_path)
+def load_records(engine, tmp_path: Path):
     report = engine.load(write_jsonl(tmp_path / "u.jsonl", RECORDS), InputFormat.JSONL, CATALOG)
     assert report.applied and report.inserted == 3
+    return engine
+
+
+def duckdb_engine(tmp_path: Path):
+    return load_records(DuckDBEngine(DuckDBStore(tmp_path / "p.duckdb")), tmp_path)
+
+
+def spark_engine(tmp_path: Path):
+    # the records are loaded once per test session (a Spark load takes seconds) and each
+    # test gets its own copy of the resulting dataset
+    return loaded_spark_engine(tmp_path, "contract", load_records)
+
+
+@pytest.fixture(params=[duckdb_engine, spark_engine], ids=["duckdb", "spark"])
+def engine(request, tmp_path):
+    engine = request.param(tmp_path)
     yield engine
     engine.close()
 

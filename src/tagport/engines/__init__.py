@@ -14,5 +14,7 @@ def open_engine(settings: Settings) -> Engine:
 
         return DuckDBEngine.from_settings(settings)
     if settings.engine == "spark":
-        raise NotImplementedYet("the Spark engine is not implemented yet (TAGPORT_ENGINE=spark)")
-    raise NotImplementedYet(f"unknown engine {settings.engine!r}; use 'duckdb'")
+        from tagport.engines.spark.engine import SparkEngine
+
+        return SparkEngine.from_settings(settings)
+    raise NotImplementedYet(f"unknown engine {settings.engine!r}; use 'duckdb' or 'spark'")

@@ -1,0 +1,106 @@
+"""Apache Spark as a tagport engine: a Parquet dataset, exports and loads as Spark jobs.
+
+`TAGPORT_SPARK_MASTER` is any Spark master URL (`local[2]`, `spark://host:7077`);
+the profile dataset (`TAGPORT_PROFILE_PATH`) and the result dir must be paths that the
+driver and every executor see alike (a shared mount). See store.py for the dataset's
+layout, export.py for the bytes, load.py for loading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from tagport.catalog.models import CatalogEntry
+from tagport.config import Settings
+from tagport.engines.base import (
+    ExportOutput,
+    ExportPlan,
+    InputFormat,
+    LoadHook,
+    LoadReport,
+    TagCoverage,
+)
+from tagport.engines.spark import export as export_plan
+from tagport.engines.spark import query
+from tagport.engines.spark.load import DuckDBOptions, load_file
+from tagport.engines.spark.store import ProfileStore
+
+
+def spark_session(master: str) -> SparkSession:
+    """The process's Spark session (Spark allows one): created on first use."""
+    builder = (SparkSession.builder.master(master).appName("tagport")
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.ui.showConsoleProgress", "false")
+               # datetimes are TIMESTAMP_NTZ, as the DuckDB engine's TIMESTAMP
+               .config("spark.sql.parquet.inferTimestampNTZ.enabled", "true"))
+    if master.startswith("local"):
+        builder = builder.config("spark.ui.enabled", "false")
+    return builder.getOrCreate()
+
+
+class SparkEngine:
+    name = "spark"
+
+    def __init__(self, spark: SparkSession, store: ProfileStore, *,
+                 max_rows_per_file: int | None = None, owns_session: bool = False,
+                 duckdb_options: DuckDBOptions = DuckDBOptions()) -> None:
+        self.spark = spark
+        self.store = store
+        self.max_rows_per_file = max_rows_per_file
+        self._owns_session = owns_session
+        self._duckdb_options = duckdb_options
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, read_only: bool = False) -> SparkEngine:
+        """`read_only` is accepted for the DuckDB engine's callers: Parquet versions are
+        read by any number of processes, and a load takes the dataset's write lock."""
+        return cls(
+            spark_session(settings.spark_master), ProfileStore(settings.profile_dataset_path),
+            max_rows_per_file=settings.max_rows_per_file, owns_session=True,
+            duckdb_options=DuckDBOptions(settings.duckdb_threads, settings.duckdb_memory_limit,
+                                         settings.spill_path),
+        )
+
+    def export(self, plan: ExportPlan, work_dir: Path, file_name: str) -> ExportOutput:
+        return export_plan.export(self.spark, self.store, plan, work_dir, file_name,
+                                  self.max_rows_per_file)
+
+    def load(
+        self,
+        path: Path,
+        input_format: InputFormat,
+        catalog: dict[str, CatalogEntry],
+        *,
+        skip_invalid: bool = False,
+        before_commit: LoadHook | None = None,
+    ) -> LoadReport:
+        return load_file(self.spark, self.store, path, input_format, catalog,
+                         skip_invalid=skip_invalid, before_commit=before_commit,
+                         duckdb_options=self._duckdb_options)
+
+    def user_count(self) -> int:
+        with self.store.reading() as version:
+            return int(version.manifest()["users"]) if version is not None else 0
+
+    def tag_coverage(self, tags: Sequence[CatalogEntry]) -> TagCoverage:
+        return query.tag_coverage(self.spark, self.store, tags)
+
+    def tag_users(self, plan: ExportPlan, limit: int, offset: int) -> list[dict[str, Any]]:
+        return query.tag_users(self.spark, self.store, plan, limit, offset)
+
+    def find_user(
+        self, identity_key: str, value: str, entries: Sequence[CatalogEntry]
+    ) -> dict[str, Any] | None:
+        return query.find_user(self.spark, self.store, identity_key, value, entries)
+
+    def ping(self) -> None:
+        self.spark.sql("SELECT 1").collect()
+        self.store.current()  # the dataset's path answers
+
+    def close(self) -> None:
+        if self._owns_session:
+            self.spark.stop()

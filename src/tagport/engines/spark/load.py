@@ -1,0 +1,165 @@
+"""Load a file of user records into the Parquet dataset: DuckDB stages, Spark resolves.
+
+1. stage and validate on the driver with the DuckDB engine's own code (engines/duckdb:
+   stage.py and load.py's `_validate`), so both engines parse CSV, JSON lines and Parquet
+   alike, number lines alike and reject the same values with the same messages. The valid
+   typed records go to `<profile path>/.staging/<id>/records.parquet`.
+2. resolve with Spark joins (resolve.py): identity values against the current version's
+   `identity_map`, records sharing values grouped by label propagation, conflicts
+   rejected, each group's target gio_id chosen (new ones ascending in load order).
+3. apply with Spark (apply.py): per user the last record carrying a key wins, identity
+   values accumulate, and the whole dataset is written as a new version, which becomes
+   current only after `before_commit` has run.
+
+All or nothing: nothing is visible until CURRENT switches; with `skip_invalid` the valid
+records are applied and the rest reported.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+from pyspark.sql import DataFrame, SparkSession
+
+from tagport.catalog.models import CatalogEntry, ValueType
+from tagport.engines.base import InputFormat, LoadReport, Reject
+from tagport.engines.duckdb import load as duckdb_load
+from tagport.engines.duckdb.stage import stage_file
+from tagport.engines.duckdb.store import ident, literal
+from tagport.engines.spark import apply, resolve
+from tagport.engines.spark.store import ProfileStore, Version, spark_type
+from tagport.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class Staged:
+    """The valid typed records (`records`: line, gio_id, c<i>, p<i>) and the rejects."""
+
+    entries: list[CatalogEntry]
+    records: DataFrame | None
+    report: LoadReport
+
+
+@dataclass(frozen=True)
+class DuckDBOptions:
+    threads: int = 2
+    memory_limit: str = "2GB"
+    temp_directory: Path | None = None
+
+
+def load_file(
+    spark: SparkSession, store: ProfileStore, path: Path, input_format: InputFormat,
+    catalog: dict[str, CatalogEntry], *, skip_invalid: bool = False,
+    before_commit: Callable[[LoadReport], None] | None = None,
+    duckdb_options: DuckDBOptions = DuckDBOptions(),
+) -> LoadReport:
+    """Resolve and apply a file of user records: all or nothing, or the valid ones only."""
+    if not path.is_file():
+        raise InvalidInput(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise InvalidInput(f"{path}: the file is empty")
+    with store.writing() as new:
+        staging = store.root / ".staging" / uuid.uuid4().hex
+        staging.mkdir(parents=True)
+        views = resolve.Views(spark)
+        try:
+            current = store.current()
+            staged = _stage(spark, path, input_format, catalog, current, staging, duckdb_options)
+            if staged.records is None:
+                return staged.report
+            resolved = resolve.resolve(views, staged.records, staged.entries, current)
+            report = _merge_rejects(staged.report, resolved.rejects)
+            if report.rejects and not skip_invalid:
+                return report
+            manifest = apply.apply(views, staged.entries, resolved, current, new.version, report)
+            report.applied = True
+            if before_commit is not None:
+                try:
+                    before_commit(report)
+                except BaseException:
+                    report.applied = False
+                    raise
+            new.commit(manifest)
+            return report
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            views.drop()
+
+
+def _merge_rejects(staged: LoadReport, more: list[Reject]) -> LoadReport:
+    rejects = sorted(staged.rejects + more,
+                     key=lambda r: (r.line, r.field is not None, r.field or "", r.reason))
+    return LoadReport(rejected=len({r.line for r in rejects}), rejects=rejects)
+
+
+# --- 1. stage and validate with DuckDB -----------------------------------------------------
+
+
+def _stage(
+    spark: SparkSession, path: Path, input_format: InputFormat,
+    catalog: dict[str, CatalogEntry], current: Version | None, staging: Path,
+    options: DuckDBOptions,
+) -> Staged:
+    config: dict[str, str | int] = {"threads": options.threads,
+                                    "memory_limit": options.memory_limit}
+    if options.temp_directory is not None:
+        options.temp_directory.mkdir(parents=True, exist_ok=True)
+        config["temp_directory"] = str(options.temp_directory)
+    con = duckdb.connect(config=config)
+    try:
+        # line numbers come from the scan order
+        con.execute("SET preserve_insertion_order = true")
+        for macro in duckdb_load._MACROS:
+            con.execute(f"CREATE OR REPLACE TEMP MACRO {macro}")
+        con.execute("CREATE TEMP TABLE load_rejects (line BIGINT, field VARCHAR, reason VARCHAR)")
+        _users_view(con, current)
+        staged = stage_file(con, path, input_format, catalog)
+        if staged.file_rejects:
+            report = LoadReport(rejected=staged.records, rejects=staged.file_rejects)
+            return Staged([], None, report)
+        duckdb_load._validate(con, staged.entries)
+        report = duckdb_load._rejects_report(con)
+        target = staging / "records.parquet"
+        con.execute(f"COPY ({_records_query(staged.entries)}) TO {literal(str(target))}"
+                    " (FORMAT PARQUET)")
+    finally:
+        con.close()
+    records = _typed_records(spark.read.parquet(str(target)), staged.entries)
+    return Staged(staged.entries, records, report)
+
+
+def _users_view(con: duckdb.DuckDBPyConnection, current: Version | None) -> None:
+    """`users(gio_id)` for the validation of given gio_ids: the current version's users."""
+    if current is None:
+        con.execute("CREATE TEMP TABLE users (gio_id UBIGINT)")
+        return
+    files = literal(str(current.users / "*.parquet"))
+    con.execute(f"CREATE TEMP VIEW users AS SELECT CAST(gio_id AS UBIGINT) AS gio_id"
+                f" FROM read_parquet({files})")
+
+
+def _records_query(entries: list[CatalogEntry]) -> str:
+    """The valid records, with columns renamed c<i>/p<i> (keys hold `$`) and datetimes as
+    text, so that Spark reads them back without a time zone in between."""
+    select = ["line", "CAST(gio_id AS BIGINT) AS gio_id"]
+    for i, e in enumerate(entries):
+        col = ident(e.key)
+        if e.value_type is ValueType.DATETIME and not e.is_identity:
+            col = f"CAST({col} AS VARCHAR[])" if e.is_array else f"CAST({col} AS VARCHAR)"
+        select += [f"{col} AS c{i}", f"{ident(e.key + '?')} AS p{i}"]
+    return (f"SELECT {', '.join(select)} FROM load_rec"
+            " WHERE line NOT IN (SELECT line FROM load_rejects)")
+
+
+def _typed_records(records: DataFrame, entries: list[CatalogEntry]) -> DataFrame:
+    columns = ["line", "gio_id"]
+    for i, e in enumerate(entries):
+        want = "array<string>" if e.is_identity else spark_type(e)
+        columns += [f"cast(c{i} AS {want}) AS c{i}", f"p{i}"]
+    return records.selectExpr(*columns)
+

@@ -1,0 +1,65 @@
+"""Read-only queries on the Spark dataset: tag coverage, a page of a tag's users, one user.
+
+Rows are rendered by the JSON export's own SQL (export.py), so a page or a user reads
+exactly like a line of an export file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+
+from tagport.catalog.models import CatalogEntry
+from tagport.engines.base import ExportPlan, TagCoverage
+from tagport.engines.spark.export import stored_column, user_json
+from tagport.engines.spark.render import literal
+from tagport.engines.spark.store import ProfileStore
+
+
+def _users(spark: SparkSession, store: ProfileStore, version) -> tuple[DataFrame, dict[str, str]]:  # type: ignore[no-untyped-def]
+    users = spark.read.parquet(str(version.users))
+    return users, {f.name: f.dataType.simpleString() for f in users.schema}
+
+
+def tag_coverage(spark: SparkSession, store: ProfileStore,
+                 tags: Sequence[CatalogEntry]) -> TagCoverage:
+    """One scan: count(col) counts non-null values (an empty array is stored as NULL)."""
+    covered = {t.key: 0 for t in tags}
+    with store.reading() as version:
+        if version is None:
+            return TagCoverage(all_users=0, covered=covered)
+        users, stored = _users(spark, store, version)
+        loaded = [(t, col) for t in tags if (col := stored_column(t, stored))]
+        row = users.selectExpr("count(*)", *[f"count({col})" for _, col in loaded]).collect()[0]
+    covered.update({t.key: int(n) for (t, _), n in zip(loaded, row[1:], strict=True)})
+    return TagCoverage(all_users=int(row[0]), covered=covered)
+
+
+def tag_users(spark: SparkSession, store: ProfileStore, plan: ExportPlan, limit: int,
+              offset: int) -> list[dict[str, Any]]:
+    with store.reading() as version:
+        if version is None:
+            return []
+        users, stored = _users(spark, store, version)
+        tag = stored_column(plan.tag, stored)
+        if tag is None:
+            return []
+        rows = (users.where(f"{tag} IS NOT NULL").orderBy("gio_id").offset(offset)
+                .limit(limit).selectExpr(user_json(plan.columns, stored)).collect())
+    return [json.loads(r[0]) for r in rows]
+
+
+def find_user(spark: SparkSession, store: ProfileStore, identity_key: str, value: str,
+              entries: Sequence[CatalogEntry]) -> dict[str, Any] | None:
+    with store.reading() as version:
+        if version is None:
+            return None
+        users, stored = _users(spark, store, version)
+        ids = spark.read.parquet(str(version.identity_map)).where(
+            f"id_key = {literal(identity_key)} AND id_value = {literal(value)}")
+        rows = (users.join(ids.select("gio_id"), "gio_id", "left_semi")
+                .selectExpr(user_json(entries, stored)).collect())
+    return json.loads(rows[0][0]) if rows else None

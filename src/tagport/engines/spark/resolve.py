@@ -1,0 +1,192 @@
+"""Identity resolution with Spark joins: the DuckDB loader's step 3, in Spark SQL.
+
+Temp views (all named `load_*`, dropped after each load; loads run one at a time):
+`load_rec` the valid typed records, `load_ids` one row per (record, identity key, value),
+`load_hits` the values already in `identity_map`, `load_label` each record's group (the
+first line of the records linked to it through shared values), `load_target` each
+applied record's gio_id. Rejects carry the DuckDB loader's messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from tagport.catalog.models import CatalogEntry
+from tagport.engines.base import Reject
+from tagport.engines.spark.render import literal
+from tagport.engines.spark.store import Version
+
+
+@dataclass(frozen=True)
+class Resolved:
+    rejects: list[Reject]
+    records: DataFrame  # load_rec: the valid records
+    target: DataFrame  # load_target(line, gio_id, is_new): the records to apply
+    ids: DataFrame  # load_ids(line, id_key, id_value, pos)
+    identity_map: DataFrame
+    max_gio_id: int
+
+
+class Views:
+    """The load's temp views; each is cached, as later steps read it again."""
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.spark = spark
+        self._cached: list[DataFrame] = []
+        self._names: set[str] = set()
+
+    def put(self, df: DataFrame, name: str, *, cache: bool = True) -> DataFrame:
+        if cache:
+            df = df.cache()
+            self._cached.append(df)
+        df.createOrReplaceTempView(name)
+        self._names.add(name)
+        return df
+
+    def drop(self) -> None:
+        for name in self._names:
+            self.spark.catalog.dropTempView(name)
+        for df in self._cached:
+            df.unpersist()
+
+
+def identity_map_of(spark: SparkSession, version: Version | None) -> DataFrame:
+    if version is None:
+        return spark.createDataFrame([], "id_key string, id_value string, gio_id bigint")
+    return spark.read.parquet(str(version.identity_map))
+
+
+def resolve(views: Views, records: DataFrame, entries: list[CatalogEntry],
+            current: Version | None) -> Resolved:
+    spark = views.spark
+    rec = views.put(records, "load_rec")
+    views.put(identity_map_of(spark, current), "identity_map", cache=False)
+    ids = _stage_identity_values(views, entries)
+    rejects = _record_conflicts(spark)
+    if rejects:
+        bad = spark.createDataFrame([(r.line,) for r in rejects], "line bigint")
+        ids = views.put(ids.join(bad, "line", "left_anti"), "load_ids")
+        views.put(spark.table("load_hits").join(bad, "line", "left_anti"), "load_hits")
+        rec = views.put(rec.join(bad, "line", "left_anti"), "load_rec")
+    _label_groups(views)
+    group_rejects = _group_conflicts(views)
+    max_gio = int(current.manifest()["max_gio_id"]) if current is not None else 0
+    target = views.put(_assign_targets(views, group_rejects, max_gio), "load_target")
+    return Resolved(rejects + group_rejects, rec, target, ids, spark.table("identity_map"),
+                    max_gio)
+
+
+def _stage_identity_values(views: Views, entries: list[CatalogEntry]) -> DataFrame:
+    spark = views.spark
+    parts = [
+        f"SELECT line, {literal(e.key)} AS id_key, v.id_value, v.pos + 1 AS pos FROM load_rec"
+        f" LATERAL VIEW posexplode(c{i}) v AS pos, id_value WHERE c{i} IS NOT NULL"
+        for i, e in enumerate(entries) if e.is_identity
+    ] or ["SELECT CAST(NULL AS bigint) AS line, CAST(NULL AS string) AS id_key,"
+          " CAST(NULL AS string) AS id_value, CAST(NULL AS int) AS pos WHERE false"]
+    ids = views.put(spark.sql(" UNION ALL ".join(parts)), "load_ids")
+    views.put(spark.sql("SELECT i.line, i.id_key, i.id_value, m.gio_id FROM load_ids i"
+                    " JOIN identity_map m ON i.id_key = m.id_key AND i.id_value = m.id_value"),
+          "load_hits")
+    return ids
+
+
+def _collect_rejects(df: DataFrame) -> list[Reject]:
+    return [Reject(int(r[0]), r[1], r[2]) for r in df.collect()]
+
+
+def _record_conflicts(spark: SparkSession) -> list[Reject]:
+    """A record whose values belong to another user than its gio_id, or to several users."""
+    return _collect_rejects(spark.sql(
+        "SELECT h.line, h.id_key, format_string('identity value ''%s'' belongs to gio_id %d,"
+        " not to gio_id %d', h.id_value, h.gio_id, r.gio_id)"
+        " FROM load_hits h JOIN load_rec r ON h.line = r.line WHERE h.gio_id <> r.gio_id"
+        " UNION ALL"
+        " SELECT line, CAST(NULL AS string), concat('identity values belong to different"
+        " users: ', array_join(transform(array_sort(collect_list(struct(gio_id, id_key,"
+        " id_value))), s -> format_string('%s ''%s'' is gio_id %d', s.id_key, s.id_value,"
+        " s.gio_id)), ', '))"
+        " FROM load_hits WHERE line IN (SELECT h.line FROM load_hits h"
+        "  JOIN load_rec r ON h.line = r.line WHERE r.gio_id IS NULL"
+        "  GROUP BY h.line HAVING min(h.gio_id) <> max(h.gio_id))"
+        " GROUP BY line"))
+
+
+def _label_groups(views: Views) -> None:
+    """`load_label(line, label)`: records sharing identity values (transitively) get the
+    same label, the first line of their group.
+
+    Only values held by several records link anything (`load_links`). Each round lowers a
+    linked record's label to the least label among the records sharing one of its values,
+    and jumps each label to its own record's label (chains shrink fast); it stops when a
+    round changes nothing. Records without links are their own group.
+    """
+    spark = views.spark
+    links = views.put(spark.sql(
+        "SELECT i.line, i.id_key, i.id_value FROM load_ids i LEFT SEMI JOIN ("
+        " SELECT id_key, id_value FROM load_ids GROUP BY id_key, id_value HAVING count(*) > 1"
+        ") v ON i.id_key = v.id_key AND i.id_value = v.id_value"), "load_links")
+    label = links.select("line").distinct().withColumn("label", F.col("line"))
+    if not links.isEmpty():
+        label = _propagate(links, label.localCheckpoint(eager=True))
+    views.put(spark.sql("SELECT line FROM load_rec").join(label, "line", "left")
+              .select("line", F.coalesce("label", "line").alias("label")), "load_label")
+
+
+def _propagate(links: DataFrame, label: DataFrame) -> DataFrame:
+    value = ["id_key", "id_value"]
+    while True:
+        least_of_value = (links.join(label, "line").groupBy(*value)
+                          .agg(F.min("label").alias("least")))
+        spread = (links.join(least_of_value, value).groupBy("line")
+                  .agg(F.min("least").alias("spread")))
+        parent = label.select(F.col("line").alias("label"), F.col("label").alias("jump"))
+        new = (label.join(spread, "line").join(parent, "label", "left")
+               .select("line", F.least("label", "spread", F.coalesce("jump", "label"))
+                       .alias("new")))
+        new = new.localCheckpoint(eager=True)
+        changed = (new.join(label, "line").where(F.col("new") < F.col("label")).limit(1)
+                   .count())
+        label = new.withColumnRenamed("new", "label")
+        if changed == 0:
+            return label
+
+
+def _group_conflicts(views: Views) -> list[Reject]:
+    spark = views.spark
+    views.put(spark.sql(
+        "SELECT DISTINCT l.label, u.gio_id FROM load_label l JOIN ("
+        " SELECT line, gio_id FROM load_hits UNION ALL"
+        " SELECT line, gio_id FROM load_rec WHERE gio_id IS NOT NULL) u ON l.line = u.line"),
+        "load_group_users")
+    return _collect_rejects(spark.sql(
+        "SELECT l.line, CAST(NULL AS string), format_string('the records linked to this one"
+        " by shared identity values (from line %d) belong to different users: gio_ids %s',"
+        " l.label, c.gio_ids) FROM load_label l JOIN ("
+        " SELECT label, array_join(transform(array_sort(collect_list(gio_id)),"
+        "  g -> cast(g AS string)), ', ') AS gio_ids"
+        " FROM load_group_users GROUP BY label HAVING count(*) > 1"
+        ") c ON l.label = c.label"))
+
+
+def _assign_targets(views: Views, group_rejects: list[Reject], max_gio_id: int) -> DataFrame:
+    """`load_target(line, gio_id, is_new)`: a group's existing user, or a new gio_id after
+    `max_gio_id`, in the order of the groups' first lines."""
+    spark = views.spark
+    bad = spark.createDataFrame([(r.line,) for r in group_rejects], "line bigint")
+    views.put(bad, "load_bad_groups", cache=False)
+    return spark.sql(
+        "WITH ok AS (SELECT l.line, l.label FROM load_label l"
+        "  LEFT ANTI JOIN load_bad_groups b ON l.line = b.line),"
+        " known AS (SELECT label, min(gio_id) AS gio_id FROM load_group_users"
+        "  GROUP BY label),"
+        f" fresh AS (SELECT label, {int(max_gio_id)}"
+        "  + dense_rank() OVER (ORDER BY label) AS gio_id"
+        "  FROM (SELECT DISTINCT o.label FROM ok o"
+        "  LEFT ANTI JOIN known k ON o.label = k.label))"
+        " SELECT ok.line, coalesce(k.gio_id, f.gio_id) AS gio_id, k.gio_id IS NULL AS is_new"
+        " FROM ok LEFT JOIN known k ON ok.label = k.label"
+        " LEFT JOIN fresh f ON ok.label = f.label")

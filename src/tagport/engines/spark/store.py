@@ -1,0 +1,208 @@
+"""The Spark engine's profile store: a versioned Parquet dataset on a shared POSIX path.
+
+```
+<profile path>/
+  CURRENT                 the current version's name, e.g. `v000003` (switched by os.replace)
+  v000003/users/          Parquet part files, one row per user, in ascending gio_id order
+  v000003/identity_map/   Parquet (id_key, id_value, gio_id): each pair has one user
+  v000003/manifest.json   row counts, written before CURRENT names the version
+  leases/v000003.<uuid>   one per running reader of v000003
+  .write.lock             flock'd by the one writer
+```
+
+A load writes a whole new version beside the current one and then replaces `CURRENT`
+atomically, so a reader sees the old version or the new one, never half a load. Readers
+(exports) take a lease on the version they read; after each commit the writer removes
+versions that are not current and have no live lease (a lease older than
+`LEASE_EXPIRY_SECONDS` is from a reader that died). Versions are whole copies: a load
+rewrites the dataset, which a table format (Delta, Iceberg) would avoid on a real cluster.
+
+Columns (`users`): `gio_id` BIGINT; identities STRING with the user's values joined by
+`||` (the export's form; `identity_map` holds them one by one); attributes and scalar
+tags typed (BIGINT, DOUBLE, BOOLEAN, DATE, TIMESTAMP_NTZ, STRING); array tags as Parquet
+lists of their type (an empty array is stored as NULL). A column appears when a load first
+brings its key. DuckDB reads the same files (`read_parquet('<version>/users/*.parquet')`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tagport.catalog.models import CatalogEntry, ValueType
+
+LEASE_EXPIRY_SECONDS = 24 * 3600
+_VERSION = re.compile(r"^v(\d{6,})$")
+
+SPARK_TYPES: dict[ValueType, str] = {
+    ValueType.STRING: "string",
+    ValueType.INT: "bigint",
+    ValueType.DOUBLE: "double",
+    ValueType.BOOL: "boolean",
+    ValueType.DATE: "date",
+    ValueType.DATETIME: "timestamp_ntz",
+}
+
+
+def spark_type(entry: CatalogEntry) -> str:
+    """The Spark SQL type of the column that holds `entry`'s values."""
+    if entry.is_identity:
+        return "string"
+    scalar = SPARK_TYPES[entry.value_type]
+    return f"array<{scalar}>" if entry.is_array else scalar
+
+
+@dataclass(frozen=True)
+class Version:
+    """One complete, immutable version of the dataset."""
+
+    name: str
+    path: Path
+
+    @property
+    def users(self) -> Path:
+        return self.path / "users"
+
+    @property
+    def identity_map(self) -> Path:
+        return self.path / "identity_map"
+
+    def manifest(self) -> dict[str, Any]:
+        return json.loads((self.path / "manifest.json").read_text(encoding="utf-8"))
+
+
+class ProfileStore:
+    """The dataset's versions, its readers' leases and its one writer."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        (root / "leases").mkdir(exist_ok=True)
+        self._thread_lock = threading.Lock()
+
+    def current(self) -> Version | None:
+        try:
+            name = (self.root / "CURRENT").read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        return Version(name, self.root / name)
+
+    @contextmanager
+    def reading(self) -> Iterator[Version | None]:
+        """The current version, kept on disk until the block ends (None: no data yet)."""
+        while True:
+            version = self.current()
+            if version is None:
+                yield None
+                return
+            lease = self.root / "leases" / f"{version.name}.{uuid.uuid4().hex}"
+            lease.touch()
+            # the writer removes old versions after switching CURRENT: if it switched
+            # before our lease existed, it may not have seen the lease, so read again
+            again = self.current()
+            if again is not None and again.name == version.name and version.path.is_dir():
+                break
+            lease.unlink(missing_ok=True)
+        try:
+            yield version
+        finally:
+            lease.unlink(missing_ok=True)
+
+    @contextmanager
+    def writing(self) -> Iterator[NewVersion]:
+        """The one writer (threads and processes): a new version to fill and commit."""
+        with self._thread_lock, open(self.root / ".write.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                new = NewVersion(self, self._next_name())
+                try:
+                    yield new
+                finally:
+                    if not new.committed:
+                        shutil.rmtree(new.path, ignore_errors=True)
+                if new.committed:
+                    self._remove_unused()
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _versions(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir() if _VERSION.match(p.name))
+
+    def _next_name(self) -> str:
+        numbers = [int(_VERSION.match(name).group(1)) for name in self._versions()]  # type: ignore[union-attr]
+        return f"v{max(numbers, default=0) + 1:06d}"
+
+    def _remove_unused(self) -> None:
+        """Remove versions that are not current and that no live reader holds."""
+        current = self.current()
+        now = time.time()
+        live: set[str] = set()
+        for lease in (self.root / "leases").iterdir():
+            try:
+                if now - lease.stat().st_mtime < LEASE_EXPIRY_SECONDS:
+                    live.add(lease.name.split(".", 1)[0])
+                else:
+                    lease.unlink(missing_ok=True)
+            except FileNotFoundError:
+                continue
+        for name in self._versions():
+            if (current is None or name != current.name) and name not in live:
+                shutil.rmtree(self.root / name, ignore_errors=True)
+
+
+class NewVersion:
+    """A version being written; `commit` makes it the current one."""
+
+    def __init__(self, store: ProfileStore, name: str) -> None:
+        self.version = Version(name, store.root / name)
+        self.root = store.root
+        self.committed = False
+        self.version.path.mkdir()
+
+    @property
+    def name(self) -> str:
+        return self.version.name
+
+    @property
+    def path(self) -> Path:
+        return self.version.path
+
+    def commit(self, manifest: dict[str, Any]) -> None:
+        """Write the manifest, make the files durable and switch CURRENT to this version."""
+        (self.path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+        _fsync_tree(self.path)
+        tmp = self.root / f".CURRENT.{uuid.uuid4().hex}"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(self.name + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.root / "CURRENT")
+        _fsync_dir(self.root)
+        self.committed = True
+
+
+def _fsync_tree(path: Path) -> None:
+    for folder, _dirs, files in os.walk(path):
+        for name in files:
+            with open(os.path.join(folder, name), "rb") as f:
+                os.fsync(f.fileno())
+        _fsync_dir(Path(folder))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,139 @@
+"""What only the Spark engine has: split exports, dataset versions, the shared Parquet."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tagport.config import Settings
+from tagport.engines import open_engine
+from tagport.engines.base import ExportPlan, FileFormat, InputFormat, TagCoverage
+from tagport.exports.naming import part_name
+from tests.conftest import write_jsonl
+from tests.integration.test_engine_contract import CATALOG
+from tests.spark_support import loaded_spark_engine, shared_spark
+
+USERS = [
+    {"identifications": {"id_uid": f"u{i}"},
+     "properties": {"tag_t": None if i % 4 == 0 else f"v{i}", "usr_s": f"line\n{i}",
+                    "tag_n": [i, i + 1]}}
+    for i in range(1, 24)
+]
+COVERED = sum(1 for u in USERS if u["properties"]["tag_t"] is not None)
+
+
+def _load_users(engine, tmp: Path) -> None:
+    report = engine.load(write_jsonl(tmp / "users.jsonl", USERS), InputFormat.JSONL, CATALOG)
+    assert report.applied and report.inserted == len(USERS)
+
+
+@pytest.fixture
+def engine(tmp_path):
+    engine = loaded_spark_engine(tmp_path, "spark-engine", _load_users)
+    yield engine
+    engine.close()
+
+
+def _plan(fmt=FileFormat.CSV):
+    return ExportPlan(CATALOG["tag_t"], (CATALOG["id_uid"], CATALOG["usr_s"], CATALOG["tag_n"]),
+                      fmt)
+
+
+def _export(engine, tmp_path, name, fmt=FileFormat.CSV):
+    work = tmp_path / name
+    work.mkdir()
+    return engine.export(_plan(fmt), work, "f.csv")
+
+
+def test_split_export_parts_hold_at_most_max_rows_and_concatenate_to_the_single_file(
+        engine, tmp_path):
+    single = _export(engine, tmp_path, "one").files[0].read_bytes()
+    engine.max_rows_per_file = 5
+    output = _export(engine, tmp_path, "parts")
+    assert output.row_count == COVERED
+    names = [p.name for p in output.files]
+    assert len(names) >= 4 and names == [part_name("f.csv", i) for i in range(1, len(names) + 1)]
+    parts = [p.read_bytes() for p in output.files]
+    assert b"".join(parts) == single  # one header, in the first part only
+    assert parts[0].startswith(b'"gio_id","id_uid"') and not parts[1].startswith(b'"gio_id"')
+    rows = [len(re.findall(rb'(?m)^[0-9]+,"u[0-9]+"', p)) for p in parts]
+    assert max(rows) <= 5 and sum(rows) == COVERED
+
+
+def test_split_json_export_lists_parts_in_gio_id_order(engine, tmp_path):
+    engine.max_rows_per_file = 4
+    output = _export(engine, tmp_path, "json", FileFormat.JSON)
+    text = b"".join(p.read_bytes() for p in output.files).decode()
+    ids = [int(line.split(",")[0].split(":")[1]) for line in text.splitlines()]
+    assert ids == sorted(ids) and len(ids) == COVERED and len(output.files) >= 5
+
+
+def test_export_fitting_in_one_part_is_one_file_with_the_plain_name(engine, tmp_path):
+    engine.max_rows_per_file = 1000
+    assert [p.name for p in _export(engine, tmp_path, "fits").files] == ["f.csv"]
+
+
+def test_a_load_switches_current_to_a_new_version_and_a_reader_keeps_its_version(
+        engine, tmp_path):
+    store = engine.store
+    first = store.current()
+    with store.reading() as held:
+        report = engine.load(write_jsonl(tmp_path / "more.jsonl", [
+            {"identifications": {"id_uid": "u1"}, "properties": {"tag_t": "changed"}}]),
+            InputFormat.JSONL, CATALOG)
+        assert report.applied and report.updated == 1
+        assert store.current().name != first.name
+        assert held.path.is_dir()  # still read by this reader
+    engine.load(write_jsonl(tmp_path / "more2.jsonl", [
+        {"identifications": {"id_uid": "u2"}, "properties": {"tag_t": "again"}}]),
+        InputFormat.JSONL, CATALOG)
+    assert not first.path.exists()  # no reader left: removed after the next commit
+    assert sorted(p.name for p in store.root.glob("v*")) == [store.current().name]
+
+
+def test_a_load_cancelled_before_commit_leaves_the_current_version(engine, tmp_path):
+    before = engine.store.current()
+
+    def refuse(report):
+        raise RuntimeError("metadata store unavailable")
+
+    with pytest.raises(RuntimeError):
+        engine.load(write_jsonl(tmp_path / "x.jsonl", [{"identifications": {"id_uid": "new"}}]),
+                    InputFormat.JSONL, CATALOG, before_commit=refuse)
+    assert engine.store.current() == before
+    assert sorted(p.name for p in engine.store.root.glob("v*")) == [before.name]
+    assert engine.user_count() == len(USERS)
+
+
+def test_duckdb_reads_the_spark_dataset(engine):
+    users = engine.store.current().users
+    rows = duckdb.sql(
+        f"SELECT gio_id, id_uid, tag_n FROM read_parquet('{users}/*.parquet') ORDER BY gio_id"
+        " LIMIT 2").fetchall()
+    assert rows == [(1, "u1", [1, 2]), (2, "u2", [2, 3])]
+
+
+def test_spark_settings_open_the_spark_engine_on_the_data_dir(tmp_path, monkeypatch):
+    shared_spark()  # the engine joins the test session's Spark session
+    monkeypatch.setenv("TAGPORT_ENGINE", "spark")
+    monkeypatch.setenv("TAGPORT_MAX_ROWS_PER_FILE", "1000")
+    settings = Settings(data_dir=tmp_path / "data")
+    assert settings.spark_master == "local[2]"
+    engine = open_engine(settings)
+    assert engine.name == "spark" and engine.max_rows_per_file == 1000
+    assert engine.store.root == (tmp_path / "data" / "profiles.parquet").resolve()
+    assert engine.user_count() == 0
+
+
+def test_a_page_of_users_and_one_user_read_like_lines_of_the_json_export(engine, tmp_path):
+    text = _export(engine, tmp_path, "page", FileFormat.JSON).files[0].read_text()
+    lines = [json.loads(line) for line in text.splitlines()]
+    assert engine.tag_users(_plan(FileFormat.JSON), 3, 2) == lines[2:5]
+    assert engine.find_user("id_uid", "u2", _plan().columns) == lines[1]
+    assert engine.find_user("id_uid", "nobody", _plan().columns) is None
+    coverage = engine.tag_coverage([CATALOG["tag_t"], CATALOG["tag_empty"]])
+    assert coverage == TagCoverage(len(USERS), {"tag_t": COVERED, "tag_empty": 0})
