@@ -10,6 +10,8 @@ import pytest
 from tagport.catalog.service import entries_from_file, read_catalog_file
 from tagport.config import Settings
 from tagport.core import Tagport
+from tests import postgres_server
+from tests.big_dataset import big_profiles  # noqa: F401  (a session fixture)
 
 SEED_CATALOG = {
     "identities": [{"key": "id_$basic_userId", "name": "用户ID"}],
@@ -44,9 +46,29 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL for the session (see tests/postgres_server.py); skips without one."""
+    try:
+        server = postgres_server.start()
+    except postgres_server.Unavailable as exc:
+        pytest.skip(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def metadata_url(request) -> str | None:
+    """Every test on a core runs against both metadata stores: SQLite (the default, in
+    the data dir) and a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("postgres").new_database()
+
+
 @pytest.fixture
-def settings(data_dir: Path) -> Settings:
-    return Settings(data_dir=data_dir, poll_interval=0.05)
+def settings(data_dir: Path, metadata_url: str | None) -> Settings:
+    return Settings(data_dir=data_dir, poll_interval=0.05, database_url=metadata_url)
 
 
 @pytest.fixture

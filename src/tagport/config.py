@@ -64,6 +64,21 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds between worker looks at the job table for jobs of other processes.",
     )
+    job_lease_seconds: float = Field(
+        30.0, gt=0,
+        description="How long a worker's claim on a job lasts; renewed every third of it while "
+        "the export runs. A job whose worker died is claimed again once it lapses.",
+    )
+    max_attempts: int = Field(
+        3, ge=1,
+        description="Runs of a job (failed or interrupted) before it ends in ERROR with the last "
+        "cause.",
+    )
+    shutdown_grace: float = Field(
+        30.0, ge=0,
+        description="Seconds a stopping worker lets running exports finish before it hands them "
+        "back to the queue.",
+    )
 
     result_ttl: timedelta = Field(
         timedelta(days=7),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,30 @@ def remove_server_file(settings: Settings) -> None:
         pass
 
 
+def store_held_advice(settings: Settings, detail: str) -> str:
+    """Why a load cannot open the profile store now, and what to do about it."""
+    found = re.search(r"\(PID (\d+)\)", detail)  # DuckDB names the process holding the lock
+    holder = "another process"
+    if found:
+        holder = f"process {found.group(1)}{_command_line(int(found.group(1)))}"
+    return (
+        f"the profile store {settings.profile_db_path} is held by {holder}, and no "
+        "`tagport serve` of this data dir is running to hand the load to. DuckDB lets one "
+        "process write the store, or several read it. `tagport worker` processes read it "
+        "only while an export runs: retry when their exports are done, or stop them "
+        "(SIGTERM: running jobs finish or go back to the queue), load, and start them "
+        "again. Otherwise wait for the other `tagport load` or `tagport export` to end."
+    )
+
+
+def _command_line(pid: int) -> str:
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return ""
+    return ": " + " ".join(a.decode(errors="replace") for a in args if a)
+
+
 def running_server(settings: Settings) -> RunningServer | None:
     """The server recorded in the data dir, if its process is alive."""
     try:
@@ -57,14 +82,13 @@ def running_server(settings: Settings) -> RunningServer | None:
 
 
 def hand_load_to_server(settings: Settings, path: Path, skip_invalid: bool,
-                        rejects_path: Path | None) -> tuple[RunningServer, LoadReport]:
-    """Ask the running server to load `path`; raises StoreBusy when there is none."""
+                        rejects_path: Path | None,
+                        busy: StoreBusy | None = None) -> tuple[RunningServer, LoadReport]:
+    """Ask the running server to load `path`; raises StoreBusy, saying what to do, when
+    there is none (`busy`: the error of opening the store, which names its holder)."""
     server = running_server(settings)
     if server is None:
-        raise StoreBusy(
-            f"the profile store {settings.profile_db_path} is open in another process, "
-            "and no running tagport server was found in the data dir to hand the load to"
-        )
+        raise StoreBusy(store_held_advice(settings, busy.message if busy else ""))
     body = {"path": str(path.resolve()), "skip_invalid": skip_invalid,
             "rejects_path": str(rejects_path.resolve()) if rejects_path else None}
     response = httpx.post(f"{server.url}/internal/loads", json=body, timeout=None,

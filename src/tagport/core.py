@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
+from typing import cast
 
 from sqlalchemy.engine import Engine as DbEngine
 
@@ -14,6 +15,7 @@ from tagport.config import Settings
 from tagport.db import create_db_engine, migrate
 from tagport.engines import open_engine
 from tagport.engines.base import Engine
+from tagport.engines.on_demand import EngineOnDemand, EnginePerCall
 from tagport.jobs.service import JobService
 from tagport.ops.metrics import Metrics
 from tagport.profiles.lookup import LookupService
@@ -38,6 +40,7 @@ class Tagport:
             self.db, self.catalog, settings.results_path,
             max_queued_per_token=settings.max_queued_jobs_per_token,
             result_ttl=settings.result_ttl,
+            lease_seconds=settings.job_lease_seconds, max_attempts=settings.max_attempts,
         )
         self._engine: Engine | None = None
         self._engine_lock = threading.Lock()
@@ -49,6 +52,15 @@ class Tagport:
             if self._engine is None:
                 self._engine = open_engine(self.settings)
             return self._engine
+
+    def open_engine_per_use(self) -> None:
+        """From now on open the engine read-only for each use and close it after (an
+        API-only node): it never holds the profile store between requests, so workers
+        and loads can open it."""
+        with self._engine_lock:
+            per_call = EnginePerCall(
+                EngineOnDemand(lambda: open_engine(self.settings, read_only=True)))
+            self._engine = cast(Engine, per_call)  # every Engine method, by delegation
 
     @cached_property
     def profiles(self) -> ProfileService:

@@ -108,13 +108,32 @@ def create_db_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    if url.startswith(("postgresql:", "postgres:")):  # psycopg 3 is the driver tagport ships
+        url = "postgresql+psycopg:" + url.split(":", 1)[1]
+    engine = sa.create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "postgresql":
+
+        @sa.event.listens_for(engine, "connect")
+        def _postgresql_session(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+            # timestamps come back in UTC, as from SQLite, whatever the server's zone
+            with dbapi_conn.cursor() as cur:
+                cur.execute("SET TIME ZONE 'UTC'")
+                cur.execute("SET application_name = 'tagport'")
+            dbapi_conn.commit()
+
+    return engine
+
+
+MIGRATION_LOCK = 0x7461_6770  # "tagp": a PostgreSQL advisory lock id
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the metadata store to the newest schema with Alembic."""
+    """Bring the metadata store to the newest schema with Alembic (on PostgreSQL under
+    an advisory lock, so processes starting together migrate one at a time)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

@@ -120,13 +120,16 @@ def test_readyz_is_503_and_says_which_store_fails(seeded):
         assert body["checks"]["engine"] != "ok"
 
 
-def test_readyz_is_503_when_the_metadata_store_is_unreachable(seeded):
+def test_readyz_is_503_when_the_metadata_store_is_unreachable(seeded, request):
     with TestClient(create_app(seeded, run_workers=False)) as c:
-        sqlite_file = seeded.settings.resolved_data_dir / "tagport.sqlite"
         seeded.db.dispose()
-        for path in sqlite_file.parent.glob("tagport.sqlite*"):
-            path.unlink()
-        sqlite_file.mkdir()  # a directory where the database file was
+        if seeded.settings.database_url:  # PostgreSQL: the database is dropped
+            request.getfixturevalue("postgres").drop_database(seeded.settings.database_url)
+        else:
+            sqlite_file = seeded.settings.resolved_data_dir / "tagport.sqlite"
+            for path in sqlite_file.parent.glob("tagport.sqlite*"):
+                path.unlink()
+            sqlite_file.mkdir()  # a directory where the database file was
         response = c.get("/readyz")
         assert response.status_code == 503
         assert response.json()["checks"]["metadata"] != "ok"

@@ -47,7 +47,7 @@ def create_app(
             if public_url:
                 control.remove_server_file(core.settings)
             if pool is not None:
-                pool.stop()
+                app.state.exports_abandoned = not pool.stop(core.settings.shutdown_grace)
             sweeper.stop()
 
     app = FastAPI(
@@ -58,6 +58,7 @@ def create_app(
     )
     app.state.core = core
     app.state.wake_workers = lambda: None
+    app.state.exports_abandoned = False
     app.state.control_secret = control.control_secret(core.settings)
     app.state.signer = LinkSigner(
         secret_files.read_or_create(core.settings.signing_secret_file),

@@ -19,6 +19,7 @@ from tagport.engines.base import LoadReport
 from tagport.errors import NotFound, StoreBusy, TagportError
 from tagport.exports.spec import ExportRequest
 from tagport.jobs.models import JobStage
+from tagport.jobs.runner import worker_id
 from tagport.ops.logs import logging_config
 
 MAX_REJECTS_SHOWN = 20
@@ -37,9 +38,9 @@ def load(
         try:
             report = tp.profiles.load(file, skip_invalid=skip_invalid, rejects_path=rejects_path)
             runtime.out(f"loaded {file} into {tp.settings.profile_db_path}")
-        except StoreBusy:
+        except StoreBusy as busy:
             server, report = control.hand_load_to_server(tp.settings, file, skip_invalid,
-                                                         rejects_path)
+                                                         rejects_path, busy)
             runtime.out(f"the running server at {server.url} (pid {server.pid}) holds the "
                         f"profile store; the load of {file} was handed to it")
     _print_load_report(report, rejects_path)
@@ -64,20 +65,33 @@ def serve(
     host: str | None = typer.Option(None, help="Listen address (TAGPORT_HOST)."),
     port: int | None = typer.Option(None, help="Port (TAGPORT_PORT)."),
     workers: int | None = typer.Option(None, help="Export worker threads (TAGPORT_WORKERS)."),
+    worker: bool = typer.Option(True, "--worker/--no-worker",
+                                help="Run export workers in this process (default), or none: "
+                                "an API-only node, with `tagport worker` processes."),
 ) -> None:
-    """Run the HTTP API with its export workers."""
+    """Run the HTTP API with its export workers (or, with --no-worker, the API only)."""
     import uvicorn
 
     from tagport.api.app import create_app
 
     with runtime.core(host=host, port=port, workers=workers) as tp:
-        _ = tp.engine  # open the single DuckDB writer now, so a busy store fails clearly
         s = tp.settings
         url_host = "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host
-        app = create_app(tp, public_url=f"http://{url_host}:{s.port}")
-        runtime.out(f"tagport serving {s.resolved_data_dir} on http://{url_host}:{s.port}")
-        uvicorn.run(app, host=s.host, port=s.port, log_level=s.log_level,
-                    log_config=logging_config(s.log_format, s.log_level))
+        if worker:
+            _ = tp.engine  # open the single DuckDB writer now, so a busy store fails clearly
+            app = create_app(tp, public_url=f"http://{url_host}:{s.port}")
+        else:  # no server.json: loads and CLI exports are not handed here
+            tp.open_engine_per_use()  # profile lookups must not lock the store
+            app = create_app(tp, run_workers=False)
+        runtime.out(f"tagport serving {s.resolved_data_dir} on http://{url_host}:{s.port}"
+                    + ("" if worker else " (API only: exports run in `tagport worker`)"))
+        try:  # uvicorn ends by raising the stop signal again (SIGINT: KeyboardInterrupt)
+            uvicorn.run(app, host=s.host, port=s.port, log_level=s.log_level,
+                        log_config=logging_config(s.log_format, s.log_level))
+        finally:
+            if app.state.exports_abandoned:  # handed back, but their threads are in DuckDB:
+                runtime.out("tagport serve: stopped; unfinished exports were handed back")
+                os._exit(0)  # tearing the engine down under them would abort
 
 
 def export(
@@ -114,9 +128,10 @@ def _run_export_job(tp: Tagport, request: ExportRequest):  # type: ignore[no-unt
                           "the export runs there")
     job = tp.jobs.submit(request, token_id=None)
     with Console(stderr=True).status(f"job {job.id}: {job.stage.value}") as status:
-        if engine is not None and tp.jobs.claim(job.id, f"cli:{os.getpid()}"):
+        worker = worker_id("cli")
+        if engine is not None and tp.jobs.claim(job.id, worker):
             status.update(f"job {job.id}: RUNNING")
-            tp.jobs.run(job.id, engine)
+            tp.jobs.run(job.id, engine, worker)
         while not (job := tp.jobs.get(job.id)).stage.is_final:
             status.update(f"job {job.id}: {job.stage.value}")
             time.sleep(0.2)
@@ -160,4 +175,4 @@ def demo(
         s = tp.settings
         runtime.out(demo_data.curl_walkthrough(f"http://{s.host}:{s.port}", token))
     if serve_after:
-        serve(host=host, port=port, workers=None)
+        serve(host=host, port=port, workers=None, worker=True)

@@ -13,6 +13,7 @@ from tagport.cli import remote as remote_cli
 from tagport.cli import runtime
 from tagport.cli import tokens as tokens_cli
 from tagport.cli.commands import demo, export, load, serve
+from tagport.cli.worker import worker
 
 app = typer.Typer(help="tagport: export the users of a user tag, GrowingIO CDP 2.9 style.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -34,6 +35,7 @@ app.add_typer(jobs_cli.app, name="jobs")
 app.add_typer(remote_cli.app, name="remote")
 app.command()(load)
 app.command()(serve)
+app.command()(worker)
 app.command()(export)
 app.command()(demo)
 

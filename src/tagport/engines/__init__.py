@@ -7,12 +7,13 @@ from tagport.engines.base import Engine
 from tagport.errors import NotImplementedYet
 
 
-def open_engine(settings: Settings) -> Engine:
-    """The engine the settings name, opened on the data dir."""
+def open_engine(settings: Settings, *, read_only: bool = False) -> Engine:
+    """The engine the settings name, opened on the data dir; `read_only` for processes
+    that only export (`tagport worker`), which DuckDB lets several of share the file."""
     if settings.engine == "duckdb":
         from tagport.engines.duckdb.engine import DuckDBEngine
 
-        return DuckDBEngine.from_settings(settings)
+        return DuckDBEngine.from_settings(settings, read_only=read_only)
     if settings.engine == "spark":
         from tagport.engines.spark.engine import SparkEngine
 

@@ -58,3 +58,5 @@ class ExportJob:
     error_message: str | None = None
     request_key: str | None = None  # the same token's identical request maps to this job
     expired_at: datetime | None = None  # when retention deleted the files
+    claimed_by: str | None = None  # the worker running it (`host:pid:...`), while claimed
+    lease_until: datetime | None = None  # the claim lapses then unless renewed

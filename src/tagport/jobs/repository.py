@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,7 +23,8 @@ def _job(row: sa.Row, files: tuple[str, ...] = ()) -> ExportJob:
         started_at=as_utc(row.started_at), finished_at=as_utc(row.finished_at),
         attempts=row.attempts, files=files, row_count=row.row_count,
         byte_count=row.byte_count, error_code=row.error_code, error_message=row.error_message,
-        expired_at=as_utc(row.expired_at),
+        expired_at=as_utc(row.expired_at), claimed_by=row.claimed_by,
+        lease_until=as_utc(row.lease_until),
     )
 
 
@@ -47,6 +48,8 @@ def _files(conn: Connection, job_id: str) -> tuple[str, ...]:
 
 
 def get(conn: Connection, job_id: str) -> ExportJob | None:
+    if "\x00" in job_id:  # no key holds one, and PostgreSQL refuses them in text
+        return None
     row = conn.execute(sa.select(t).where(t.c.id == job_id)).first()
     if row is None:
         return None
@@ -55,6 +58,8 @@ def get(conn: Connection, job_id: str) -> ExportJob | None:
 
 def by_file_path(conn: Connection, path: str) -> ExportJob | None:
     """The finished job that owns the result file at API path `path`."""
+    if "\x00" in path:
+        return None
     row = conn.execute(
         sa.select(t).join(job_files, job_files.c.job_id == t.c.id)
         .where(job_files.c.path == path, t.c.stage == JobStage.FINISH.value)
@@ -76,41 +81,142 @@ def list_jobs(conn: Connection, limit: int = 100) -> list[ExportJob]:
 
 
 def transition(
-    conn: Connection, job_id: str, allowed: Iterable[JobStage], new: JobStage, **values: Any
+    conn: Connection, job_id: str, allowed: Iterable[JobStage], new: JobStage, *,
+    owner: str | None = None, **values: Any,
 ) -> bool:
-    """Move a job to `new` if it is in one of `allowed`; True when it moved."""
+    """Move a job to `new` if it is in one of `allowed` (and, with `owner`, still claimed
+    by that worker); True when it moved."""
+    guard = [t.c.id == job_id, t.c.stage.in_([s.value for s in allowed])]
+    if owner is not None:
+        guard.append(t.c.claimed_by == owner)
     result = conn.execute(
-        t.update()
-        .where(t.c.id == job_id, t.c.stage.in_([s.value for s in allowed]))
-        .values(stage=new.value, updated_at=datetime.now(UTC), **values)
+        t.update().where(*guard).values(stage=new.value, updated_at=datetime.now(UTC), **values)
     )
     return result.rowcount == 1
 
 
-def claim(conn: Connection, job_id: str, worker: str) -> bool:
-    return transition(conn, job_id, [JobStage.NONE], JobStage.READY, claimed_by=worker,
-                      attempts=t.c.attempts + 1)
+# -- claims and leases -------------------------------------------------------------------
+#
+# A claim is (claimed_by, lease_until). A job is claimable when it waits (NONE) or is
+# claimed (READY, RUNNING, DATA_READY), and its lease_until is NULL or past: for a
+# claimed job that means its worker stopped renewing (it died or hangs); for a waiting
+# job lease_until is the earliest time of its retry after a failed attempt.
+# On PostgreSQL the clock is the database's, so workers on machines whose clocks
+# disagree still agree on when a lease lapses.
 
 
-def claim_next(conn: Connection, worker: str) -> str | None:
-    """Claim the oldest waiting job for `worker` (NONE -> READY); its id, or None."""
-    candidates = conn.execute(
-        sa.select(t.c.id).where(t.c.stage == JobStage.NONE.value)
-        .order_by(t.c.created_at, t.c.id).limit(5)
-    ).scalars().all()
-    for job_id in candidates:
-        if claim(conn, job_id, worker):
-            return job_id
+def _now(conn: Connection) -> Any:
+    if conn.dialect.name == "postgresql":
+        return sa.func.now()
+    return datetime.now(UTC)
+
+
+def _after(conn: Connection, seconds: float) -> Any:
+    if conn.dialect.name == "postgresql":
+        return sa.func.now() + sa.literal(timedelta(seconds=seconds), sa.Interval())
+    return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+def _claimable(conn: Connection) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        t.c.stage.in_([s.value for s in UNFINISHED]),
+        sa.or_(t.c.lease_until.is_(None), t.c.lease_until < _now(conn)),
+    )
+
+
+def _claimed_by(job_id: str, worker: str) -> list[sa.ColumnElement[bool]]:
+    return [t.c.id == job_id, t.c.claimed_by == worker,
+            t.c.stage.in_([s.value for s in CLAIMED])]
+
+
+def claim(conn: Connection, job_id: str, worker: str, lease_seconds: float, *,
+          attempts: int | None = None) -> bool:
+    """Take a claimable job for `worker`: READY, a lease, one more attempt. With
+    `attempts`, only if the job has made exactly that many (the row read is current)."""
+    guard = [t.c.id == job_id, _claimable(conn)]
+    if attempts is not None:
+        guard.append(t.c.attempts == attempts)
+    result = conn.execute(t.update().where(*guard).values(
+        stage=JobStage.READY.value, claimed_by=worker, lease_until=_after(conn, lease_seconds),
+        attempts=t.c.attempts + 1, updated_at=datetime.now(UTC),
+    ))
+    return result.rowcount == 1
+
+
+def claim_next(conn: Connection, worker: str, lease_seconds: float,
+               max_attempts: int) -> str | None:
+    """Claim the oldest claimable job that has attempts left; its id, or None.
+
+    PostgreSQL: `SELECT ... FOR UPDATE SKIP LOCKED`, so workers never queue behind each
+    other's candidate; SQLite has one writer, and the guarded UPDATE decides.
+    """
+    query = (
+        sa.select(t.c.id, t.c.attempts)
+        .where(_claimable(conn), t.c.attempts < max_attempts)
+        .order_by(t.c.created_at, t.c.id)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.limit(1).with_for_update(skip_locked=True)
+    else:
+        query = query.limit(5)
+    for job_id, attempts in conn.execute(query).all():
+        if claim(conn, job_id, worker, lease_seconds, attempts=attempts):
+            return str(job_id)
     return None
 
 
-def release_claimed(conn: Connection) -> int:
-    """Hand every claimed, unfinished job back to the queue (after a crash)."""
+def exhausted(conn: Connection, max_attempts: int) -> list[ExportJob]:
+    """Claimable jobs with no attempt left: their last run was interrupted."""
+    query = sa.select(t).where(_claimable(conn), t.c.attempts >= max_attempts)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return [_job(row) for row in conn.execute(query)]
+
+
+def give_up(conn: Connection, job: ExportJob, code: str, message: str) -> bool:
+    """End an exhausted job in ERROR, unless someone claimed it since it was read."""
     result = conn.execute(
-        t.update().where(t.c.stage.in_([s.value for s in CLAIMED]))
-        .values(stage=JobStage.NONE.value, claimed_by=None, updated_at=datetime.now(UTC))
+        t.update().where(t.c.id == job.id, _claimable(conn), t.c.attempts == job.attempts)
+        .values(stage=JobStage.ERROR.value, error_code=code, error_message=message,
+                lease_until=None, finished_at=datetime.now(UTC), updated_at=datetime.now(UTC))
     )
-    return result.rowcount
+    return result.rowcount == 1
+
+
+def renew(conn: Connection, job_id: str, worker: str, lease_seconds: float) -> bool:
+    """Extend `worker`'s lease on a job; False when the job is no longer its own."""
+    result = conn.execute(t.update().where(*_claimed_by(job_id, worker)).values(
+        lease_until=_after(conn, lease_seconds)))
+    return result.rowcount == 1
+
+
+def hand_back(conn: Connection, job_id: str, worker: str, *, refund: bool = False) -> bool:
+    """Put `worker`'s job back in the queue (NONE, no claim); with `refund`, the attempt
+    does not count (it never started)."""
+    values: dict[str, Any] = {"stage": JobStage.NONE.value, "claimed_by": None,
+                              "lease_until": None, "updated_at": datetime.now(UTC)}
+    if refund:
+        values["attempts"] = t.c.attempts - 1
+    result = conn.execute(t.update().where(*_claimed_by(job_id, worker)).values(**values))
+    return result.rowcount == 1
+
+
+def retry_later(conn: Connection, job_id: str, worker: str, delay: float,
+                code: str, message: str) -> bool:
+    """After a failed attempt: back to NONE, claimable again in `delay` seconds; the
+    cause is kept as the job's last error."""
+    result = conn.execute(t.update().where(*_claimed_by(job_id, worker)).values(
+        stage=JobStage.NONE.value, claimed_by=None, lease_until=_after(conn, delay),
+        error_code=code, error_message=message, updated_at=datetime.now(UTC),
+    ))
+    return result.rowcount == 1
+
+
+def claims(conn: Connection) -> list[tuple[str, str | None]]:
+    """(job id, worker) of every claimed, unfinished job."""
+    rows = conn.execute(sa.select(t.c.id, t.c.claimed_by)
+                        .where(t.c.stage.in_([s.value for s in CLAIMED])))
+    return [(row.id, row.claimed_by) for row in rows]
 
 
 # -- submitting: per-token limits and identical requests -----------------------------

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import logging
-import os
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,12 +15,13 @@ from sqlalchemy.engine import Engine as DbEngine
 from sqlalchemy.exc import IntegrityError
 
 from tagport.catalog.service import CatalogService
-from tagport.engines.base import Engine, FileFormat
+from tagport.engines.base import Engine
 from tagport.errors import Conflict, Gone, NotFound, TagportError, TooManyRequests
 from tagport.exports import naming
 from tagport.exports.spec import ExportRequest, plan_export
 from tagport.jobs import repository
 from tagport.jobs.models import UNFINISHED, ExportJob, JobStage
+from tagport.jobs.runner import JobRunner
 
 log = logging.getLogger("tagport.jobs")
 
@@ -31,10 +30,13 @@ class JobService:
     def __init__(
         self, db: DbEngine, catalog: CatalogService, results_dir: Path, *,
         max_queued_per_token: int = 20, result_ttl: timedelta = timedelta(days=7),
+        lease_seconds: float = 30.0, max_attempts: int = 3,
     ) -> None:
         self.db = db
         self.catalog = catalog
         self.results_dir = results_dir
+        self.runner = JobRunner(db, catalog, results_dir, lease_seconds=lease_seconds,
+                                max_attempts=max_attempts)
         self.max_queued_per_token = max_queued_per_token
         self.result_ttl = result_ttl
 
@@ -145,122 +147,28 @@ class JobService:
             raise NotFound("the file of this job is no longer on disk", code="FILE_NOT_FOUND")
         return job, local
 
-    # -- running ------------------------------------------------------------------
+    # -- running (jobs/runner.py) --------------------------------------------------------
 
     def claim_next(self, worker: str) -> str | None:
-        with self.db.begin() as conn:
-            return repository.claim_next(conn, worker)
+        return self.runner.claim_next(worker)
 
     def claim(self, job_id: str, worker: str) -> bool:
         """Claim one given job (NONE -> READY); False when someone else has it."""
-        with self.db.begin() as conn:
-            return repository.claim(conn, job_id, worker)
+        return self.runner.claim(job_id, worker)
 
-    def release_claimed(self) -> int:
-        with self.db.begin() as conn:
-            return repository.release_claimed(conn)
+    def run(self, job_id: str, engine: Engine, worker: str | None = None) -> None:
+        """Run a claimed job to FINISH, ERROR or a later retry (see JobRunner.run)."""
+        self.runner.run(job_id, engine, worker)
 
     def _move(self, job_id: str, allowed: list[JobStage], new: JobStage, **values: Any) -> bool:
         with self.db.begin() as conn:
             return repository.transition(conn, job_id, allowed, new, **values)
-
-    def run(self, job_id: str, engine: Engine) -> None:
-        """Run a claimed job to FINISH or ERROR; the one place that decides its outcome."""
-        job = self.get(job_id)
-        job_dir = self.results_dir / job.name
-        work_dir = job_dir / f".work-{job.attempts}"  # private to this attempt
-        try:
-            if not self._move(job_id, [JobStage.READY], JobStage.RUNNING,
-                              started_at=datetime.now(UTC)):
-                return  # no longer ours (cancelled or handed back)
-            plan = plan_export(
-                ExportRequest(job.tag_key, job.properties, job.file_format, job.header_type),
-                self.catalog.by_key(),
-            )
-            file_name = naming.result_file_name(
-                plan.tag.name, job.created_at.astimezone(), FileFormat(job.file_format)
-            )
-            shutil.rmtree(work_dir, ignore_errors=True)
-            work_dir.mkdir(parents=True)
-            output = engine.export(plan, work_dir, file_name)
-            self._move(job_id, [JobStage.RUNNING], JobStage.DATA_READY,
-                       row_count=output.row_count)
-            files = _publish(output.files, job_dir)
-            done = self._finish(job_id, [(naming.result_path(job.name, f.name), f.stat().st_size)
-                                         for f in files])
-            if not done:
-                shutil.rmtree(job_dir, ignore_errors=True)
-            log.info("job %s finished: %s rows", job_id, output.row_count)
-        except Exception as exc:  # the job fails, the worker goes on
-            self._fail(job_id, exc)
-            shutil.rmtree(job_dir, ignore_errors=True)
-        finally:
-            shutil.rmtree(work_dir, ignore_errors=True)
-
-    def _finish(self, job_id: str, files: list[tuple[str, int]]) -> bool:
-        """DATA_READY -> FINISH and the job's files, in one transaction."""
-        with self.db.begin() as conn:
-            done = repository.transition(
-                conn, job_id, [JobStage.DATA_READY], JobStage.FINISH,
-                byte_count=sum(size for _, size in files), finished_at=datetime.now(UTC),
-            )
-            if done:
-                repository.add_files(conn, job_id, files)
-        return done
-
-    def _fail(self, job_id: str, exc: Exception) -> None:
-        if isinstance(exc, TagportError):
-            code, message = exc.code, exc.message
-        elif (code := storage_error_code(exc)) is not None:
-            message = f"writing the result failed: {exc}"
-        else:
-            code, message = "EXPORT_FAILED", f"{type(exc).__name__}: {exc}"
-        log.exception("job %s failed: %s", job_id, message)
-        self._move(
-            job_id, [JobStage.NONE, JobStage.READY, JobStage.RUNNING, JobStage.DATA_READY],
-            JobStage.ERROR, error_code=code, error_message=message,
-            finished_at=datetime.now(UTC),
-        )
-
-
-_FULL = (errno.ENOSPC, errno.EDQUOT)
-_UNWRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
-
-
-def storage_error_code(exc: BaseException) -> str | None:
-    """STORAGE_FULL, STORAGE_UNWRITABLE or STORAGE_ERROR for a failed write, else None.
-
-    DuckDB's and Arrow's writers report the OS error in their message rather than as an
-    OSError with an errno, so the message is read too.
-    """
-    text = str(exc)
-    number = exc.errno if isinstance(exc, OSError) else None
-    if number in _FULL or "No space left on device" in text or "Disk quota exceeded" in text:
-        return "STORAGE_FULL"
-    if number in _UNWRITABLE or "Read-only file system" in text or "Permission denied" in text:
-        return "STORAGE_UNWRITABLE"
-    if isinstance(exc, OSError) or type(exc).__name__ == "IOException":
-        return "STORAGE_ERROR"
-    return None
 
 
 def _request_key(tag_key: str, properties: list[str], file_format: str, header: str) -> str:
     """What makes two requests identical: tag, properties in order, format, header."""
     text = json.dumps([tag_key, properties, file_format, header], ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _publish(files: list[Path], job_dir: Path) -> list[Path]:
-    """Make the finished files durable, then move them from the work dir into place."""
-    for path in files:
-        with open(path, "rb") as f:
-            os.fsync(f.fileno())
-    placed = []
-    for path in files:
-        final = job_dir / path.name
-        os.replace(path, final)
-        placed.append(final)
-    return placed
 
 
 def result_document(job: ExportJob, *, expires_at: datetime | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,13 +29,16 @@ class DuckDBEngine:
         self.store = store
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> DuckDBEngine:
+    def from_settings(cls, settings: Settings, *, read_only: bool = False) -> DuckDBEngine:
+        # readers spill into a folder of their own: several processes may read at once
+        spill = settings.spill_path / f"reader-{os.getpid()}" if read_only else settings.spill_path
         return cls(
             DuckDBStore(
                 settings.profile_db_path,
                 threads=settings.duckdb_threads,
                 memory_limit=settings.duckdb_memory_limit,
-                temp_directory=settings.spill_path,
+                temp_directory=spill,
+                read_only=read_only,
             )
         )
 

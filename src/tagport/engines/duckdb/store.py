@@ -16,6 +16,7 @@ the single writer.
 
 from __future__ import annotations
 
+import shutil
 import threading
 from pathlib import Path
 
@@ -73,16 +74,20 @@ class DuckDBStore:
 
     def __init__(
         self, path: Path, *, threads: int = 2, memory_limit: str = "2GB",
-        temp_directory: Path | None = None,
+        temp_directory: Path | None = None, read_only: bool = False,
     ) -> None:
+        """`read_only`: share the file with other reading processes (`tagport worker`);
+        DuckDB lets several processes read a file, or one process write it."""
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        if read_only and not path.exists():  # an empty store, as a writer would make it
+            DuckDBStore(path, threads=threads, memory_limit=memory_limit).close()
         config = {"threads": threads, "memory_limit": memory_limit}
         if temp_directory is not None:
             temp_directory.mkdir(parents=True, exist_ok=True)
             config["temp_directory"] = str(temp_directory)
         try:
-            self._con = duckdb.connect(str(path), config=config)
+            self._con = duckdb.connect(str(path), read_only=read_only, config=config)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 raise StoreBusy(
@@ -91,7 +96,10 @@ class DuckDBStore:
             raise
         # all writes (loads, schema changes) go through this lock: one writer at a time
         self.write_lock = threading.Lock()
-        self._create_schema()
+        # a reader's own spill folder goes when it closes
+        self._own_spill = temp_directory if read_only else None
+        if not read_only:
+            self._create_schema()
 
     def _create_schema(self) -> None:
         cur = self.cursor()
@@ -139,3 +147,5 @@ class DuckDBStore:
 
     def close(self) -> None:
         self._con.close()
+        if self._own_spill is not None:
+            shutil.rmtree(self._own_spill, ignore_errors=True)

@@ -1,0 +1,280 @@
+"""Running export jobs: claims, leases, and the one place that decides a job's outcome.
+
+A worker claims a job (READY, a lease of `lease_seconds`, one more attempt), renews the
+lease while the export runs, and moves the job on with guarded updates that also check
+the claim is still its own. A worker that lost its claim (its lease lapsed and another
+worker took the job, or the job was cancelled) can therefore change nothing, and never
+publishes. A failed attempt is retried; after `max_attempts` failed or interrupted
+attempts the job ends in ERROR with the last cause.
+
+Files: an attempt writes into `<job dir>/.work-<attempt>` (attempt numbers only grow, so
+no two runs ever share a work dir), and the FINISH transaction moves the files into
+place while it holds the job's row.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import shutil
+import socket
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine as DbEngine
+
+from tagport.catalog.service import CatalogService
+from tagport.engines.base import Engine, FileFormat
+from tagport.errors import TagportError
+from tagport.exports import naming
+from tagport.exports.spec import ExportRequest, plan_export
+from tagport.jobs import repository
+from tagport.jobs.lease import LeaseKeeper
+from tagport.jobs.models import CLAIMED, ExportJob, JobStage
+
+log = logging.getLogger("tagport.jobs")
+
+RETRY_DELAY = 0.5  # seconds before the first retry of a failed attempt; doubles each time
+WORK_DIR_PREFIX = ".work-"
+
+
+def worker_id(label: str) -> str:
+    """A worker's name in `jobs.claimed_by`: `host:pid:label`, so that a restarted process
+    can tell the claims of a dead process of its own machine."""
+    return f"{socket.gethostname()}:{os.getpid()}:{label}"
+
+
+class JobRunner:
+    def __init__(self, db: DbEngine, catalog: CatalogService, results_dir: Path, *,
+                 lease_seconds: float = 30.0, max_attempts: int = 3) -> None:
+        self.db = db
+        self.catalog = catalog
+        self.results_dir = results_dir
+        self.lease_seconds = lease_seconds
+        self.max_attempts = max_attempts
+
+    # -- claims ------------------------------------------------------------------------
+
+    def claim_next(self, worker: str) -> str | None:
+        """Claim the oldest claimable job for `worker`; first end the jobs that have no
+        attempt left (their last run was interrupted) in ERROR."""
+        with self.db.begin() as conn:
+            given_up = [job for job in repository.exhausted(conn, self.max_attempts)
+                        if repository.give_up(conn, job, "INTERRUPTED", _interrupted(job))]
+            job_id = repository.claim_next(conn, worker, self.lease_seconds, self.max_attempts)
+        for job in given_up:
+            log.error("job %s failed: %s", job.id, _interrupted(job))
+            shutil.rmtree(self.results_dir / job.name, ignore_errors=True)
+        return job_id
+
+    def claim(self, job_id: str, worker: str) -> bool:
+        """Claim one given job; False when it is not claimable (someone else has it)."""
+        with self.db.begin() as conn:
+            return repository.claim(conn, job_id, worker, self.lease_seconds)
+
+    def hand_back(self, job_id: str, worker: str, *, refund: bool = False) -> bool:
+        """Return `worker`'s job to the queue; with `refund` the attempt does not count."""
+        with self.db.begin() as conn:
+            return repository.hand_back(conn, job_id, worker, refund=refund)
+
+    def release_orphans(self) -> int:
+        """Hand back the jobs claimed by processes of this machine that have exited (a
+        crash, a kill -9), so they run again now rather than when their lease lapses.
+        Claims of live processes and of other machines are left to their leases."""
+        released = 0
+        with self.db.begin() as conn:
+            for job_id, worker in repository.claims(conn):
+                if worker and _process_gone(worker) and repository.hand_back(conn, job_id, worker):
+                    released += 1
+        return released
+
+    # -- running -----------------------------------------------------------------------
+
+    def run(self, job_id: str, engine: Engine, worker: str | None = None) -> None:
+        """Run a job claimed by `worker` (default: whoever claimed it) to FINISH, ERROR,
+        or a later retry, renewing the lease meanwhile."""
+        with self.db.connect() as conn:
+            job = repository.get(conn, job_id)
+        worker = worker or (job.claimed_by if job else None)
+        if job is None or worker is None:
+            return
+        with LeaseKeeper(self.db, job_id, worker, self.lease_seconds):
+            self._attempt(job, engine, worker)
+
+    def _attempt(self, job: ExportJob, engine: Engine, worker: str) -> None:
+        job_dir = self.results_dir / job.name
+        work_dir = job_dir / f"{WORK_DIR_PREFIX}{job.attempts}"
+        try:
+            if not self._move(job.id, JobStage.READY, JobStage.RUNNING, worker,
+                              started_at=datetime.now(UTC)):
+                return  # no longer ours (cancelled, or taken after our lease lapsed)
+            plan = plan_export(
+                ExportRequest(job.tag_key, job.properties, job.file_format, job.header_type),
+                self.catalog.by_key(),
+            )
+            file_name = naming.result_file_name(
+                plan.tag.name, job.created_at.astimezone(), FileFormat(job.file_format)
+            )
+            _remove_work_dirs(job_dir)  # left by interrupted attempts
+            work_dir.mkdir(parents=True)
+            output = engine.export(plan, work_dir, file_name)
+            if not self._move(job.id, JobStage.RUNNING, JobStage.DATA_READY, worker,
+                              row_count=output.row_count):
+                log.warning("job %s: %s no longer holds it; its rows are dropped", job.id, worker)
+                return
+            for path in output.files:
+                _fsync(path)
+            if self._finish(job, worker, output.files):
+                log.info("job %s finished: %s rows (attempt %d by %s)", job.id,
+                         output.row_count, job.attempts, worker)
+            else:
+                log.warning("job %s: %s no longer holds it; not published", job.id, worker)
+        except Exception as exc:  # the attempt fails, the worker goes on
+            self._fail(job, worker, exc)
+        finally:
+            shutil.rmtree(work_dir, ignore_errors=True)
+            _remove_if_empty(job_dir)
+
+    def _move(self, job_id: str, old: JobStage, new: JobStage, worker: str,
+              **values: Any) -> bool:
+        with self.db.begin() as conn:
+            return repository.transition(conn, job_id, [old], new, owner=worker, **values)
+
+    def _finish(self, job: ExportJob, worker: str, files: list[Path]) -> bool:
+        """DATA_READY -> FINISH, the files moved into place and recorded, in one transaction.
+
+        The guarded update holds the job's row (PostgreSQL) or the database (SQLite) until
+        the commit, so no other worker can claim the job while the files move, and a
+        worker that lost its claim never gets as far as moving its files.
+        """
+        job_dir = self.results_dir / job.name
+        sizes = [path.stat().st_size for path in files]
+        with self.db.begin() as conn:
+            if not repository.transition(
+                conn, job.id, [JobStage.DATA_READY], JobStage.FINISH, owner=worker,
+                byte_count=sum(sizes), finished_at=datetime.now(UTC), lease_until=None,
+                error_code=None, error_message=None,
+            ):
+                return False
+            _place(files, job_dir)
+            repository.add_files(conn, job.id, [
+                (naming.result_path(job.name, path.name), size)
+                for path, size in zip(files, sizes, strict=True)
+            ])
+        return True
+
+    def _fail(self, job: ExportJob, worker: str, exc: Exception) -> None:
+        code, message = _cause(exc)
+        permanent = isinstance(exc, TagportError) and exc.status < 500  # a bad request
+        if not permanent and job.attempts < self.max_attempts:
+            delay = RETRY_DELAY * 2 ** (job.attempts - 1)
+            with self.db.begin() as conn:
+                moved = repository.retry_later(conn, job.id, worker, delay, code, message)
+            if moved:
+                log.warning("job %s: attempt %d of %d failed, retrying in %.1f s: %s", job.id,
+                            job.attempts, self.max_attempts, delay, message, exc_info=exc)
+            else:
+                log.warning("job %s: %s no longer holds it; its failure is ignored: %s",
+                            job.id, worker, message)
+            return
+        if job.attempts > 1:
+            message = f"{message} (attempt {job.attempts} of {self.max_attempts})"
+        with self.db.begin() as conn:
+            failed = repository.transition(
+                conn, job.id, CLAIMED, JobStage.ERROR, owner=worker, error_code=code,
+                error_message=message, finished_at=datetime.now(UTC), lease_until=None,
+            )
+        if failed:  # final now: nothing of it may stay
+            log.error("job %s failed: %s", job.id, message, exc_info=exc)
+            shutil.rmtree(self.results_dir / job.name, ignore_errors=True)
+        else:
+            log.warning("job %s: %s no longer holds it; its failure is ignored: %s",
+                        job.id, worker, message)
+
+
+def _interrupted(job: ExportJob) -> str:
+    message = (f"the export was interrupted {job.attempts} times (its worker stopped or "
+               "lost its lease)")
+    if job.error_code:
+        message += f"; an earlier attempt failed with {job.error_code}: {job.error_message}"
+    return message
+
+
+def _cause(exc: Exception) -> tuple[str, str]:
+    if isinstance(exc, TagportError):
+        return exc.code, exc.message
+    if (code := storage_error_code(exc)) is not None:
+        return code, f"writing the result failed: {exc}"
+    return "EXPORT_FAILED", f"{type(exc).__name__}: {exc}"
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+_UNWRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def storage_error_code(exc: BaseException) -> str | None:
+    """STORAGE_FULL, STORAGE_UNWRITABLE or STORAGE_ERROR for a failed write, else None.
+
+    DuckDB's and Arrow's writers report the OS error in their message rather than as an
+    OSError with an errno, so the message is read too.
+    """
+    text = str(exc)
+    number = exc.errno if isinstance(exc, OSError) else None
+    if number in _FULL or "No space left on device" in text or "Disk quota exceeded" in text:
+        return "STORAGE_FULL"
+    if number in _UNWRITABLE or "Read-only file system" in text or "Permission denied" in text:
+        return "STORAGE_UNWRITABLE"
+    if isinstance(exc, OSError) or type(exc).__name__ == "IOException":
+        return "STORAGE_ERROR"
+    return None
+
+
+def _process_gone(worker: str) -> bool:
+    """True when `worker` (`host:pid:...`) was a process of this machine that has exited."""
+    host, _, rest = worker.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, but not ours to signal
+        return False
+    return False
+
+
+def _remove_work_dirs(job_dir: Path) -> None:
+    if job_dir.is_dir():
+        for entry in job_dir.iterdir():
+            if entry.name.startswith(WORK_DIR_PREFIX):
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+def _remove_if_empty(job_dir: Path) -> None:
+    try:
+        job_dir.rmdir()
+    except OSError:  # not empty (a result, another attempt), or gone
+        pass
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _place(files: list[Path], job_dir: Path) -> None:
+    """Move the finished files into the job dir, replacing what an interrupted attempt
+    may have placed there before its commit, and make the renames durable."""
+    names = {path.name for path in files}
+    for entry in job_dir.iterdir():
+        if not entry.name.startswith(WORK_DIR_PREFIX) and entry.name not in names:
+            entry.unlink()
+    for path in files:
+        os.replace(path, job_dir / path.name)
+    _fsync(job_dir)
