@@ -102,7 +102,7 @@ def child(work: Path, engine_name: str, master: str, repeat: int) -> None:
 
         spark = spark_session(master)
         spark.sparkContext.setLogLevel("ERROR")
-        engine = SparkEngine(spark, ProfileStore(work / "profiles.parquet"), owns_session=True)
+        engine = SparkEngine(spark, ProfileStore(work / "profiles.parquet"))
     result: dict = {"start": time.perf_counter() - t0}
     for fmt, header in CASES:
         times = []

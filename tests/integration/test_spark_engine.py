@@ -127,6 +127,12 @@ def test_spark_settings_open_the_spark_engine_on_the_data_dir(tmp_path, monkeypa
     assert engine.name == "spark" and engine.max_rows_per_file == 1000
     assert engine.store.root == (tmp_path / "data" / "profiles.parquet").resolve()
     assert engine.user_count() == 0
+    # closing an engine keeps the process's session for the next one (workers and API
+    # nodes open an engine per burst of work)
+    engine.close()
+    again = open_engine(settings)
+    again.ping()
+    assert again.spark is engine.spark
 
 
 def test_a_page_of_users_and_one_user_read_like_lines_of_the_json_export(engine, tmp_path):

@@ -8,6 +8,8 @@ layout, export.py for the bytes, load.py for loading.
 
 from __future__ import annotations
 
+import atexit
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,9 +31,22 @@ from tagport.engines.spark import query
 from tagport.engines.spark.load import DuckDBOptions, load_file
 from tagport.engines.spark.store import ProfileStore
 
+_session: SparkSession | None = None
+_session_lock = threading.Lock()
+
 
 def spark_session(master: str) -> SparkSession:
-    """The process's Spark session (Spark allows one): created on first use."""
+    """The process's Spark session (Spark allows one), created on first use and kept
+    until the process exits: engines come and go (a worker opens one per burst of
+    exports), and a session takes seconds to start."""
+    global _session
+    with _session_lock:
+        if _session is None:
+            _session = _new_session(master)
+        return _session
+
+
+def _new_session(master: str) -> SparkSession:
     builder = (SparkSession.builder.master(master).appName("tagport")
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.ui.showConsoleProgress", "false")
@@ -39,19 +54,20 @@ def spark_session(master: str) -> SparkSession:
                .config("spark.sql.parquet.inferTimestampNTZ.enabled", "true"))
     if master.startswith("local"):
         builder = builder.config("spark.ui.enabled", "false")
-    return builder.getOrCreate()
+    spark = builder.getOrCreate()
+    atexit.register(spark.stop)  # the application ends cleanly on the cluster
+    return spark
 
 
 class SparkEngine:
     name = "spark"
 
     def __init__(self, spark: SparkSession, store: ProfileStore, *,
-                 max_rows_per_file: int | None = None, owns_session: bool = False,
+                 max_rows_per_file: int | None = None,
                  duckdb_options: DuckDBOptions = DuckDBOptions()) -> None:
         self.spark = spark
         self.store = store
         self.max_rows_per_file = max_rows_per_file
-        self._owns_session = owns_session
         self._duckdb_options = duckdb_options
 
     @classmethod
@@ -60,7 +76,7 @@ class SparkEngine:
         read by any number of processes, and a load takes the dataset's write lock."""
         return cls(
             spark_session(settings.spark_master), ProfileStore(settings.profile_dataset_path),
-            max_rows_per_file=settings.max_rows_per_file, owns_session=True,
+            max_rows_per_file=settings.max_rows_per_file,
             duckdb_options=DuckDBOptions(settings.duckdb_threads, settings.duckdb_memory_limit,
                                          settings.spill_path),
         )
@@ -102,5 +118,4 @@ class SparkEngine:
         self.store.current()  # the dataset's path answers
 
     def close(self) -> None:
-        if self._owns_session:
-            self.spark.stop()
+        """The Spark session stays: it is the process's, shared with other engines."""

@@ -37,10 +37,13 @@ from tagport.engines.spark.render import (
     ARROW_CSV,
     DUCKDB_JSON,
     PYTHON_REPR,
+    DoubleStyle,
+    double_from_digits,
     double_text,
     let,
     literal,
     quote_ident,
+    shortest_digits,
 )
 from tagport.engines.spark.store import ProfileStore, spark_type
 from tagport.exports.naming import part_name
@@ -56,23 +59,24 @@ def _csv_quoted(text: str) -> str:
     return f"concat('\"', replace({text}, '\"', '\"\"'), '\"')"
 
 
-def _element_text(value_type: ValueType, e: str) -> str:
-    """An array element as DuckDB's VARCHAR cast writes it (for the `||`-joined CSV cell)."""
-    if value_type is ValueType.DOUBLE:
-        return double_text(e, PYTHON_REPR)
-    return f"cast({e} AS string)"
+def _double(col: str, digits: str | None, style: DoubleStyle) -> str:
+    """`digits` is the column of shortest_digits(col), when the query computed one."""
+    return double_from_digits(col, digits, style) if digits else double_text(col, style)
 
 
-def csv_cell(entry: CatalogEntry, col: str) -> str:
+def csv_cell(entry: CatalogEntry, col: str, digits: str | None = None) -> str:
     """SQL: the CSV field of `col` (quoted strings, bare numbers, NULL as empty)."""
     vt = entry.value_type
     if entry.is_identity:
         cell = _csv_quoted(col)
-    elif entry.is_array:
-        joined = f"array_join(transform({col}, e -> {_element_text(vt, 'e')}), '||')"
+    elif entry.is_array and vt is ValueType.DOUBLE:
+        # DuckDB's VARCHAR cast of each element (Python's repr)
+        joined = f"array_join(transform({col}, e -> {double_text('e', PYTHON_REPR)}), '||')"
         cell = _csv_quoted(joined)
+    elif entry.is_array:
+        cell = _csv_quoted(f"array_join(cast({col} AS array<string>), '||')")
     elif vt is ValueType.DOUBLE:
-        cell = double_text(col, ARROW_CSV)
+        cell = _double(col, digits, ARROW_CSV)
     elif vt in (ValueType.INT, ValueType.BOOL):
         cell = f"cast({col} AS string)"
     else:  # strings, dates and datetimes are quoted
@@ -81,11 +85,13 @@ def csv_cell(entry: CatalogEntry, col: str) -> str:
 
 
 def _json_string(text: str) -> str:
-    # Spark's JSON generator escapes exactly as DuckDB's does
-    return let(f"to_json(array({text}))", lambda v: f"substr({v}, 2, length({v}) - 2)")
+    # Spark's JSON generator escapes exactly as DuckDB's does; most strings need none
+    return (f"CASE WHEN {text} RLIKE '[\\\\x00-\\\\x1f\"\\\\\\\\]'"
+            f" THEN {let(f'to_json(array({text}))', lambda v: f'substr({v}, 2, length({v}) - 2)')}"
+            f" ELSE concat('\"', {text}, '\"') END")
 
 
-def json_value(entry: CatalogEntry, col: str) -> str:
+def json_value(entry: CatalogEntry, col: str, digits: str | None = None) -> str:
     """SQL: the JSON text of `col` (`null` for NULL)."""
     vt = entry.value_type
     if entry.is_identity or (vt is ValueType.STRING and not entry.is_array):
@@ -94,11 +100,11 @@ def json_value(entry: CatalogEntry, col: str) -> str:
         value = (f"concat('[', array_join(transform({col},"
                  f" e -> {double_text('e', DUCKDB_JSON)}), ','), ']')")
     elif entry.is_array and vt is ValueType.DATETIME:
-        value = f"to_json(transform({col}, e -> cast(e AS string)))"
+        value = f"to_json(cast({col} AS array<string>))"
     elif entry.is_array:
         value = f"to_json({col})"
     elif vt is ValueType.DOUBLE:
-        value = double_text(col, DUCKDB_JSON)
+        value = _double(col, digits, DUCKDB_JSON)
     elif vt in (ValueType.INT, ValueType.BOOL):
         value = f"cast({col} AS string)"
     else:  # dates and datetimes
@@ -117,34 +123,52 @@ def stored_column(entry: CatalogEntry, stored: dict[str, str]) -> str | None:
     return None
 
 
-def csv_line(plan: ExportPlan, stored: dict[str, str]) -> str:
+def digit_columns(entries: Sequence[CatalogEntry], stored: dict[str, str]) -> dict[str, str]:
+    """key -> SQL of shortest_digits(column) for the scalar double columns: computed as
+    columns of their own before the line, which reads each several times."""
+    return {e.key: shortest_digits(col) for e in entries
+            if e.value_type is ValueType.DOUBLE and not e.is_array
+            and (col := stored_column(e, stored))}
+
+
+def _digits_name(key: str) -> str:
+    return quote_ident(f"__digits_{key}")
+
+
+def csv_line(plan: ExportPlan, stored: dict[str, str], digits: dict[str, str]) -> str:
     cells = ["cast(gio_id AS string)"]
     for entry in plan.columns:
         col = stored_column(entry, stored)
-        cells.append(csv_cell(entry, col) if col else "''")
+        d = _digits_name(entry.key) if entry.key in digits else None
+        cells.append(csv_cell(entry, col, d) if col else "''")
     return f"concat_ws(',', {', '.join(cells)})"
 
 
-def _json_object(entries: list[CatalogEntry], stored: dict[str, str]) -> list[str]:
+def _json_object(entries: list[CatalogEntry], stored: dict[str, str],
+                 digits: dict[str, str]) -> list[str]:
     parts: list[str] = []
     for i, entry in enumerate(entries):
         col = stored_column(entry, stored)
+        d = _digits_name(entry.key) if entry.key in digits else None
         key = ("," if i else "") + json.dumps(entry.key, ensure_ascii=False) + ":"
-        parts += [literal(key), json_value(entry, col) if col else "'null'"]
+        parts += [literal(key), json_value(entry, col, d) if col else "'null'"]
     return parts
 
 
-def json_line(plan: ExportPlan, stored: dict[str, str]) -> str:
-    return user_json(plan.columns, stored)
+def json_line(plan: ExportPlan, stored: dict[str, str], digits: dict[str, str]) -> str:
+    return user_json(plan.columns, stored, digits)
 
 
-def user_json(entries: Sequence[CatalogEntry], stored: dict[str, str]) -> str:
-    """SQL: a user as a line of the JSON export (gio_id, identifications, properties)."""
+def user_json(entries: Sequence[CatalogEntry], stored: dict[str, str],
+              digits: dict[str, str] | None = None) -> str:
+    """SQL: a user as a line of the JSON export (gio_id, identifications, properties);
+    `digits`: the digit_columns the query computed beforehand."""
+    digits = digits or {}
     identities = [e for e in entries if e.is_identity]
     properties = [e for e in entries if not e.is_identity]
     parts = ["'{\"gio_id\":'", "cast(gio_id AS string)", "',\"identifications\":{'",
-             *_json_object(identities, stored), "'},\"properties\":{'",
-             *_json_object(properties, stored), "'}}'"]
+             *_json_object(identities, stored, digits), "'},\"properties\":{'",
+             *_json_object(properties, stored, digits), "'}}'"]
     return f"concat({', '.join(parts)})"
 
 
@@ -173,11 +197,13 @@ def export(spark: SparkSession, store: ProfileStore, plan: ExportPlan, work_dir:
         rows = covered.count()
         if rows == 0:
             return _single(work_dir / file_name, head, [])
-        line = csv_line(plan, stored) if plan.file_format is FileFormat.CSV else json_line(
-            plan, stored)
+        digits = digit_columns(plan.columns, stored)
+        line = (csv_line if plan.file_format is FileFormat.CSV else json_line)(
+            plan, stored, digits)
         spark_out = work_dir / f".spark-{uuid.uuid4().hex}"
         try:
-            _write_lines(covered, line, rows, max_rows, spark_out)
+            helpers = [f"{sql} AS {_digits_name(key)}" for key, sql in digits.items()]
+            _write_lines(covered.selectExpr("*", *helpers), line, rows, max_rows, spark_out)
             parts = _parts_in_order(spark_out)
             if max_rows is None or len(parts) <= 1:
                 output = _single(work_dir / file_name, head, parts)

@@ -60,34 +60,40 @@ DUCKDB_JSON = DoubleStyle(-6, 21, True, False, 1)
 PYTHON_REPR = DoubleStyle(-4, 16, True, True, 2)
 
 
+MIN_NORMAL = "2.2250738585072014E-308D"
+
+
 def _digits(text: str) -> str:
     """struct(d, p) from a positive number's text (`123.4`, `1.5E-7`, `1.50e-07`): d the
-    significant digits without leading or trailing zeros, value = 0.d x 10^p."""
-    parts = (
-        f"named_struct('ip', regexp_extract({text}, '^([0-9]*)', 1),"
-        f" 'all', regexp_replace(regexp_extract({text}, '^([0-9.]*)', 1), '[.]', ''),"
-        f" 'ex', cast(coalesce(nullif(regexp_extract({text}, '[eE]([-+]?[0-9]+)$', 1), ''),"
-        " '0') AS int))"
-    )
-    return let(parts, lambda v: let(
-        f"trim(LEADING '0' FROM {v}.all)",
-        lambda nz: (f"named_struct('d', trim(TRAILING '0' FROM {nz}),"
-                    f" 'p', length({v}.ip) + {v}.ex - length({v}.all) + length({nz}))"),
-    ))
+    significant digits without leading or trailing zeros, value = 0.d x 10^p.
+
+    Written out without `let` (a lambda is interpreted, row by row): Spark's
+    subexpression elimination computes the repeated parts once.
+    """
+    ip = f"regexp_extract({text}, '^([0-9]*)', 1)"
+    digits = f"regexp_replace(regexp_extract({text}, '^([0-9.]*)', 1), '[.]', '')"
+    ex = (f"cast(coalesce(nullif(regexp_extract({text}, '[eE]([-+]?[0-9]+)$', 1), ''), '0')"
+          " AS int)")
+    nz = f"trim(LEADING '0' FROM {digits})"
+    return (f"named_struct('d', trim(TRAILING '0' FROM {nz}),"
+            f" 'p', length({ip}) + {ex} - length({digits}) + length({nz}))")
 
 
-def _shortest(x: str) -> str:
-    """struct(d, p) of the shortest digits that read back as the positive double `x`.
+def shortest_digits(x: str) -> str:
+    """SQL struct(d, p) of the shortest digits that read back as abs(`x`) (finite); NULL
+    for NULL and 0.
 
     Java's own digits when it gives at most 15 of them for a normal double; else the
-    first precision of `%.{n}e` that reads back (Java's 16+ digits, and subnormals such
-    as 4.9E-324 for 5e-324, are not always the shortest).
+    first precision of `%.{n}e` that reads back (Java 17's 16+ digits, and subnormals
+    such as 4.9E-324 for 5e-324, are not always the shortest).
     """
-    tries = (f"filter(transform(sequence(0, 16), n -> format_string(concat('%.', n, 'e'), {x})),"
-             f" t -> cast(t AS double) = {x})[0]")
-    return let(_digits(f"cast({x} AS string)"), lambda s: (
-        f"CASE WHEN length({s}.d) <= 15 AND {x} >= 2.2250738585072014E-308D THEN {s}"
-        f" ELSE {_digits(tries)} END"))
+    ax = f"abs({x})"
+    fast = _digits(f"cast({ax} AS string)")
+    tries = (f"filter(transform(sequence(0, 16), n -> format_string(concat('%.', n, 'e'),"
+             f" {ax})), t -> try_cast(t AS double) = {ax})[0]")
+    return (f"CASE WHEN {x} IS NULL OR {x} = 0 THEN NULL"
+            f" WHEN length({fast}.d) <= 15 AND {ax} >= {MIN_NORMAL} THEN {fast}"
+            f" ELSE {_digits(tries)} END")
 
 
 def _layout(style: DoubleStyle, s: str) -> str:
@@ -108,13 +114,19 @@ def _layout(style: DoubleStyle, s: str) -> str:
     )
 
 
-def double_text(x: str, style: DoubleStyle) -> str:
-    """SQL: the finite double `x` as text in `style`; NULL stays NULL."""
+def double_from_digits(x: str, digits: str, style: DoubleStyle) -> str:
+    """SQL: the double `x` as text in `style`, given `digits` = shortest_digits(x) (a
+    column computed beforehand); NULL stays NULL."""
     zero = "'0.0'" if style.integral_dot_zero else "'0'"
-    return let(x, lambda v: (
-        f"CASE WHEN {v} IS NULL THEN NULL"
-        f" WHEN {v} = 0 THEN concat(CASE WHEN cast({v} AS string) LIKE '-%' THEN '-' ELSE ''"
+    return (
+        f"CASE WHEN {x} IS NULL THEN NULL"
+        f" WHEN {x} = 0 THEN concat(CASE WHEN cast({x} AS string) LIKE '-%' THEN '-' ELSE ''"
         f" END, {zero})"
-        f" ELSE concat(CASE WHEN {v} < 0 THEN '-' ELSE '' END,"
-        f" {let(_shortest(f'abs({v})'), lambda s: _layout(style, s))}) END"
-    ))
+        f" ELSE concat(CASE WHEN {x} < 0 THEN '-' ELSE '' END, {_layout(style, digits)}) END"
+    )
+
+
+def double_text(x: str, style: DoubleStyle) -> str:
+    """SQL: the double `x` as text in `style`, self-contained (for array elements, inside
+    a lambda, where no column can be computed beforehand)."""
+    return let(x, lambda v: let(shortest_digits(v), lambda s: double_from_digits(v, s, style)))
