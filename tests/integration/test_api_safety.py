@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tagport.api.app import create_app
-from tests.integration.test_api import CSV_KEY, SEED_PROPERTIES, export_bytes, submit, wait
+from tests.integration.test_api import CSV_KEY, SEED_PROPERTIES, export_bytes, submit
 
 
 @pytest.fixture
