@@ -15,5 +15,5 @@ def test_racing_creators_all_read_the_same_non_empty_secret(tmp_path):
     for n in range(20):
         path = tmp_path / f"s{n}.secret"
         with ThreadPoolExecutor(8) as pool:
-            seen = set(pool.map(lambda _: read_or_create(path), range(8)))
+            seen = set(pool.map(read_or_create, [path] * 8))
         assert len(seen) == 1 and "" not in seen
