@@ -336,21 +336,33 @@ def _stage_changes(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) 
         " FROM load_ids i JOIN load_target t USING (line)"
         " ANTI JOIN identity_map m USING (id_key, id_value) GROUP BY ALL"
     )
-    attrs, ids = ["t.gio_id", "bool_and(t.is_new) AS is_new"], ["gio_id"]
+    # a user that one record touches takes that record's values as they are; only users
+    # touched by several records need the "last carrier wins" aggregation, which costs
+    # most of a load when applied to every row
+    multi, single = ["t.gio_id", "bool_and(t.is_new) AS is_new"], ["t.gio_id", "t.is_new"]
+    ids = ["gio_id"]
     for e in entries:
         col, present = ident(e.key), ident(e.key + "?")
         if e.is_identity:
             ids.append(f"string_agg(id_value, '||' ORDER BY first_line, first_pos)"
                        f" FILTER (WHERE id_key = {literal(e.key)}) AS {col}")
-        elif e.is_array:  # stored as JSON text (see store.py), the last carrier wins
-            attrs += [f"to_json(arg_max_null(r.{col}, r.line) FILTER (WHERE r.{present}))"
-                      f" AS {col}", f"bool_or(r.{present}) AS {present}"]
+            continue
+        last = f"arg_max_null(r.{col}, r.line) FILTER (WHERE r.{present})"
+        if e.is_array:  # stored as JSON text (see store.py)
+            multi.append(f"to_json({last}) AS {col}")
+            single.append(f"to_json(r.{col}) AS {col}")
         else:  # the last record carrying the key wins, even with a null (arg_max_null)
-            attrs += [f"arg_max_null(r.{col}, r.line) FILTER (WHERE r.{present}) AS {col}",
-                      f"bool_or(r.{present}) AS {present}"]
+            multi.append(f"{last} AS {col}")
+            single.append(f"r.{col} AS {col}")
+        multi.append(f"bool_or(r.{present}) AS {present}")
+        single.append(f"r.{present} AS {present}")
     cur.execute(
-        f"CREATE TEMP TABLE load_change AS WITH attrs AS (SELECT {', '.join(attrs)}"
-        " FROM load_rec r JOIN load_target t USING (line) GROUP BY t.gio_id),"
+        "CREATE TEMP TABLE load_change AS WITH counted AS (SELECT line, gio_id, is_new,"
+        " count(*) OVER (PARTITION BY gio_id) AS records FROM load_target),"
+        f" attrs AS (SELECT {', '.join(single)} FROM load_rec r JOIN counted t USING (line)"
+        " WHERE t.records = 1"
+        f" UNION ALL BY NAME SELECT {', '.join(multi)} FROM load_rec r"
+        " JOIN counted t USING (line) WHERE t.records > 1 GROUP BY t.gio_id),"
         f" ids AS (SELECT {', '.join(ids)} FROM load_new_ids GROUP BY gio_id)"
         " SELECT * FROM attrs LEFT JOIN ids USING (gio_id)"
     )
