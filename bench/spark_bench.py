@@ -172,8 +172,8 @@ def _table(runs: dict[str, dict], users: int) -> str:
         csv, js = run["csv"], run["json"]
         lines.append(
             f"| {name} | {run['start']:.1f} | {csv['seconds']:.2f} |"
-            f" {csv['rows'] / csv['seconds'] / 1e6:.2f} M | {js['seconds']:.2f} |"
-            f" {js['rows'] / js['seconds'] / 1e6:.2f} M |"
+            f" {csv['rows'] / csv['seconds'] / 1e3:,.0f} k | {js['seconds']:.2f} |"
+            f" {js['rows'] / js['seconds'] / 1e3:,.0f} k |"
             f" {csv['seconds'] / base['csv']['seconds']:.1f}x | {'yes' if same else 'NO'} |")
     return "\n".join(lines)
 
