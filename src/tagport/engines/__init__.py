@@ -17,5 +17,5 @@ def open_engine(settings: Settings, *, read_only: bool = False) -> Engine:
     if settings.engine == "spark":
         from tagport.engines.spark.engine import SparkEngine
 
-        return SparkEngine.from_settings(settings)
+        return SparkEngine.from_settings(settings, read_only=read_only)
     raise NotImplementedYet(f"unknown engine {settings.engine!r}; use 'duckdb' or 'spark'")
