@@ -133,7 +133,8 @@ def test_a_frozen_worker_whose_lease_lapsed_publishes_nothing_when_it_wakes(clus
         while (job := c.core.jobs.get(job_id)).stage is not JobStage.FINISH:
             assert time.monotonic() < deadline, job
             time.sleep(0.2)
-        assert job.attempts == 2 and c.owner_pid(job_id) != frozen.pid
+        # another worker took it over (on a loaded machine a short lease may lapse again)
+        assert job.attempts >= 2 and c.owner_pid(job_id) != frozen.pid
         _, path = c.core.jobs.file_for(job.files[0], None)
         published = path.read_bytes()
     finally:
@@ -144,7 +145,7 @@ def test_a_frozen_worker_whose_lease_lapsed_publishes_nothing_when_it_wakes(clus
         time.sleep(0.2)
     time.sleep(1)  # the woken export runs on; whatever it does must change nothing
     after = c.core.jobs.get(job_id)
-    assert (after.stage, after.attempts, after.files) == (JobStage.FINISH, 2, job.files)
+    assert (after.stage, after.attempts, after.files) == (JobStage.FINISH, job.attempts, job.files)
     assert path.read_bytes() == published and published.count(b"\n") == job.row_count
     for worker in workers:
         assert worker.stop() == 0
