@@ -214,3 +214,16 @@ def test_an_expired_signed_link_is_refused(running):
     link = app.state.signer.link(unquote(result["uris"][0]), now=time.time() - 3600)
     response = TestClient(app).get(link)
     assert response.status_code == 403 and response.json()["code"] == "LINK_EXPIRED"
+
+
+def test_a_non_ascii_signature_is_refused_not_a_server_error(running):
+    app, _ = running
+    response = TestClient(app).get("/download?file=x&expires=0&signature=%C2%80")
+    assert response.status_code == 403 and response.json()["code"] == "BAD_SIGNATURE"
+
+
+def test_a_non_ascii_control_secret_is_refused(running):
+    app, _ = running
+    response = TestClient(app).post("/internal/loads", json={"path": "/nonexistent"},
+                                    headers={"X-Tagport-Control": "é".encode()})
+    assert response.status_code == 403

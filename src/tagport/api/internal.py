@@ -31,7 +31,8 @@ def load(body: LoadBody, request: Request,
          x_tagport_control: str | None = Header(None)) -> dict[str, Any]:
     core = get_core(request)
     secret = request.app.state.control_secret
-    if not x_tagport_control or not hmac.compare_digest(x_tagport_control, secret):
+    given = (x_tagport_control or "").encode("utf-8", "surrogateescape")
+    if not given or not hmac.compare_digest(given, secret.encode()):
         raise Forbidden("control secret missing or wrong", code="BAD_CONTROL_SECRET")
     report = core.profiles.load(
         Path(body.path), skip_invalid=body.skip_invalid,

@@ -39,7 +39,9 @@ class LinkSigner:
         except ValueError:
             raise Forbidden("the link's expiry is missing or malformed",
                             code="BAD_SIGNATURE") from None
-        if not hmac.compare_digest(self._signature(path, when), signature):
+        # bytes: compare_digest refuses non-ASCII str, and a signature is untrusted input
+        given = signature.encode("utf-8", "surrogateescape")
+        if not hmac.compare_digest(self._signature(path, when).encode(), given):
             raise Forbidden("the link's signature does not match", code="BAD_SIGNATURE")
         if (now if now is not None else time.time()) > when:
             raise Forbidden("the link has expired; ask for a new one", code="LINK_EXPIRED")
