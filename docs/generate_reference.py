@@ -70,10 +70,9 @@ def cli_md() -> str:
 
 
 def api_routes() -> list[tuple[str, str, str]]:
-    from tagport.api.app import create_app
-
     import tempfile
 
+    from tagport.api.app import create_app
     from tagport.core import Tagport
 
     with tempfile.TemporaryDirectory() as tmp:
