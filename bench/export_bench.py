@@ -1,0 +1,899 @@
+#!/usr/bin/env python3
+"""Benchmark tagport's export against the engine's own floor and a naive pandas baseline.
+
+    .venv/bin/python bench/export_bench.py [--users 10000000] [--seed 42] [--repeat 3]
+        [--work-dir bench/data] [--skip-baseline]
+
+What it does, in order (issue 3, item 1):
+
+1. Generates, with DuckDB SQL and a seed, a synthetic profile table of N users with 20
+   columns: 2 identities (the device id multi-valued), 8 attributes of mixed types (with
+   Chinese personal names), 10 tags (`tag_rfm` covers ~70%), ~1/3 of the values null,
+   and a catalog with Chinese display names. It writes `catalog.json`, `users.parquet`,
+   `users.csv` (same users) and `users-small.parquet` (the first N/10 users).
+2. Loads them through tagport's own CLI (subprocesses, timed): the Parquet file into one
+   data dir, the CSV file into a second fresh one, the N/10 file into a third.
+3. For csv/key, csv/name and json with all 20 properties, side by side:
+   (a) floor: a hand-written DuckDB `COPY (SELECT ...) TO` of the same rows and
+       columns, on the same `profiles.duckdb` opened read-only, same threads and memory
+       limit as tagport's settings, in a fresh subprocess (no server running);
+   (b) tagport end to end over HTTP against a `tagport serve` subprocess: submit, poll
+       until FINISH, stream the download to disk; the server's peak RSS (VmHWM reset
+       before the run, and VmRSS sampled, children included) and CPU seconds;
+   (c) naive baseline: DuckDB `.df()` + pandas `to_csv` / `to_json(lines=True)`, in a
+       subprocess of its own (its peak RSS is its own).
+   csv/key is also run on the N/10 data dir to show how time and memory grow with N.
+4. Prints Markdown tables and writes them to bench/results/<date>-<N>.md.
+
+The server holds the DuckDB file as its one writer, so for each case the floor runs
+first (no server), then a fresh server serves the k runs of (b) and is stopped (SIGINT),
+then the baseline runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    BENCH_DIR,
+    MB,
+    RESULTS_DIR,
+    PeakRss,
+    create_token,
+    fmt_mib,
+    fmt_rate,
+    git_rev,
+    log,
+    machine_lines,
+    snapshot_source,
+    start_server,
+    table,
+    tagport,
+)
+
+EXPORT_TAG = "tag_rfm"
+POLL_INTERVAL = 0.05
+
+SURNAMES = ["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱",
+            "胡", "郭", "何", "林", "罗", "高", "郑", "梁", "谢", "宋", "唐",
+            "欧阳", "司马", "诸葛"]
+GIVEN = ["伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟",
+         "涛", "明", "超", "秀兰", "霞", "平", "刚", "桂英", "子涵", "浩然", "雨轩", "欣怡", "梓萱",
+         "宇航", "思远", "一诺", "语桐"]
+CITIES = ["北京", "上海", "广州", "深圳", "杭州", "成都", "武汉", "西安", "南京", "重庆",
+          "苏州", "长沙"]
+INTERESTS = ["数码", "美妆", "服饰", "食品", "家居", "母婴", "运动", "图书"]
+
+CATALOG = {
+    "identities": [
+        {"key": "id_$basic_userId", "name": "登录用户ID", "name_en": "Login user ID"},
+        {"key": "id_$basic_deviceId", "name": "设备ID", "name_en": "Device ID",
+         "description": "弱身份：一个用户可有多个设备"},
+    ],
+    "attributes": [
+        {"key": "usr_name", "name": "姓名", "type": "string"},
+        {"key": "usr_gender", "name": "性别", "type": "string"},
+        {"key": "usr_age", "name": "年龄", "type": "int"},
+        {"key": "usr_city", "name": "城市", "type": "string"},
+        {"key": "usr_is_vip", "name": "是否会员", "type": "bool"},
+        {"key": "usr_balance", "name": "账户余额", "type": "double"},
+        {"key": "usr_birthday", "name": "生日", "type": "date"},
+        {"key": "usr_register_time", "name": "注册时间", "type": "datetime"},
+    ],
+    "tags": [
+        {"key": "tag_rfm", "name": "会员等级", "type": "string",
+         "description": "按最近消费、频次和金额划分的等级：高、中、低"},
+        {"key": "tag_active_days", "name": "近30天活跃天数", "type": "int"},
+        {"key": "tag_ltv", "name": "用户生命周期价值", "type": "double"},
+        {"key": "tag_interests", "name": "兴趣偏好", "type": "string", "isArray": True},
+        {"key": "tag_last_purchase", "name": "最近购买日期", "type": "date"},
+        {"key": "tag_churn_risk", "name": "流失风险", "type": "string"},
+        {"key": "tag_order_count", "name": "累计订单数", "type": "int"},
+        {"key": "tag_preferred_channel", "name": "偏好渠道", "type": "string"},
+        {"key": "tag_last_active_time", "name": "最近活跃时间", "type": "datetime"},
+        {"key": "tag_member_level", "name": "会员卡等级", "type": "string"},
+    ],
+}
+ENTRIES = [dict(e, kind=kind) for kind in ("identities", "attributes", "tags")
+           for e in CATALOG[kind]]
+PROPERTIES = [e["key"] for e in ENTRIES]  # the 20 exported properties
+assert len(PROPERTIES) == 20
+
+# (case, fileFormat, csvHeaderType)
+CASES = [("csv/key", "csv", "key"), ("csv/name", "csv", "name"), ("json", "json", "key")]
+
+
+def _sql_list(values: list[str]) -> str:
+    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+
+
+# u(i, k): a uniform number in [0, 1) for user i and draw k, from a seeded hash, so the
+# data is the same whatever the thread count (random() with setseed needs one thread)
+_MACROS = """
+CREATE OR REPLACE TEMP MACRO u(i, k) AS (hash(i, k, {seed}) % 1000000) / 1000000.0;
+CREATE OR REPLACE TEMP MACRO pick(l, x) AS l[1 + CAST(floor(x * len(l)) AS INTEGER)];
+"""
+
+_USERS_SQL = f"""
+SELECT
+  CASE WHEN u(i, 1) < 0.10 THEN NULL ELSE 'U' || lpad(CAST(i AS VARCHAR), 10, '0') END
+    AS "id_$basic_userId",
+  CASE WHEN u(i, 1) >= 0.10 AND u(i, 2) < 0.15 THEN NULL ELSE
+    list_transform(range(1 + CAST(floor(u(i, 3) * 3) AS INTEGER)),
+                   lambda d: 'D' || lpad(CAST(i * 3 + d AS VARCHAR), 11, '0')) END
+    AS "id_$basic_deviceId",
+  CASE WHEN u(i, 4) < 0.05 THEN NULL ELSE
+    pick({_sql_list(SURNAMES)}, u(i, 5)) || pick({_sql_list(GIVEN)}, u(i, 6))
+    || CASE WHEN u(i, 7) < 0.5 THEN pick({_sql_list(GIVEN)}, u(i, 8)) ELSE '' END END
+    AS usr_name,
+  CASE WHEN u(i, 9) < 0.2 THEN NULL WHEN u(i, 10) < 0.5 THEN '男' ELSE '女' END AS usr_gender,
+  CASE WHEN u(i, 11) < 0.3 THEN NULL ELSE 16 + CAST(floor(u(i, 12) * 50) AS BIGINT) END
+    AS usr_age,
+  CASE WHEN u(i, 13) < 0.25 THEN NULL ELSE pick({_sql_list(CITIES)}, u(i, 14)) END AS usr_city,
+  CASE WHEN u(i, 15) < 0.1 THEN NULL ELSE u(i, 16) < 0.3 END AS usr_is_vip,
+  CASE WHEN u(i, 17) < 0.3 THEN NULL ELSE round(u(i, 18) * 5000, 2) END AS usr_balance,
+  CASE WHEN u(i, 19) < 0.4 THEN NULL ELSE
+    DATE '1960-01-01' + CAST(floor(u(i, 20) * 16000) AS INTEGER) END AS usr_birthday,
+  CASE WHEN u(i, 21) < 0.02 THEN NULL ELSE TIMESTAMP '2018-01-01 00:00:00'
+    + to_seconds(CAST(floor(u(i, 22) * 250000000) AS BIGINT)) END AS usr_register_time,
+  CASE WHEN u(i, 23) < 0.3 THEN NULL ELSE pick(['高', '中', '低'], u(i, 24)) END AS tag_rfm,
+  CASE WHEN u(i, 25) < 0.35 THEN NULL ELSE CAST(floor(u(i, 26) * 31) AS BIGINT) END
+    AS tag_active_days,
+  CASE WHEN u(i, 27) < 0.5 THEN NULL ELSE round(u(i, 28) * 20000, 2) END AS tag_ltv,
+  CASE WHEN u(i, 29) < 0.4 THEN NULL ELSE
+    list_transform(range(1 + CAST(floor(u(i, 30) * 3) AS INTEGER)),
+                   lambda k: {_sql_list(INTERESTS)}[1 + CAST(
+                     (floor(u(i, 31) * {len(INTERESTS)}) + k * 3) % {len(INTERESTS)} AS INTEGER)])
+    END AS tag_interests,
+  CASE WHEN u(i, 34) < 0.45 THEN NULL ELSE
+    DATE '2025-06-01' + CAST(floor(u(i, 35) * 365) AS INTEGER) END AS tag_last_purchase,
+  CASE WHEN u(i, 36) < 0.6 THEN NULL ELSE pick(['高', '中', '低'], u(i, 37)) END
+    AS tag_churn_risk,
+  CASE WHEN u(i, 38) < 0.45 THEN NULL ELSE
+    CAST(floor(u(i, 39) * u(i, 40) * 200) AS BIGINT) END AS tag_order_count,
+  CASE WHEN u(i, 41) < 0.5 THEN NULL ELSE
+    pick(['微信小程序', 'App', '官网', '线下门店', '抖音'], u(i, 42)) END AS tag_preferred_channel,
+  CASE WHEN u(i, 43) < 0.25 THEN NULL ELSE TIMESTAMP '2026-01-01 00:00:00'
+    + to_seconds(CAST(floor(u(i, 44) * 25000000) AS BIGINT)) END AS tag_last_active_time,
+  CASE WHEN u(i, 45) < 0.55 THEN NULL ELSE
+    pick(['普通会员', '银卡会员', '金卡会员', '钻石会员'], u(i, 46)) END AS tag_member_level
+FROM range(1, {{users}} + 1) t(i)
+"""
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def generate(work: Path, users: int, seed: int) -> dict[str, Path]:
+    """catalog.json, users.parquet, users.csv and users-small.parquet (N/10) in `work`."""
+    import duckdb
+
+    files = {"catalog": work / "catalog.json", "parquet": work / "users.parquet",
+             "csv": work / "users.csv", "small": work / "users-small.parquet"}
+    files["catalog"].write_text(json.dumps(CATALOG, ensure_ascii=False, indent=2), "utf-8")
+    con = duckdb.connect(config={"threads": os.cpu_count() or 2})
+    try:
+        for stmt in _MACROS.format(seed=int(seed)).strip().split(";"):
+            if stmt.strip():
+                con.execute(stmt)
+        for name, n in (("parquet", users), ("small", users // 10)):
+            con.execute(f"COPY ({_USERS_SQL.format(users=int(n))}) TO {_lit(str(files[name]))}"
+                        " (FORMAT PARQUET, COMPRESSION zstd)")
+        # the CSV of the same users: multi-valued fields joined by `||`, null an empty field
+        con.execute(
+            f"COPY (SELECT * REPLACE (array_to_string(\"id_$basic_deviceId\", '||')"
+            f" AS \"id_$basic_deviceId\", array_to_string(tag_interests, '||') AS tag_interests)"
+            f" FROM read_parquet({_lit(str(files['parquet']))}))"
+            f" TO {_lit(str(files['csv']))} (FORMAT CSV, HEADER)"
+        )
+    finally:
+        con.close()
+    return files
+
+
+# --- the floor and the baseline (hand-written, run in child processes) -------------------
+
+
+@dataclass
+class Store:
+    """What the hand-written SQL needs to know of tagport's `users` table: the column
+    types (the store's layout is tagport's choice: identities may be VARCHAR[] or
+    `||`-joined VARCHAR, array tags T[] or JSON text) and whether a plain scan already
+    returns the rows in gio_id order (then the floor, like tagport, needs no sort)."""
+
+    types: dict[str, str]
+    ordered: bool
+
+    @property
+    def order_by(self) -> str:
+        return "" if self.ordered else " ORDER BY gio_id"
+
+
+def inspect_store(data_dir: Path) -> Store:
+    """Read the store's layout (read-only; no server may hold the file)."""
+    import duckdb
+
+    con = duckdb.connect(str(data_dir / "profiles.duckdb"), read_only=True)
+    try:
+        types = dict(con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns"
+            " WHERE table_name = 'users'").fetchall())
+        back = con.execute(
+            "SELECT count(*) FROM (SELECT gio_id < lag(gio_id) OVER (ORDER BY rowid) AS back"
+            " FROM users)"
+            " WHERE back").fetchall()[0][0]
+    finally:
+        con.close()
+    missing = [k for k in PROPERTIES if k not in types]
+    if missing:
+        raise RuntimeError(f"the users table lacks columns {missing}: {types}")
+    return Store(types, back == 0)
+
+
+def _joined(col: str, dtype: str) -> str:
+    """A multi-valued column as one `||`-joined string."""
+    if dtype.endswith("[]"):
+        return f"array_to_string({col}, '||')"
+    if dtype == "JSON":
+        return f"array_to_string(CAST({col} AS VARCHAR[]), '||')"
+    return col  # already joined text
+
+
+def _where(store: Store) -> str:
+    return f" FROM users WHERE {_ident(EXPORT_TAG)} IS NOT NULL{store.order_by}"
+
+
+def csv_select(store: Store, header: str) -> str:
+    """The export's rows and columns; identities and arrays joined by `||` as the spec says."""
+    cols = ["gio_id"]
+    for e in ENTRIES:
+        col = _ident(e["key"])
+        multi = e["kind"] == "identities" or e.get("isArray")
+        expr = _joined(col, store.types[e["key"]]) if multi else col
+        cols.append(f"{expr} AS {_ident(e['name'] if header == 'name' else e['key'])}")
+    return f"SELECT {', '.join(cols)}{_where(store)}"
+
+
+def json_select(store: Store) -> str:
+    """The same nested objects as the spec's JSON lines: DuckDB's own struct_pack.
+    Identities are `||`-joined strings; array tags stay arrays (a JSON column is written
+    as JSON)."""
+    def struct(entries: list[dict]) -> str:
+        fields = []
+        for e in entries:
+            col = _ident(e["key"])
+            value = _joined(col, store.types[e["key"]]) if e["kind"] == "identities" else col
+            fields.append(f"{col} := {value}")
+        return f"struct_pack({', '.join(fields)})"
+    ids = [e for e in ENTRIES if e["kind"] == "identities"]
+    props = [e for e in ENTRIES if e["kind"] != "identities"]
+    return (f"SELECT gio_id, {struct(ids)} AS identifications, {struct(props)} AS properties"
+            f"{_where(store)}")
+
+
+def flat_select(store: Store) -> str:
+    """What a pandas user selects for JSON lines: the columns flat."""
+    cols = ["gio_id"] + [
+        f"{_joined(_ident(e['key']), store.types[e['key']])} AS {_ident(e['key'])}"
+        if e["kind"] == "identities" else _ident(e["key"]) for e in ENTRIES
+    ]
+    return f"SELECT {', '.join(cols)}{_where(store)}"
+
+
+def floor_copy(store: Store, fmt: str, header: str, out: Path) -> str:
+    if fmt == "csv":
+        return f"COPY ({csv_select(store, header)}) TO {_lit(str(out))} (FORMAT CSV, HEADER)"
+    return f"COPY ({json_select(store)}) TO {_lit(str(out))} (FORMAT JSON)"
+
+
+def _self_hwm() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _child(mode: str, spec: dict) -> None:
+    """Child process: connect read-only, time the work (not the connect), print JSON."""
+    import duckdb
+
+    config = {"threads": spec["threads"], "memory_limit": spec["memory_limit"],
+              "temp_directory": spec["temp_directory"]}
+    con = duckdb.connect(spec["db"], read_only=True, config=config)
+    cpu0 = os.times()
+    t0 = time.perf_counter()
+    if mode == "_floor":
+        rows = int(con.execute(spec["sql"]).fetchall()[0][0])
+    else:  # _pandas: what a user would write by hand
+        df = con.sql(spec["sql"]).df()
+        rows = len(df)
+        if spec["format"] == "csv":
+            df.to_csv(spec["out"], index=False)
+        else:
+            df.to_json(spec["out"], orient="records", lines=True, force_ascii=False,
+                       date_format="iso")
+    seconds = time.perf_counter() - t0
+    cpu1 = os.times()
+    con.close()
+    print(json.dumps({"seconds": seconds, "rows": rows, "peak_rss": _self_hwm(),
+                      "cpu": (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)}))
+
+
+def run_child(mode: str, spec: dict, max_rss: int | None = None) -> dict:
+    """Run a child; with `max_rss`, stop it when its RSS passes that (the machine is shared:
+    the naive baseline can take all of its memory) and report how far it got."""
+    import tempfile
+
+    from _common import rss
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, __file__, mode, json.dumps(spec)],
+                                stdout=out, stderr=err)
+        stopped = False
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if max_rss is not None and rss(proc.pid) > max_rss:
+                proc.kill()
+                stopped = True
+                _, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    if proc.returncode == 0 and not stopped:
+        return json.loads(stdout.strip().splitlines()[-1])
+    if max_rss is None:
+        raise RuntimeError(f"{mode} failed ({proc.returncode}):\n{stdout}\n{stderr}")
+    oom = ", killed: out of memory?" if proc.returncode == -9 else ""
+    why = (f"stopped at the {max_rss / 2**30:g} GiB RSS cap" if stopped
+           else f"failed (exit {proc.returncode}{oom})")
+    return {"failed": why, "seconds": elapsed, "rows": None, "peak_rss": usage.ru_maxrss * 1024,
+            "cpu": usage.ru_utime + usage.ru_stime, "stderr": stderr[-2000:]}
+
+
+# --- measurements -----------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    seconds: float
+    rows: int | None
+    bytes: int
+    peak_rss: int
+    cpu: float = 0.0
+    detail: dict = field(default_factory=dict)
+    failed: str = ""  # the baseline was stopped or died: seconds and RSS are lower bounds
+
+
+@dataclass
+class Result:
+    """k runs of one method on one case: the median time, the highest peak RSS."""
+
+    runs: list[Run]
+
+    @property
+    def seconds(self) -> float:
+        return statistics.median(r.seconds for r in self.runs)
+
+    @property
+    def rows(self) -> int:
+        return self.runs[0].rows or 0
+
+    @property
+    def failed(self) -> str:
+        return self.runs[0].failed
+
+    @property
+    def bytes(self) -> int:
+        return self.runs[0].bytes
+
+    @property
+    def peak_rss(self) -> int:
+        return max(r.peak_rss for r in self.runs)
+
+    @property
+    def cpu(self) -> float:
+        return statistics.median(r.cpu for r in self.runs)
+
+    def detail(self, key: str) -> float:
+        return statistics.median(r.detail[key] for r in self.runs)
+
+
+@dataclass
+class Settings:
+    threads: int
+    memory_limit: str
+    workers: int
+
+
+def tagport_settings() -> Settings:
+    """tagport's own defaults (or TAGPORT_* from the environment, as the server reads them)."""
+    from tagport.config import Settings as TagportSettings
+
+    s = TagportSettings()
+    return Settings(s.duckdb_threads, s.duckdb_memory_limit, s.workers)
+
+
+def measure_floor(data_dir: Path, store: Store, fmt: str, header: str, out: Path,
+                  st: Settings, keep: bool = False) -> Run:
+    spec = {"db": str(data_dir / "profiles.duckdb"), "threads": st.threads,
+            "memory_limit": st.memory_limit, "temp_directory": str(out.parent / "spill-floor"),
+            "sql": floor_copy(store, fmt, header, out)}
+    r = run_child("_floor", spec)
+    size = out.stat().st_size
+    if not keep:
+        out.unlink()
+    return Run(r["seconds"], r["rows"], size, r["peak_rss"], r["cpu"])
+
+
+def measure_pandas(data_dir: Path, store: Store, fmt: str, header: str, out: Path,
+                   st: Settings, max_rss: int) -> Run:
+    spec = {"db": str(data_dir / "profiles.duckdb"), "threads": st.threads,
+            "memory_limit": st.memory_limit, "temp_directory": str(out.parent / "spill-floor"),
+            "sql": csv_select(store, header) if fmt == "csv" else flat_select(store),
+            "format": fmt, "out": str(out)}
+    r = run_child("_pandas", spec, max_rss=max_rss)
+    size = out.stat().st_size if out.exists() else 0
+    out.unlink(missing_ok=True)
+    if r.get("failed"):
+        log(f"  the pandas baseline {r['failed']} after {r['seconds']:.0f}s;"
+            f" stderr tail: {r['stderr'][-300:]!r}")
+    return Run(r["seconds"], r["rows"], size, r["peak_rss"], r["cpu"], failed=r.get("failed", ""))
+
+
+def _parse_ts(value: str | None) -> float | None:
+    return dt.datetime.fromisoformat(value).timestamp() if value else None
+
+
+def measure_tagport(server, fmt: str, header: str, out: Path, curl: bool = False,
+                    keep: bool = False) -> Run:  # type: ignore[no-untyped-def]
+    """Submit, poll until FINISH, stream the download to `out`; the server's peak RSS."""
+    body = {"properties": PROPERTIES, "fileFormat": fmt, "csvHeaderType": header}
+    with httpx.Client(base_url=server.base, headers=server.headers, timeout=600) as client:
+        with PeakRss(server.pid) as mem:
+            t0 = time.perf_counter()
+            r = client.post(f"/v1/api/user_tags/{EXPORT_TAG}/export_jobs", json=body)
+            r.raise_for_status()
+            t_submitted = time.perf_counter()
+            job_id = r.json()["id"]
+            polls = 0
+            while True:
+                doc = client.get(f"/v1/api/job/result/{job_id}").json()
+                polls += 1
+                if doc["stage"] == "FINISH":
+                    break
+                if doc["stage"] == "ERROR":
+                    raise RuntimeError(f"export job {job_id} failed: {doc.get('error')}")
+                time.sleep(POLL_INTERVAL)
+            t_finished = time.perf_counter()
+            size = 0
+            with client.stream("GET", f"/download?file={doc['uris'][0]}") as resp:
+                resp.raise_for_status()
+                expected = int(resp.headers.get("content-length", -1))
+                with open(out, "wb") as f:
+                    for chunk in resp.iter_raw():
+                        f.write(chunk)
+                        size += len(chunk)
+            t_done = time.perf_counter()
+    if expected >= 0 and size != expected:
+        raise RuntimeError(f"downloaded {size} bytes, Content-Length said {expected}")
+    curl_seconds = float("nan")
+    if curl and shutil.which("curl"):
+        # the same download by curl: how much of the download time is the Python client's
+        out.unlink()
+        t = time.perf_counter()
+        subprocess.run(["curl", "-sSf", "-o", str(out), "-H",
+                        f"Authorization: Bearer {server.token}",
+                        f"{server.base}/download?file={doc['uris'][0]}"], check=True)
+        curl_seconds = time.perf_counter() - t
+    started, finished = _parse_ts(doc.get("startedAt")), _parse_ts(doc.get("finishedAt"))
+    detail = {
+        "submit": t_submitted - t0,
+        "export": (finished - started) if started and finished else float("nan"),
+        "wait": t_finished - t0,
+        "download": t_done - t_finished,
+        "polls": polls,
+        "curl": curl_seconds,
+    }
+    # the result files stay in the data dir's results; the bench removes its own
+    shutil.rmtree(server.data_dir / "results" / doc["name"], ignore_errors=True)
+    if not keep:
+        out.unlink()
+    return Run(t_done - t0, int(doc["rowCount"]), size, mem.peak, mem.cpu, detail)
+
+
+def measure_case(data_dir: Path, store: Store, token: str, case: str, fmt: str, header: str,
+                 work: Path, st: Settings, repeat: int, baseline: bool,
+                 verify: bool = False, baseline_max_rss: int = 12 * 2**30) -> dict[str, Result]:
+    out_dir = work / "out"
+    out_dir.mkdir(exist_ok=True)
+    ext = "csv" if fmt == "csv" else "json"
+    results: dict[str, Result] = {}
+
+    floors = []
+    for k in range(repeat):
+        floors.append(measure_floor(data_dir, store, fmt, header, out_dir / f"floor.{ext}", st,
+                                    keep=verify and k == 0))
+        log(f"  {case} (a) floor run {k + 1}: {floors[-1].seconds:.2f}s,"
+            f" {fmt_mib(floors[-1].peak_rss)}")
+    results["a"] = Result(floors)
+
+    server = start_server(data_dir, token, log_path=work / "server.log")
+    try:
+        idle = server_idle_rss(server.pid)
+        runs = []
+        for k in range(repeat):
+            runs.append(measure_tagport(server, fmt, header, out_dir / f"tagport.{ext}",
+                                        curl=k == repeat - 1, keep=verify and k == 0))
+            log(f"  {case} (b) tagport run {k + 1}: {runs[-1].seconds:.2f}s"
+                f" (export {runs[-1].detail['export']:.2f}s,"
+                f" download {runs[-1].detail['download']:.2f}s), server peak"
+                f" {fmt_mib(runs[-1].peak_rss)}")
+        results["b"] = Result(runs)
+        results["b"].runs[0].detail["idle_rss"] = idle
+    finally:
+        server.stop()
+
+    if verify:
+        same_content(out_dir / f"floor.{ext}", out_dir / f"tagport.{ext}", fmt)
+        log(f"  {case}: the floor's file and tagport's file hold the same values")
+    if baseline:
+        run = measure_pandas(data_dir, store, fmt, header, out_dir / f"pandas.{ext}", st,
+                             baseline_max_rss)
+        log(f"  {case} (c) pandas: {run.seconds:.2f}s, {fmt_mib(run.peak_rss)}")
+        results["c"] = Result([run])
+
+    rows = {m: r.rows for m, r in results.items() if not r.failed}
+    if len(set(rows.values())) != 1:
+        raise RuntimeError(f"{case}: the methods disagree on the row count: {rows}")
+    return results
+
+
+def _same_values(a: object, b: object) -> bool:
+    """Equal, or numbers written differently (DuckDB writes 1145.0 where pyarrow writes 1145)."""
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_values(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(_same_values(a[k], b[k]) for k in a)
+    if a == b:
+        return True
+    try:
+        return float(a) == float(b)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
+def same_content(floor: Path, tagport_file: Path, fmt: str) -> None:
+    """The floor must write what tagport writes, up to quoting: compare parsed values."""
+    import csv
+    from itertools import zip_longest
+
+    with open(floor, encoding="utf-8", newline="") as a, \
+            open(tagport_file, encoding="utf-8", newline="") as b:
+        rows_a = csv.reader(a) if fmt == "csv" else (json.loads(line) for line in a)
+        rows_b = csv.reader(b) if fmt == "csv" else (json.loads(line) for line in b)
+        for i, (ra, rb) in enumerate(zip_longest(rows_a, rows_b)):
+            if ra != rb and not _same_values(ra, rb):
+                raise RuntimeError(f"{floor.name} and {tagport_file.name} differ at record {i}:"
+                                   f"\n  floor:   {ra}\n  tagport: {rb}")
+    floor.unlink()
+    tagport_file.unlink()
+
+
+def server_idle_rss(pid: int) -> int:
+    from _common import rss
+
+    return rss(pid)
+
+
+@dataclass
+class LoadResult:
+    name: str
+    users: int
+    file_bytes: int
+    seconds: float
+    peak_rss: int
+    output: str
+
+
+def load_into(data_dir: Path, catalog: Path, users_file: Path, users: int, name: str) -> LoadResult:
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    tagport(data_dir, "catalog", "apply", str(catalog))
+    t = tagport(data_dir, "load", str(users_file))
+    summary = [ln for ln in t.stdout.splitlines() if ln.startswith("inserted=")]
+    if f"inserted={users} " not in (summary[-1] + " " if summary else ""):
+        raise RuntimeError(f"load of {users_file} did not insert {users} users:"
+                           f"\n{t.stdout}\n{t.stderr}")
+    log(f"loaded {users_file.name}: {t.seconds:.1f}s, {users / t.seconds:,.0f} users/s,"
+        f" peak RSS {fmt_mib(t.peak_rss)}")
+    return LoadResult(name, users, users_file.stat().st_size, t.seconds, t.peak_rss,
+                      summary[-1])
+
+
+# --- the report -------------------------------------------------------------------------
+
+
+def _ok(flag: bool) -> str:
+    return "yes" if flag else "**no**"
+
+
+def report(args: argparse.Namespace, st: Settings, store: Store, gen_seconds: float | None,
+           loads: list[LoadResult], cases: dict[str, dict[str, Result]],
+           small: dict[str, Result], total: float) -> str:
+    n = args.users
+    lines = [
+        f"# tagport export benchmark: {n:,} users",
+        "",
+        f"- run: {dt.datetime.now().isoformat(timespec='seconds')}, "
+        f"`bench/export_bench.py --users {n} --seed {args.seed} --repeat {args.repeat}"
+        f"{' --skip-baseline' if args.skip_baseline else ''}{' --reuse' if args.reuse else ''}`,"
+        f" total {total / 60:.1f} min; load average at the start: "
+        + " / ".join(f"{x:.2f}" for x in args.loadavg_start),
+        *machine_lines(("duckdb", "pyarrow", "pandas", "numpy", "httpx", "uvicorn", "fastapi"),
+                       args.snapshot),
+        *([f"- note: the tagport git revision changed during the run: {args.rev_start} at the"
+           f" start, {git_rev()} at the end"
+           + (" (the run used its snapshot throughout)" if args.snapshot else "")]
+          if git_rev() != args.rev_start else []),
+        f"- tagport settings: TAGPORT_DUCKDB_THREADS={st.threads}, "
+        f"TAGPORT_DUCKDB_MEMORY_LIMIT={st.memory_limit}, TAGPORT_WORKERS={st.workers}; "
+        f"the floor and the baseline use the same DuckDB threads and memory limit",
+        f"- data: 20 columns (2 identities, the device id multi-valued; 8 attributes; 10 tags),"
+        f" `{EXPORT_TAG}` covers {cases['csv/key']['a'].rows:,} users; "
+        + (f"generated in {gen_seconds:.1f}s" if gen_seconds is not None
+           else "reused from an earlier run (--reuse)") + "; all 20 properties exported",
+        "- the floor's SQL is written for the store's layout as found after the load: "
+        + ", ".join(f"{k} {store.types[k]}" for k in ("id_$basic_userId", "tag_interests"))
+        + ("; the table scans in gio_id order (checked), so the floor has no ORDER BY"
+           if store.ordered else "; the table does not scan in gio_id order, so the floor"
+           " has ORDER BY gio_id"),
+        f"- times: median of {args.repeat} run(s) for (a) and (b), one run for (c); peak RSS:"
+        " the highest of the runs; MB = 10^6 bytes; (b) is submit → FINISH → download"
+        " complete, with the server's peak RSS (VmHWM reset before each run, plus sampled"
+        " VmRSS; children included)",
+        "- CPU s: user+system CPU seconds of the process doing the work: the floor's and the"
+        " baseline's own process, the server for (b) (the bench's download client not"
+        " included). On a shared machine CPU seconds move less than wall time, so the"
+        " ratios are given both ways",
+        "",
+        "## Exports",
+        "",
+    ]
+    rows = []
+    names = {"a": "(a) floor: DuckDB COPY", "b": "(b) tagport over HTTP",
+             "c": "(c) pandas .df() + to_csv/to_json"}
+    for case, res in cases.items():
+        a, b = res["a"], res["b"]
+        for m in ("a", "b", "c"):
+            if m not in res:
+                continue
+            r = res[m]
+            ratio = ""
+            if m == "b":
+                ratio = (f"(b)/(a) = {b.seconds / a.seconds:.2f}× wall,"
+                         f" {b.cpu / a.cpu:.2f}× CPU")
+            elif m == "c":
+                eq = "≥" if r.failed else "="
+                ratio = (f"(c)/(b) {eq} {r.seconds / b.seconds:.1f}× time,"
+                         f" {eq} {r.peak_rss / b.peak_rss:.1f}× RSS")
+            if r.failed:
+                rows.append([case, names[m] + f" — **{r.failed}**", "–",
+                             f"> {r.seconds:.0f}", "–", "–", "–", f"> {fmt_mib(r.peak_rss)}",
+                             f"> {r.cpu:.0f}", ratio])
+                continue
+            rows.append([case, names[m], f"{r.rows:,}", f"{r.seconds:.2f}",
+                         fmt_rate(r.rows / r.seconds), f"{r.bytes / MB:,.0f}",
+                         f"{r.bytes / MB / r.seconds:,.0f}", fmt_mib(r.peak_rss),
+                         f"{r.cpu:.1f}", ratio])
+    lines.append(table(["case", "method", "rows", "time s", "rows/s", "MB", "MB/s",
+                        "peak RSS", "CPU s", "ratio"], rows))
+    lines += ["", "Where (b)'s time goes (medians; export = the job's startedAt → finishedAt"
+              " in the server, including the fsync; download = streaming the finished file with"
+              " httpx, as counted in (b); curl = the last run's file downloaded once more by curl,"
+              " not counted, to tell the client's share from the server's):", ""]
+    rows = []
+    for case, res in list(cases.items()) + [("csv/key at N/10", small)]:
+        b = res["b"]
+        rows.append([case, f"{b.detail('submit') * 1000:.0f} ms",
+                     f"{b.detail('export'):.2f}", f"{b.detail('wait'):.2f}",
+                     f"{b.detail('download'):.2f}", f"{b.runs[-1].detail['curl']:.2f}",
+                     f"{b.seconds:.2f}",
+                     fmt_mib(b.runs[0].detail["idle_rss"]), fmt_mib(b.peak_rss)])
+    lines.append(table(["case", "submit", "export s", "submit→FINISH s", "download s (httpx)",
+                        "same download by curl s", "total s", "server RSS idle",
+                        "server peak RSS"], rows))
+
+    ck, sm = cases["csv/key"], small
+    t_ratio = ck["b"].seconds / sm["b"].seconds
+    cpu_ratio = ck["b"].cpu / sm["b"].cpu
+    scale = ck["a"].rows / sm["a"].rows
+    rss_ratio = ck["b"].peak_rss / sm["b"].peak_rss
+    lines += ["", "## Growth with N (csv/key)", ""]
+    lines.append(table(
+        ["users", "rows", "(a) floor s", "(a) CPU s", "(b) tagport s", "(b) server CPU s",
+         "(b) rows/s", "server peak RSS"],
+        [[f"{users:,}", f"{r['a'].rows:,}", f"{r['a'].seconds:.2f}", f"{r['a'].cpu:.1f}",
+          f"{r['b'].seconds:.2f}", f"{r['b'].cpu:.1f}", fmt_rate(r['b'].rows / r['b'].seconds),
+          fmt_mib(r["b"].peak_rss)] for users, r in ((n // 10, sm), (n, ck))]))
+    lines += ["", f"(b) N vs N/10: {t_ratio:.2f}× the wall time and {cpu_ratio:.2f}× the server"
+              f" CPU for {scale:.2f}× the rows ({t_ratio / scale:.2f}× / {cpu_ratio / scale:.2f}×"
+              f" linear); server peak RSS {rss_ratio:.2f}×. Floor:"
+              f" {ck['a'].seconds / sm['a'].seconds:.2f}× wall,"
+              f" {ck['a'].cpu / sm['a'].cpu:.2f}× CPU,"
+              f" {ck['a'].peak_rss / sm['a'].peak_rss:.2f}× RSS."]
+
+    lines += ["", "## Loading (`tagport load`, a fresh data dir each, identity resolution)", ""]
+    if loads:
+        lines.append(table(
+            ["file", "users", "file MB", "time s", "users/s", "peak RSS (load process)"],
+            [[lr.name, f"{lr.users:,}", f"{lr.file_bytes / MB:,.0f}", f"{lr.seconds:.1f}",
+              fmt_rate(lr.users / lr.seconds), fmt_mib(lr.peak_rss)] for lr in loads]))
+        lines += ["", "Load time is the wall time of the `tagport load` process (interpreter"
+                  " start included), so it understates the rate at small N."]
+    else:
+        lines.append("Not measured in this run (--reuse kept the data dirs of an earlier run).")
+
+    targets = []
+    for case, limit in (("csv/key", 1.15), ("csv/name", 1.15), ("json", 1.25)):
+        a, b = cases[case]["a"], cases[case]["b"]
+        ratio = b.seconds / a.seconds
+        targets.append([f"{case} (b)/(a) ≤ {limit}", f"{ratio:.2f} (CPU {b.cpu / a.cpu:.2f})",
+                        _ok(ratio <= limit)])
+    if not args.skip_baseline:
+        for case, res in cases.items():
+            c = res["c"]
+            tr = c.seconds / res["b"].seconds
+            mr = c.peak_rss / res["b"].peak_rss
+            ge = "≥ " if c.failed else ""
+            for what, value, limit in (("time", tr, 10), ("peak RSS", mr, 5)):
+                met = _ok(value >= limit) if not c.failed or value >= limit else "unknown"
+                targets.append([f"{case} pandas (c)/(b) {what} ≥ {limit}",
+                                f"{ge}{value:.1f}" + (f" ({c.failed})" if c.failed else ""), met])
+    peak = max(res["b"].peak_rss for res in cases.values())
+    worst = max(cases, key=lambda k: cases[k]["b"].peak_rss)
+    targets += [
+        [f"server peak RSS at {n:,} users ≤ 1 GiB", f"{fmt_mib(peak)} ({worst})",
+         _ok(peak <= 2**30)],
+        ["server peak RSS N / (N/10) ≤ 1.5 (csv/key)", f"{rss_ratio:.2f}", _ok(rss_ratio <= 1.5)],
+        ["time N / (N/10) within 1.3× of linear (csv/key)",
+         f"{t_ratio / scale:.2f} (CPU {cpu_ratio / scale:.2f})", _ok(t_ratio / scale <= 1.3)],
+    ]
+    pq = [lr for lr in loads if lr.name == "Parquet"]
+    if pq:
+        rate = pq[0].users / pq[0].seconds
+        targets.append(["Parquet load ≥ 500,000 users/s", fmt_rate(rate), _ok(rate >= 500_000)])
+    lines += ["", "## Targets (issue 3)", "", table(["target", "measured", "met"], targets)]
+    if n < 10_000_000:
+        lines += ["", f"Note: N = {n:,}; the targets are stated for 10,000,000 users."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--users", type=int, default=10_000_000)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--work-dir", type=Path, default=BENCH_DIR / "data")
+    p.add_argument("--skip-baseline", action="store_true", help="Do not run pandas (c).")
+    p.add_argument("--repeat", type=int, default=3, help="Runs of (a) and (b); the median is kept.")
+    p.add_argument("--baseline-max-rss", type=float, default=12.0, metavar="GIB",
+                   help="Stop the pandas baseline when its RSS passes this many GiB (the"
+                   " machine is shared); it is then reported as a lower bound. Default 12.")
+    p.add_argument("--keep", action="store_true",
+                   help="Keep the work dir (data files and loaded data dirs) afterwards.")
+    p.add_argument("--reuse", action="store_true",
+                   help="Skip generating and loading: reuse the data dirs an earlier run with"
+                   " the same --users left with --keep (loading is then not measured).")
+    p.add_argument("--no-snapshot", action="store_true",
+                   help="Run tagport from src/ as it is, not from a copy taken at the start.")
+    p.add_argument("--verify", action="store_true",
+                   help="Check that the floor's files hold the same values as tagport's"
+                   " (parses both in Python: slow at large N).")
+    args = p.parse_args()
+    if args.users < 10:
+        p.error("--users must be at least 10")
+    t_start = time.perf_counter()
+    args.loadavg_start = os.getloadavg()
+    args.rev_start = git_rev()
+    work = args.work_dir.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    args.snapshot = None if args.no_snapshot else snapshot_source(work / "src-snapshot")
+    st = tagport_settings()
+    n = args.users
+    main_dir, small_dir, csv_dir = work / "main", work / "small", work / "csvload"
+    shutil.rmtree(work / "out", ignore_errors=True)
+    shutil.rmtree(csv_dir, ignore_errors=True)
+    baseline_cap = int(args.baseline_max_rss * 2**30)
+
+    loads: list[LoadResult] = []
+    gen_seconds: float | None = None
+    if args.reuse:
+        for d in (main_dir, small_dir):
+            if not (d / "profiles.duckdb").is_file():
+                p.error(f"--reuse: {d} holds no loaded data (run once with --keep)")
+        meta = json.loads((work / "meta.json").read_text()) if (work / "meta.json").exists() else {}
+        if meta.get("users") != n or meta.get("seed") != args.seed:
+            p.error(f"--reuse: the data in {work} is for {meta},"
+                    f" not --users {n} --seed {args.seed}")
+        log(f"reusing the loaded data dirs in {work}")
+    else:
+        shutil.rmtree(main_dir, ignore_errors=True)
+        shutil.rmtree(small_dir, ignore_errors=True)
+        (work / "meta.json").unlink(missing_ok=True)
+        log(f"generating {n:,} users (seed {args.seed}) in {work}")
+        t0 = time.perf_counter()
+        files = generate(work, n, args.seed)
+        gen_seconds = time.perf_counter() - t0
+        log(f"generated in {gen_seconds:.1f}s: parquet"
+            f" {files['parquet'].stat().st_size / MB:,.0f} MB,"
+            f" csv {files['csv'].stat().st_size / MB:,.0f} MB")
+        loads.append(load_into(small_dir, files["catalog"], files["small"], n // 10,
+                               "Parquet (N/10)"))
+        loads.append(load_into(csv_dir, files["catalog"], files["csv"], n, "CSV"))
+        shutil.rmtree(csv_dir, ignore_errors=True)  # only timed; frees the disk
+        loads.insert(0, load_into(main_dir, files["catalog"], files["parquet"], n, "Parquet"))
+        (work / "meta.json").write_text(json.dumps({"users": n, "seed": args.seed}))
+
+    # N/10 first (csv/key only), then the three cases at N
+    token_name = f"bench-{int(time.time())}"
+    log(f"csv/key at N/10 = {n // 10:,} users")
+    small = measure_case(small_dir, inspect_store(small_dir), create_token(small_dir, token_name),
+                         "csv/key", "csv", "key", work, st, args.repeat, baseline=False)
+    token = create_token(main_dir, token_name)
+    store = inspect_store(main_dir)
+    log(f"users table: {'stored in gio_id order' if store.ordered else 'not in gio_id order'};"
+        f" {store.types}")
+    cases: dict[str, dict[str, Result]] = {}
+    for case, fmt, header in CASES:
+        log(f"{case} at N = {n:,} users")
+        cases[case] = measure_case(main_dir, store, token, case, fmt, header, work, st,
+                                   args.repeat, baseline=not args.skip_baseline,
+                                   verify=args.verify, baseline_max_rss=baseline_cap)
+
+    text = report(args, st, store, gen_seconds, loads, cases, small,
+                  time.perf_counter() - t_start)
+    print(text)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    dest = RESULTS_DIR / f"{dt.date.today().isoformat()}-{n}.md"
+    dest.write_text(text, "utf-8")
+    log(f"written to {dest}")
+    if not args.keep:
+        for name in ("main", "small", "out", "users.csv", "users.parquet", "users-small.parquet",
+                     "src-snapshot", "meta.json"):
+            target = work / name
+            if target.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+            elif target.exists():
+                target.unlink()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] in ("_floor", "_pandas"):
+        _child(sys.argv[1], json.loads(sys.argv[2]))
+    else:
+        main()
