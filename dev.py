@@ -20,11 +20,13 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".tagport-installed"
 
 
-def ensure_env() -> None:
-    if sys.version_info < (3, 11):
+def ensure_env(extras: str) -> None:
+    """`.venv` with tagport and `extras` (`""` for the service, `"[test]"` for the suite)."""
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py runs under any python3
         sys.exit(f"tagport needs Python 3.11 or newer; this is {sys.version.split()[0]}")
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if STAMP.exists() and STAMP.read_text() == wanted:
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    installed = STAMP.read_text().split() if STAMP.exists() else []
+    if f"{digest}{extras}" in installed or f"{digest}[test]" in installed:
         return
     if not (BIN / "python").exists():
         print("creating .venv ...", flush=True)
@@ -32,16 +34,16 @@ def ensure_env() -> None:
     print("installing tagport and its dependencies into .venv ...", flush=True)
     subprocess.run([str(BIN / "python"), "-m", "pip", "install", "-q", "--upgrade", "pip"],
                    check=True)
-    subprocess.run([str(BIN / "python"), "-m", "pip", "install", "-q", "-e", f"{ROOT}[test]"],
+    subprocess.run([str(BIN / "python"), "-m", "pip", "install", "-q", "-e", f"{ROOT}{extras}"],
                    check=True)
-    STAMP.write_text(wanted)
+    STAMP.write_text(" ".join([*installed, f"{digest}{extras}"]))
 
 
 def main() -> int:
     if len(sys.argv) < 2 or sys.argv[1] not in ("demo", "test"):
         print(__doc__)
         return 2
-    ensure_env()
+    ensure_env("" if sys.argv[1] == "demo" else "[test]")
     if sys.argv[1] == "demo":
         args = [str(BIN / "tagport"), "demo", *sys.argv[2:]]
     else:
