@@ -2,7 +2,8 @@
 """Benchmark tagport's export against the engine's own floor and a naive pandas baseline.
 
     .venv/bin/python bench/export_bench.py [--users 10000000] [--seed 42] [--repeat 3]
-        [--work-dir bench/data] [--skip-baseline]
+        [--work-dir bench/data] [--skip-baseline] [--baseline-max-rss 12]
+        [--keep] [--reuse] [--verify] [--no-snapshot]
 
 What it does, in order (issue 3, item 1):
 
@@ -16,18 +17,28 @@ What it does, in order (issue 3, item 1):
 3. For csv/key, csv/name and json with all 20 properties, side by side:
    (a) floor: a hand-written DuckDB `COPY (SELECT ...) TO` of the same rows and
        columns, on the same `profiles.duckdb` opened read-only, same threads and memory
-       limit as tagport's settings, in a fresh subprocess (no server running);
+       limit as tagport's settings, in a fresh subprocess (no server running). The SQL
+       follows the store's layout as found (identities VARCHAR[] or `||`-joined text,
+       array tags T[] or JSON), and has no ORDER BY when a plain scan is already in
+       gio_id order (checked), as tagport relies on;
    (b) tagport end to end over HTTP against a `tagport serve` subprocess: submit, poll
        until FINISH, stream the download to disk; the server's peak RSS (VmHWM reset
        before the run, and VmRSS sampled, children included) and CPU seconds;
    (c) naive baseline: DuckDB `.df()` + pandas `to_csv` / `to_json(lines=True)`, in a
-       subprocess of its own (its peak RSS is its own).
+       subprocess of its own (its peak RSS is its own), stopped when its RSS passes
+       --baseline-max-rss GiB and then reported as a lower bound (at 10M users the JSON
+       baseline needs more memory than this 23 GiB machine has).
    csv/key is also run on the N/10 data dir to show how time and memory grow with N.
 4. Prints Markdown tables and writes them to bench/results/<date>-<N>.md.
 
 The server holds the DuckDB file as its one writer, so for each case the floor runs
 first (no server), then a fresh server serves the k runs of (b) and is stopped (SIGINT),
 then the baseline runs.
+
+tagport runs from a copy of src/tagport taken at the start (PYTHONPATH), so that edits
+to src/ during a long run do not mix versions; --no-snapshot runs src/ as it is.
+--keep keeps the generated files and loaded data dirs; --reuse skips generating and
+loading and measures the exports again on them.
 """
 
 from __future__ import annotations
