@@ -31,6 +31,7 @@ from tagport.errors import TagportError
 from tagport.exports import naming
 from tagport.exports.spec import ExportRequest, plan_export
 from tagport.jobs import repository
+from tagport.jobs.flush import FlushBehind
 from tagport.jobs.lease import LeaseKeeper
 from tagport.jobs.models import CLAIMED, ExportJob, JobStage
 
@@ -119,7 +120,8 @@ class JobRunner:
             )
             _remove_work_dirs(job_dir)  # left by interrupted attempts
             work_dir.mkdir(parents=True)
-            output = engine.export(plan, work_dir, file_name)
+            with FlushBehind(work_dir):  # so that the fsync below has little left to do
+                output = engine.export(plan, work_dir, file_name)
             if not self._move(job.id, JobStage.RUNNING, JobStage.DATA_READY, worker,
                               row_count=output.row_count):
                 log.warning("job %s: %s no longer holds it; its rows are dropped", job.id, worker)
