@@ -46,7 +46,16 @@ class Settings(BaseSettings):
     )
     duckdb_threads: int = Field(2, ge=1, description="Threads DuckDB may use.")
     duckdb_memory_limit: str = Field(
-        "2GB", description="DuckDB memory limit; larger work spills to the data dir."
+        "128MB",
+        description="DuckDB's memory limit for exports and queries: its cache of the "
+        "profile table's blocks stays within it (the file itself sits in the OS page "
+        "cache), so an export's memory does not grow with the users; larger work spills "
+        "to the data dir.",
+    )
+    duckdb_load_memory_limit: str = Field(
+        "2GB",
+        description="DuckDB's memory limit while a load runs (its joins and aggregates "
+        "over the whole file); back to `duckdb_memory_limit` when it ends.",
     )
     log_format: Literal["text", "json"] = Field(
         "text", description="`serve`'s log lines: `text`, or `json` (one object per line)."

@@ -33,7 +33,7 @@ from tagport.catalog.models import CatalogEntry, ValueType
 from tagport.engines.base import ExportPlan, FileFormat, HeaderType
 from tagport.engines.duckdb.store import ident, sql_type
 
-BATCH_ROWS = 128 * 1024
+BATCH_ROWS = 32 * 1024  # rows per Arrow batch: ~6 MB of CSV text, ~18 MB of JSON
 QUEUED_BATCHES = 2  # batches read ahead of the writer: bounds the memory in flight
 _AS_TEXT_IN_CSV = {ValueType.DATE, ValueType.DATETIME}
 

@@ -73,13 +73,14 @@ def load_file(
         try:
             # line numbers come from the scan order, so keep it even if the store drops it
             cur.execute("SET SESSION preserve_insertion_order = true")
-            cur.execute("BEGIN")
-            try:
-                report = _load(store, cur, path, input_format, catalog, skip_invalid)
-                _finish(cur, report, before_commit)
-            except BaseException:
-                _rollback(cur)
-                raise
+            with store.load_memory(cur):
+                cur.execute("BEGIN")
+                try:
+                    report = _load(store, cur, path, input_format, catalog, skip_invalid)
+                    _finish(cur, report, before_commit)
+                except BaseException:
+                    _rollback(cur)
+                    raise
             return report
         finally:
             cur.close()
