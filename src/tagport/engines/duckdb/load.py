@@ -68,19 +68,20 @@ def load_file(
         raise InvalidInput(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise InvalidInput(f"{path}: the file is empty")
-    with store.write_lock:
+    # the limit is lowered again once the cursor, and with it the load's temp tables, is
+    # gone: lowering it first would make DuckDB spill them to disk
+    with store.write_lock, store.load_memory():
         cur = store.cursor()
         try:
             # line numbers come from the scan order, so keep it even if the store drops it
             cur.execute("SET SESSION preserve_insertion_order = true")
-            with store.load_memory(cur):
-                cur.execute("BEGIN")
-                try:
-                    report = _load(store, cur, path, input_format, catalog, skip_invalid)
-                    _finish(cur, report, before_commit)
-                except BaseException:
-                    _rollback(cur)
-                    raise
+            cur.execute("BEGIN")
+            try:
+                report = _load(store, cur, path, input_format, catalog, skip_invalid)
+                _finish(cur, report, before_commit)
+            except BaseException:
+                _rollback(cur)
+                raise
             return report
         finally:
             cur.close()
@@ -339,14 +340,20 @@ def _stage_changes(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) 
     )
     # a user that one record touches takes that record's values as they are; only users
     # touched by several records need the "last carrier wins" aggregation, which costs
-    # most of a load when applied to every row
+    # most of a load when applied to every row. A new user from one record also takes
+    # its identity values as the record lists them (none of them is mapped yet: a mapped
+    # value would have made the user a known one), without aggregating them.
     multi, single = ["t.gio_id", "bool_and(t.is_new) AS is_new"], ["t.gio_id", "t.is_new"]
-    ids = ["gio_id"]
+    ids, final = ["gio_id"], ["a.gio_id", "a.is_new"]
     for e in entries:
         col, present = ident(e.key), ident(e.key + "?")
         if e.is_identity:
+            own = ident(e.key + "#own")
             ids.append(f"string_agg(id_value, '||' ORDER BY first_line, first_pos)"
                        f" FILTER (WHERE id_key = {literal(e.key)}) AS {col}")
+            single.append(f"CASE WHEN t.is_new THEN array_to_string(r.{col}, '||') END AS {own}")
+            multi.append(f"NULL::VARCHAR AS {own}")
+            final.append(f"coalesce(a.{own}, i.{col}) AS {col}")
             continue
         last = f"arg_max_null(r.{col}, r.line) FILTER (WHERE r.{present})"
         if e.is_array:  # stored as JSON text (see store.py)
@@ -357,15 +364,17 @@ def _stage_changes(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) 
             single.append(f"r.{col} AS {col}")
         multi.append(f"bool_or(r.{present}) AS {present}")
         single.append(f"r.{present} AS {present}")
+        final += [f"a.{col}", f"a.{present}"]
     cur.execute(
-        "CREATE TEMP TABLE load_change AS WITH counted AS (SELECT line, gio_id, is_new,"
-        " count(*) OVER (PARTITION BY gio_id) AS records FROM load_target),"
-        f" attrs AS (SELECT {', '.join(single)} FROM load_rec r JOIN counted t USING (line)"
-        " WHERE t.records = 1"
+        "CREATE TEMP TABLE load_change AS WITH"
+        " multi AS (SELECT gio_id FROM load_target GROUP BY gio_id HAVING count(*) > 1),"
+        " one AS (SELECT line, gio_id, is_new FROM load_target ANTI JOIN multi USING (gio_id)),"
+        f" attrs AS (SELECT {', '.join(single)} FROM load_rec r JOIN one t USING (line)"
         f" UNION ALL BY NAME SELECT {', '.join(multi)} FROM load_rec r"
-        " JOIN counted t USING (line) WHERE t.records > 1 GROUP BY t.gio_id),"
-        f" ids AS (SELECT {', '.join(ids)} FROM load_new_ids GROUP BY gio_id)"
-        " SELECT * FROM attrs LEFT JOIN ids USING (gio_id)"
+        " JOIN load_target t USING (line) SEMI JOIN multi m ON t.gio_id = m.gio_id GROUP BY t.gio_id),"
+        f" ids AS (SELECT {', '.join(ids)} FROM load_new_ids"
+        "  ANTI JOIN (SELECT gio_id FROM one WHERE is_new) USING (gio_id) GROUP BY gio_id)"
+        f" SELECT {', '.join(final)} FROM attrs a LEFT JOIN ids i USING (gio_id)"
     )
 
 

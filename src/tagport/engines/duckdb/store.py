@@ -118,17 +118,24 @@ class DuckDBStore:
         cur.close()
 
     @contextmanager
-    def load_memory(self, cur: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    def load_memory(self) -> Iterator[None]:
         """Raise DuckDB's memory limit to `load_memory_limit` for a load, then lower it.
 
         The limit is the database's, not the connection's: exports that run meanwhile
         may use the higher limit too. Loads hold the write lock, so they do not overlap.
         """
-        cur.execute(f"SET GLOBAL memory_limit = {literal(self.load_memory_limit)}")
+        self._set_memory_limit(self.load_memory_limit)
         try:
             yield
         finally:
-            cur.execute(f"SET GLOBAL memory_limit = {literal(self.memory_limit)}")
+            self._set_memory_limit(self.memory_limit)
+
+    def _set_memory_limit(self, limit: str) -> None:
+        cur = self.cursor()
+        try:
+            cur.execute(f"SET GLOBAL memory_limit = {literal(limit)}")
+        finally:
+            cur.close()
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A connection of its own for the calling thread."""
