@@ -507,3 +507,25 @@ def test_a_load_runs_under_the_load_memory_limit_and_gives_it_back(tmp_path, cat
         assert limit() == before
     finally:
         store.close()
+
+
+def test_typed_parquet_columns_load_as_they_are_and_a_nan_is_still_refused(load, store):
+    seen = dt.datetime(2026, 5, 1, 8, 30, 15, 123456)
+    table = pa.table({
+        UID: ["u1", "u2"],
+        "usr_age": pa.array([30, None], pa.int32()),
+        "usr_score": pa.array([1.5, float("nan")], pa.float64()),
+        "usr_vip": [True, False],
+        "usr_birthday": [dt.date(1990, 1, 2), None],
+        "usr_seen": pa.array([seen, None], pa.timestamp("us")),
+    })
+    report = load.parquet(table)
+    assert not report.applied
+    assert [(r.line, r.field, r.reason) for r in report.rejects] == [
+        (2, "usr_score", "value 'nan' is not a double (a finite number)"),
+    ]
+    report = load.parquet(table, skip_invalid=True)
+    assert report.applied and report.inserted == 1
+    assert users(store, UID, "usr_age", "usr_score", "usr_vip", "usr_birthday", "usr_seen") == [
+        (1, ["u1"], 30, 1.5, True, dt.date(1990, 1, 2), seen),
+    ]

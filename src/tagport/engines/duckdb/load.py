@@ -121,7 +121,7 @@ def _load(
     if staged.file_rejects:
         return LoadReport(rejected=staged.records, rejects=staged.file_rejects)
     store.ensure_columns(cur, staged.entries)
-    _validate(cur, staged.entries)
+    _validate(cur, staged.entries, staged.typed)
     _resolve(cur, [e for e in staged.entries if e.is_identity])
     report = _rejects_report(cur)
     if report.rejects and not skip_invalid:
@@ -144,9 +144,13 @@ def _elements(raw: str) -> str:
     return f"list_filter({raw}, lambda e: e IS NOT NULL AND e <> '')"
 
 
-def _typed(entry: CatalogEntry) -> str:
+def _typed(entry: CatalogEntry, staged_typed: bool) -> str:
     """The SQL of `entry`'s stored value, from its raw column in `load_input`."""
     raw = ident(entry.key)
+    if staged_typed:  # a Parquet column of the key's own type
+        if entry.value_type is ValueType.DOUBLE:
+            return f"CASE WHEN isfinite({raw}) THEN {raw} END"
+        return raw
     if entry.is_identity:  # empty values and repeats within a record are dropped
         return f"load_nonempty(load_distinct({_elements(raw)}))"
     if entry.is_array:
@@ -154,9 +158,14 @@ def _typed(entry: CatalogEntry) -> str:
     return _cast(entry, raw)
 
 
-def _type_rejects(cur: duckdb.DuckDBPyConnection, entry: CatalogEntry) -> None:
+def _type_rejects(cur: duckdb.DuckDBPyConnection, entry: CatalogEntry,
+                  staged_typed: bool) -> None:
     raw = ident(entry.key)
-    if entry.is_array:
+    if staged_typed:  # typed already: only a double can still be wrong (NaN, infinity)
+        if entry.value_type is not ValueType.DOUBLE:
+            return
+        value, wrong = f"CAST({raw} AS VARCHAR)", f"NOT isfinite({raw})"
+    elif entry.is_array:
         bad = f"list_filter({_elements(raw)}, lambda e: {_cast(entry, 'e')} IS NULL)"
         value, wrong = f"({bad})[1]", f"len({bad}) > 0"
     else:
@@ -166,14 +175,15 @@ def _type_rejects(cur: duckdb.DuckDBPyConnection, entry: CatalogEntry) -> None:
                 f" format({reason}, left({value}, 80)) FROM load_input WHERE {wrong}")
 
 
-def _validate(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) -> None:
+def _validate(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry],
+              typed: frozenset[str]) -> None:
     select = ["line", "gio_raw", "load_uint(gio_raw) AS gio_id"]
     for e in entries:
-        select += [f"{_typed(e)} AS {ident(e.key)}", ident(e.key + "?")]
+        select += [f"{_typed(e, e.key in typed)} AS {ident(e.key)}", ident(e.key + "?")]
     cur.execute(f"CREATE TEMP TABLE load_rec AS SELECT {', '.join(select)} FROM load_input")
     for e in entries:
         if not e.is_identity and e.value_type is not ValueType.STRING:
-            _type_rejects(cur, e)
+            _type_rejects(cur, e, e.key in typed)
     cur.execute(
         "INSERT INTO load_rejects SELECT line, 'gio_id', CASE WHEN gio_id IS NULL"
         " THEN format('gio_id ''{}'' is not a valid gio_id (a positive whole number)', gio_raw)"
@@ -371,7 +381,8 @@ def _stage_changes(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) 
         " one AS (SELECT line, gio_id, is_new FROM load_target ANTI JOIN multi USING (gio_id)),"
         f" attrs AS (SELECT {', '.join(single)} FROM load_rec r JOIN one t USING (line)"
         f" UNION ALL BY NAME SELECT {', '.join(multi)} FROM load_rec r"
-        " JOIN load_target t USING (line) SEMI JOIN multi m ON t.gio_id = m.gio_id GROUP BY t.gio_id),"
+        " JOIN load_target t USING (line) SEMI JOIN multi m ON t.gio_id = m.gio_id"
+        " GROUP BY t.gio_id),"
         f" ids AS (SELECT {', '.join(ids)} FROM load_new_ids"
         "  ANTI JOIN (SELECT gio_id FROM one WHERE is_new) USING (gio_id) GROUP BY gio_id)"
         f" SELECT {', '.join(final)} FROM attrs a LEFT JOIN ids i USING (gio_id)"
