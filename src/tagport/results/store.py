@@ -98,8 +98,9 @@ def _filesystem(url: str, options: dict[str, Any]) -> tuple[Any, str]:
 
     if url.split("://", 1)[0] in OBJECT_PROTOCOLS:
         # another process (an API node, a worker) adds and deletes objects: never answer
-        # from a stale listing
-        options = {"use_listings_cache": False, **options}
+        # from a stale listing; presign with SigV4, which every region accepts
+        config = {"signature_version": "s3v4", **options.get("config_kwargs", {})}
+        options = {"use_listings_cache": False, **options, "config_kwargs": config}
     try:
         return url_to_fs(url, **options)
     except ImportError as exc:
