@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,7 +22,21 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the metadata store; default a SQLite file in the data dir.",
     )
     result_dir: Path | None = Field(
-        None, description="Where export files are written; default `<data dir>/results`."
+        None, description="Where export files are written; default `<data dir>/results`. "
+        "With an `s3://` result URL, where exports are written before their upload."
+    )
+    result_url: str | None = Field(
+        None,
+        description="Where finished result files live, through fsspec: a directory "
+        "(`file:///shared/mount/results`, a shared mount) or `s3://bucket/prefix` (needs "
+        "`pip install 'tagport[s3]'`; downloads redirect to a presigned URL); default the "
+        "result dir.",
+    )
+    result_storage_options: dict[str, Any] | None = Field(
+        None,
+        description="JSON object of options for the result URL's fsspec filesystem, e.g. "
+        "`{\"endpoint_url\": \"http://minio:9000\"}` for s3fs; credentials may also come "
+        "from the standard `AWS_*` variables.",
     )
     host: str = Field("127.0.0.1", description="Address the HTTP server listens on.")
     port: int = Field(8080, description="Port the HTTP server listens on.")
