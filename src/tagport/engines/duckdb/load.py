@@ -410,15 +410,19 @@ def _write_users(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) ->
 
 
 def _keys_with_data(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) -> list[str]:
+    """The keys this load gave a value to some user, to be marked in the catalog.
+
+    An identity key counts when the load maps a new value of it: a value it only meets
+    again was mapped by an earlier load, which marked the key then (identities are never
+    cleared). Other keys count when the winning value of some user is not null.
+    """
     if not entries:
         return []
-    # identities are never cleared, so any applied value counts; other keys count when
-    # the winning value of some user is not null
-    checks = [
-        f"EXISTS (SELECT 1 FROM load_change WHERE {ident(e.key)} IS NOT NULL)"
-        if not e.is_identity else
-        f"EXISTS (SELECT 1 FROM load_ids JOIN load_target USING (line)"
-        f" WHERE id_key = {literal(e.key)})" for e in entries
-    ]
-    row = cur.execute(f"SELECT {', '.join(checks)}").fetchall()[0]
-    return sorted(e.key for e, has in zip(entries, row, strict=True) if has)
+    identities = {row[0] for row in cur.execute(
+        "SELECT DISTINCT id_key FROM load_new_ids").fetchall()}
+    others = [e for e in entries if not e.is_identity]
+    checks = [f"EXISTS (SELECT 1 FROM load_change WHERE {ident(e.key)} IS NOT NULL)"
+              for e in others]
+    row = cur.execute(f"SELECT {', '.join(checks)}").fetchall()[0] if checks else ()
+    marked = {e.key for e, has in zip(others, row, strict=True) if has}
+    return sorted(marked | {e.key for e in entries if e.is_identity and e.key in identities})
