@@ -448,14 +448,15 @@ def tagport_settings() -> Settings:
     """tagport's own defaults (or TAGPORT_* from the environment, as the server reads them).
 
     The floor and the baseline get the larger of tagport's two DuckDB limits (the load
-    limit): DuckDB's own `COPY ... (FORMAT JSON)` cannot run within tagport's 128MB export
-    limit (it keeps whole ordered batches in memory), so they get more memory, not less.
+    limit, half the memory by default): DuckDB's own `COPY ... (FORMAT JSON)` cannot run
+    within tagport's 128MB export limit (it keeps whole ordered batches in memory), so
+    they get more memory, not less.
     """
     from tagport.config import Settings as TagportSettings
 
     s = TagportSettings()
     return Settings(s.duckdb_threads, s.duckdb_memory_limit, s.workers,
-                    s.duckdb_load_memory_limit)
+                    s.load_memory_limit)
 
 
 def measure_floor(data_dir: Path, store: Store, fmt: str, header: str, out: Path,

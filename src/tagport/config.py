@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
@@ -66,10 +67,12 @@ class Settings(BaseSettings):
         "cache), so an export's memory does not grow with the users; larger work spills "
         "to the data dir.",
     )
-    duckdb_load_memory_limit: str = Field(
-        "2GB",
+    duckdb_load_memory_limit: str | None = Field(
+        None,
         description="DuckDB's memory limit while a load runs (its joins and aggregates "
-        "over the whole file); back to `duckdb_memory_limit` when it ends.",
+        "over the whole file; below what they need, they spill to disk and a 10M-user "
+        "load takes 1.6x as long); back to `duckdb_memory_limit` when it ends. Default: "
+        "half the machine's memory.",
     )
     log_format: Literal["text", "json"] = Field(
         "text", description="`serve`'s log lines: `text`, or `json` (one object per line)."
@@ -150,6 +153,14 @@ class Settings(BaseSettings):
     def profile_dataset_path(self) -> Path:
         path = self.profile_path or self.resolved_data_dir / "profiles.parquet"
         return path.expanduser().resolve()
+
+    @property
+    def load_memory_limit(self) -> str:
+        """`duckdb_load_memory_limit`, or half the machine's physical memory."""
+        if self.duckdb_load_memory_limit:
+            return self.duckdb_load_memory_limit
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        return f"{total // 2 // 2**20}MB"
 
     @property
     def spill_path(self) -> Path:
