@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         64 * 1024, ge=1024, description="Largest request body accepted (bytes); beyond, 413."
     )
+    token_cache_seconds: float = Field(
+        5.0, ge=0,
+        description="How long `serve` trusts a token it has looked up; a token revoked in "
+        "another process (`tagport token revoke`, another server) is refused within this "
+        "time, one revoked in the same process at once. 0 looks every request up.",
+    )
     signed_link_ttl: timedelta = Field(
         timedelta(minutes=15), description="Lifetime of signed download links."
     )

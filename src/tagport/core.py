@@ -33,7 +33,7 @@ class Tagport:
         self.db: DbEngine = create_db_engine(settings.metadata_url)
         migrate(self.db)
         self.catalog = CatalogService(self.db)
-        self.tokens = TokenService(self.db)
+        self.tokens = TokenService(self.db, settings.token_cache_seconds)
         self.coverage = CoverageStore(self.db)
         self.metrics = Metrics(self.db)
         self.jobs = JobService(
