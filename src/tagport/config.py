@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="The lowest level `serve` logs."
     )
+    access_log: bool = Field(
+        False,
+        description="`serve` logs one line per HTTP request (uvicorn's access log). Off by "
+        "default: under load it costs a share of the request time, and the lines about "
+        "jobs (submitted, run, failed) are logged anyway; `/metrics` counts requests.",
+    )
     url: str | None = Field(
         None, description="The server `tagport remote` talks to, e.g. `http://127.0.0.1:8080`."
     )

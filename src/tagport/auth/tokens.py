@@ -131,6 +131,10 @@ class TokenService:
             raise NotFound(f"no active token named {name!r}", code="TOKEN_NOT_FOUND")
         return result.rowcount
 
+    def cached(self, token: str) -> Token | None:
+        """The token if it was authenticated within the cache's TTL, without a lookup."""
+        return self.cache.get(hash_token(token))
+
     def authenticate(self, token: str) -> Token:
         """The active token matching `token`, or Unauthorized."""
         digest = hash_token(token)
