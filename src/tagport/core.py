@@ -72,6 +72,7 @@ class Tagport:
         return LookupService(self.catalog, self.coverage, lambda: self.engine)
 
     def close(self) -> None:
+        self.jobs.close()
         with self._engine_lock:
             if self._engine is not None:
                 self._engine.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
@@ -48,11 +49,12 @@ async def submit_export_job(
     """Download the users covered by a user tag: queue an export job."""
     body = body or ExportJobBody()
     core = get_core(request)
-    job = await run_in_threadpool(  # it may wait for the store's write lock
-        core.jobs.submit,
-        ExportRequest(tag_key, body.properties or [], body.fileFormat, body.csvHeaderType),
-        token_id=token.id,
-    )
+    export = ExportRequest(tag_key, body.properties or [], body.fileFormat, body.csvHeaderType)
+    jobs = core.jobs
+    if jobs.writer is None:  # PostgreSQL: the transaction waits on a row lock, in a thread
+        job = await run_in_threadpool(jobs.submit, export, token.id)
+    else:  # SQLite: validate here (a local read), then wait for the writer's commit
+        job = await asyncio.wrap_future(jobs.writer.put(jobs.prepare(export, token.id)))
     request.app.state.wake_workers()
     return ExportJobCreated(id=job.id, name=job.name)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +64,8 @@ def entries_from_file(spec: CatalogFile) -> list[CatalogEntry]:
 class CatalogService:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._cached: tuple[tuple[int, object], dict[str, CatalogEntry]] | None = None
+        self._cache_lock = threading.Lock()
 
     def apply(self, entries: list[CatalogEntry]) -> ApplyReport:
         """Add new entries and update names/descriptions, all or nothing."""
@@ -95,6 +98,20 @@ class CatalogService:
 
     def by_key(self) -> dict[str, CatalogEntry]:
         return {e.key: e for e in self.list()}
+
+    def current_by_key(self) -> dict[str, CatalogEntry]:
+        """The catalog by key for validating requests: kept between calls and read again
+        only when its version (entries, newest `updated_at`) moved, which every apply
+        does, from any process. `has_data` may be stale here: use `by_key` for it."""
+        with self.engine.connect() as conn:
+            version = repository.version(conn)
+            cached = self._cached
+            if cached is not None and cached[0] == version:
+                return cached[1]
+            entries = {e.key: e for e in repository.list_entries(conn)}
+        with self._cache_lock:
+            self._cached = (version, entries)
+        return entries
 
     def get(self, key: str) -> CatalogEntry | None:
         with self.engine.connect() as conn:

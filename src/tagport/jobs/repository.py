@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from tagport.db import job_files
 from tagport.db import jobs as t
@@ -37,6 +38,20 @@ def insert(conn: Connection, job: ExportJob) -> None:
             updated_at=job.created_at, attempts=0, request_key=job.request_key,
         )
     )
+
+
+def insert_if_new(conn: Connection, job: ExportJob) -> bool:
+    """Insert `job` unless its id or name is taken (False). In a savepoint on PostgreSQL,
+    where a failed statement would abort the transaction; SQLite undoes the statement."""
+    try:
+        if conn.dialect.name == "postgresql":
+            with conn.begin_nested():
+                insert(conn, job)
+        else:
+            insert(conn, job)
+    except IntegrityError:
+        return False
+    return True
 
 
 def _files(conn: Connection, job_id: str) -> tuple[str, ...]:

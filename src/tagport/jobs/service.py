@@ -6,13 +6,13 @@ import hashlib
 import json
 import logging
 import shutil
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Engine as DbEngine
-from sqlalchemy.exc import IntegrityError
 
 from tagport.catalog.service import CatalogService
 from tagport.engines.base import Engine
@@ -22,8 +22,21 @@ from tagport.exports.spec import ExportRequest, plan_export
 from tagport.jobs import repository
 from tagport.jobs.models import UNFINISHED, ExportJob, JobStage
 from tagport.jobs.runner import JobRunner
+from tagport.jobs.submits import SubmitWriter
 
 log = logging.getLogger("tagport.jobs")
+
+
+@dataclass(frozen=True)
+class Submit:
+    """A validated export request, to be stored as a job (or matched to one)."""
+
+    token_id: int | None
+    tag_key: str
+    properties: list[str]
+    file_format: str
+    header_type: str
+    request_key: str
 
 
 class JobService:
@@ -39,6 +52,12 @@ class JobService:
                                 max_attempts=max_attempts)
         self.max_queued_per_token = max_queued_per_token
         self.result_ttl = result_ttl
+        # SQLite: this process's submits are committed together by one thread
+        self.writer = SubmitWriter(db, self.store) if db.dialect.name == "sqlite" else None
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.stop()
 
     # -- submitting and reading -------------------------------------------------
 
@@ -48,29 +67,40 @@ class JobService:
         The same token's identical request, while unfinished, gets the existing job; a
         token with `max_queued_per_token` unfinished jobs gets 429.
         """
-        plan = plan_export(request, self.catalog.by_key())
+        submit = self.prepare(request, token_id)
+        if self.writer is not None:
+            return self.writer.put(submit).result()
+        with self.db.begin() as conn:
+            repository.lock_token(conn, token_id)
+            return self.store(conn, submit)
+
+    def prepare(self, request: ExportRequest, token_id: int | None) -> Submit:
+        """Validate the request against the catalog (raises 400/404 errors)."""
+        plan = plan_export(request, self.catalog.current_by_key())
         properties = [c.key for c in plan.columns]
         key = _request_key(plan.tag.key, properties, plan.file_format.value,
                            plan.header_type.value)
+        return Submit(token_id, plan.tag.key, properties, plan.file_format.value,
+                      plan.header_type.value, key)
+
+    def store(self, conn: Connection, submit: Submit) -> ExportJob:
+        """In a transaction that serialises the token's submits: the existing unfinished
+        identical job, or 429, or a new job."""
+        existing = repository.unfinished_with_key(conn, submit.token_id, submit.request_key)
+        if existing is not None:
+            return existing
+        self._check_queue(conn, submit.token_id)
         for _ in range(10):
             now = datetime.now(UTC)
             job = ExportJob(
                 id=naming.new_job_id(), name=naming.new_job_name(now.astimezone()),
-                token_id=token_id, tag_key=plan.tag.key, properties=properties,
-                file_format=plan.file_format.value, header_type=plan.header_type.value,
-                stage=JobStage.NONE, created_at=now, request_key=key,
+                token_id=submit.token_id, tag_key=submit.tag_key,
+                properties=submit.properties, file_format=submit.file_format,
+                header_type=submit.header_type, stage=JobStage.NONE, created_at=now,
+                request_key=submit.request_key,
             )
-            try:
-                with self.db.begin() as conn:
-                    repository.lock_token(conn, token_id)
-                    existing = repository.unfinished_with_key(conn, token_id, key)
-                    if existing is not None:
-                        return existing
-                    self._check_queue(conn, token_id)
-                    repository.insert(conn, job)
+            if repository.insert_if_new(conn, job):
                 return job
-            except IntegrityError:  # an id or name collided: draw again
-                continue
         raise TagportError("could not draw a unique job id")
 
     def _check_queue(self, conn: Connection, token_id: int | None) -> None:
