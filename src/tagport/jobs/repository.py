@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,15 +30,18 @@ def _job(row: sa.Row, files: tuple[str, ...] = ()) -> ExportJob:
     )
 
 
-def insert(conn: Connection, job: ExportJob) -> None:
-    conn.execute(
-        t.insert().values(
-            id=job.id, name=job.name, token_id=job.token_id, tag_key=job.tag_key,
-            properties=job.properties, file_format=job.file_format,
-            header_type=job.header_type, stage=job.stage.value, created_at=job.created_at,
-            updated_at=job.created_at, attempts=0, request_key=job.request_key,
-        )
+def _row(job: ExportJob) -> dict[str, Any]:
+    return dict(
+        id=job.id, name=job.name, token_id=job.token_id, tag_key=job.tag_key,
+        properties=job.properties, file_format=job.file_format,
+        header_type=job.header_type, stage=job.stage.value, created_at=job.created_at,
+        updated_at=job.created_at, attempts=0, request_key=job.request_key,
+        cancel_requested=False,
     )
+
+
+def insert(conn: Connection, job: ExportJob) -> None:
+    conn.execute(t.insert().values(**_row(job)))
 
 
 def insert_if_new(conn: Connection, job: ExportJob) -> bool:
@@ -49,6 +53,18 @@ def insert_if_new(conn: Connection, job: ExportJob) -> bool:
                 insert(conn, job)
         else:
             insert(conn, job)
+    except IntegrityError:
+        return False
+    return True
+
+
+def insert_all_if_new(conn: Connection, jobs: list[ExportJob]) -> bool:
+    """Insert all of `jobs` in one statement, or none when an id or name is taken (False;
+    SQLite undoes the statement; for SQLite's batches only)."""
+    if not jobs:
+        return True
+    try:
+        conn.execute(t.insert(), [_row(job) for job in jobs])
     except IntegrityError:
         return False
     return True
@@ -256,6 +272,40 @@ def lock_token(conn: Connection, token_id: int | None) -> None:
 
     if token_id is not None:
         conn.execute(tokens.update().where(tokens.c.id == token_id).values(id=tokens.c.id))
+
+
+@dataclass
+class TokenQueue:
+    """One token's unfinished jobs, as a batch of submits sees them: how many, and the
+    oldest job id (or new job) per request key."""
+
+    count: int = 0
+    by_key: dict[str, str | ExportJob] = field(default_factory=dict)
+
+    def add(self, job: ExportJob) -> None:
+        self.count += 1
+        self.by_key.setdefault(job.request_key or "", job)
+
+
+def unfinished_by_token(conn: Connection,
+                        token_ids: set[int | None]) -> dict[int | None, TokenQueue]:
+    """The unfinished jobs of these tokens (None: jobs without a token), one statement."""
+    queues: dict[int | None, TokenQueue] = {token_id: TokenQueue() for token_id in token_ids}
+    ids = [i for i in token_ids if i is not None]
+    owner = t.c.token_id.in_(ids)
+    if None in token_ids:
+        owner = sa.or_(owner, t.c.token_id.is_(None))
+    rows = conn.execute(
+        sa.select(t.c.token_id, t.c.request_key, t.c.id)
+        .where(owner, t.c.stage.in_([s.value for s in UNFINISHED]))
+        .order_by(t.c.created_at)
+    )
+    for token_id, request_key, job_id in rows:
+        queue = queues[token_id]
+        queue.count += 1
+        if request_key is not None:
+            queue.by_key.setdefault(request_key, job_id)
+    return queues
 
 
 def count_unfinished(conn: Connection, token_id: int) -> int:

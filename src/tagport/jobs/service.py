@@ -6,7 +6,7 @@ import hashlib
 import json
 import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,7 @@ class JobService:
         self.max_queued_per_token = max_queued_per_token
         self.result_ttl = result_ttl
         # SQLite: this process's submits are committed together by one thread
-        self.writer = SubmitWriter(db, self.store) if db.dialect.name == "sqlite" else None
+        self.writer = SubmitWriter(db, self.store_batch) if db.dialect.name == "sqlite" else None
 
     def close(self) -> None:
         if self.writer is not None:
@@ -91,28 +91,54 @@ class JobService:
             return existing
         self._check_queue(conn, submit.token_id)
         for _ in range(10):
-            now = datetime.now(UTC)
-            job = ExportJob(
-                id=naming.new_job_id(), name=naming.new_job_name(now.astimezone()),
-                token_id=submit.token_id, tag_key=submit.tag_key,
-                properties=submit.properties, file_format=submit.file_format,
-                header_type=submit.header_type, stage=JobStage.NONE, created_at=now,
-                request_key=submit.request_key,
-            )
+            job = _new_job(submit)
             if repository.insert_if_new(conn, job):
                 return job
         raise TagportError("could not draw a unique job id")
+
+    def store_batch(self, conn: Connection, submits: list[Submit]) -> list[ExportJob | Exception]:
+        """`store` for many submits in one transaction that holds the write lock, in a few
+        statements: each submit sees the ones before it (dedupe, the per-token limit)."""
+        queues = repository.unfinished_by_token(conn, {s.token_id for s in submits})
+        answers: list[ExportJob | str | Exception] = []
+        new: list[ExportJob] = []
+        for submit in submits:
+            queue = queues[submit.token_id]
+            if (same := queue.by_key.get(submit.request_key)) is not None:
+                answers.append(same)
+            elif submit.token_id is not None and queue.count >= self.max_queued_per_token:
+                answers.append(self._too_many(queue.count))
+            else:
+                job = _new_job(submit)
+                queue.add(job)
+                new.append(job)
+                answers.append(job)
+        if not repository.insert_all_if_new(conn, new):  # an id or name was taken: redraw
+            inserted = {id(job): self._insert_one(conn, job) for job in new}
+            answers = [inserted.get(id(a), a) for a in answers]  # a duplicate: its job too
+        return [_existing(conn, a) if isinstance(a, str) else a for a in answers]
+
+    def _insert_one(self, conn: Connection, job: ExportJob) -> ExportJob | Exception:
+        for _ in range(10):
+            if repository.insert_if_new(conn, job):
+                return job
+            job = replace(job, id=naming.new_job_id(),
+                          name=naming.new_job_name(job.created_at.astimezone()))
+        return TagportError("could not draw a unique job id")
 
     def _check_queue(self, conn: Connection, token_id: int | None) -> None:
         if token_id is None:
             return
         waiting = repository.count_unfinished(conn, token_id)
         if waiting >= self.max_queued_per_token:
-            raise TooManyRequests(
-                f"this token already has {waiting} unfinished jobs (the limit is "
-                f"{self.max_queued_per_token}); retry when some have finished",
-                code="TOO_MANY_JOBS",
-            )
+            raise self._too_many(waiting)
+
+    def _too_many(self, waiting: int) -> TooManyRequests:
+        return TooManyRequests(
+            f"this token already has {waiting} unfinished jobs (the limit is "
+            f"{self.max_queued_per_token}); retry when some have finished",
+            code="TOO_MANY_JOBS",
+        )
 
     def cancel(self, job_id: str, token_id: int | None = None) -> ExportJob:
         """Stop a job that has not finished: it ends in ERROR with code CANCELLED.
@@ -193,6 +219,22 @@ class JobService:
     def _move(self, job_id: str, allowed: list[JobStage], new: JobStage, **values: Any) -> bool:
         with self.db.begin() as conn:
             return repository.transition(conn, job_id, allowed, new, **values)
+
+
+def _new_job(submit: Submit) -> ExportJob:
+    now = datetime.now(UTC)
+    return ExportJob(
+        id=naming.new_job_id(), name=naming.new_job_name(now.astimezone()),
+        token_id=submit.token_id, tag_key=submit.tag_key, properties=submit.properties,
+        file_format=submit.file_format, header_type=submit.header_type,
+        stage=JobStage.NONE, created_at=now, request_key=submit.request_key,
+    )
+
+
+def _existing(conn: Connection, job_id: str) -> ExportJob:
+    job = repository.get(conn, job_id)
+    assert job is not None  # read under the write lock that found it
+    return job
 
 
 def _request_key(tag_key: str, properties: list[str], file_format: str, header: str) -> str:

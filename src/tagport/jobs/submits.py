@@ -27,12 +27,14 @@ MAX_BATCH = 200  # submits per commit: bounds how long the write lock is held
 
 
 class SubmitWriter(Generic[T, R]):
-    """Runs `store(conn, item)` for queued items, a batch per transaction. An item whose
-    `store` raises gets that exception and the others go on (`store` must leave the
-    transaction usable, as a refused insert on SQLite does); a failed commit fails the
-    batch."""
+    """Runs `store(conn, items)` for the queued items, a batch per transaction; it
+    answers each item with a result or the exception that refuses it (a 429). A batch
+    is a few statements, not a few per item: each statement lets go of the GIL, and
+    getting it back behind the busy event loop costs up to a switch interval (5 ms).
+    A failed commit fails the whole batch."""
 
-    def __init__(self, db: DbEngine, store: Callable[[Connection, T], R]) -> None:
+    def __init__(self, db: DbEngine,
+                 store: Callable[[Connection, list[T]], list[R | Exception]]) -> None:
         self.db = db
         self.store = store
         self._queue: queue.SimpleQueue[tuple[T, Future[R]] | None] = queue.SimpleQueue()
@@ -76,15 +78,10 @@ class SubmitWriter(Generic[T, R]):
             self._commit(batch)
 
     def _commit(self, batch: list[tuple[T, Future[R]]]) -> None:
-        done: list[tuple[Future[R], R | None, BaseException | None]] = []
         try:
             with self.db.connect() as conn:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
-                for item, future in batch:
-                    try:
-                        done.append((future, self.store(conn, item), None))
-                    except Exception as exc:  # this item's answer (429, ...)
-                        done.append((future, None, exc))
+                answers = self.store(conn, [item for item, _ in batch])
                 conn.commit()
         except BaseException as exc:  # nothing was stored: every submit gets the cause
             for _, future in batch:
@@ -92,8 +89,8 @@ class SubmitWriter(Generic[T, R]):
             if not isinstance(exc, Exception):
                 raise
             return
-        for future, result, error in done:
-            if error is not None:
-                future.set_exception(error)
+        for (_, future), answer in zip(batch, answers, strict=True):
+            if isinstance(answer, Exception):
+                future.set_exception(answer)
             else:
-                future.set_result(result)  # type: ignore[arg-type]
+                future.set_result(answer)
