@@ -3,9 +3,13 @@ answers as one submit at a time."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from tagport.errors import TooManyRequests
+from tagport.catalog.models import CatalogEntry, Kind, ValueType
+from tagport.catalog.service import CatalogService
+from tagport.errors import NotFound, TooManyRequests
 from tagport.exports import naming
 from tagport.exports.spec import ExportRequest
 
@@ -59,3 +63,28 @@ def test_a_taken_job_id_is_drawn_again(seeded, monkeypatch):
     [job, same] = _batch(core, [["usr_age"], ["usr_age"]], token_id)
     assert job.id == same.id == "zzzzzzzz"
     assert core.jobs.get("zzzzzzzz").properties == job.properties
+
+
+def test_a_key_added_by_another_process_is_accepted_at_once(seeded):
+    core = seeded
+    core.jobs.prepare_quickly(ExportRequest("tag_rfm", ["usr_gender"], "csv", "key"), None)
+    other = CatalogService(core.db)  # `tagport catalog apply` elsewhere
+    other.apply([CatalogEntry("usr_city", Kind.ATTRIBUTE, "城市", ValueType.STRING, False, "")])
+    submit = core.jobs.prepare_quickly(ExportRequest("tag_rfm", ["usr_city"], "csv", "key"), None)
+    assert submit.properties == ["usr_city"]
+
+
+def test_a_batch_validated_against_an_older_catalog_is_validated_again(seeded):
+    core = seeded
+    token_id = _token_id(core)
+    submit = core.jobs.prepare_quickly(
+        ExportRequest("tag_rfm", ["usr_gender"], "csv", "name"), token_id)
+    CatalogService(core.db).apply(
+        [CatalogEntry("usr_city", Kind.ATTRIBUTE, "城市", ValueType.STRING, False, "")])
+    stale = replace(submit, request=ExportRequest("tag_nope", [], "csv", "key"))
+    with core.db.connect() as conn:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        [kept, refused] = core.jobs.store_batch(conn, [submit, stale])
+        conn.commit()
+    assert kept.properties == ["usr_gender"]
+    assert isinstance(refused, NotFound) and refused.code == "TAG_NOT_FOUND"

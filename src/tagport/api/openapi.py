@@ -53,8 +53,8 @@ async def submit_export_job(
     jobs = core.jobs
     if jobs.writer is None:  # PostgreSQL: the transaction waits on a row lock, in a thread
         job = await run_in_threadpool(jobs.submit, export, token.id)
-    else:  # SQLite: validate here (a local read), then wait for the writer's commit
-        job = await asyncio.wrap_future(jobs.writer.put(jobs.prepare(export, token.id)))
+    else:  # SQLite: validate here, then wait for the writer's commit
+        job = await asyncio.wrap_future(jobs.writer.put(jobs.prepare_quickly(export, token.id)))
     request.app.state.wake_workers()
     return ExportJobCreated(id=job.id, name=job.name)
 

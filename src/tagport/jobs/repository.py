@@ -287,24 +287,27 @@ class TokenQueue:
         self.by_key.setdefault(job.request_key or "", job)
 
 
-def unfinished_by_token(conn: Connection,
-                        token_ids: set[int | None]) -> dict[int | None, TokenQueue]:
-    """The unfinished jobs of these tokens (None: jobs without a token), one statement."""
+def unfinished_by_token(conn: Connection, token_ids: set[int | None],
+                        request_keys: set[str]) -> dict[int | None, TokenQueue]:
+    """How many unfinished jobs each of these tokens has (None: jobs without a token),
+    and the oldest with each of `request_keys`: two statements whatever the numbers."""
     queues: dict[int | None, TokenQueue] = {token_id: TokenQueue() for token_id in token_ids}
     ids = [i for i in token_ids if i is not None]
     owner = t.c.token_id.in_(ids)
     if None in token_ids:
         owner = sa.or_(owner, t.c.token_id.is_(None))
-    rows = conn.execute(
+    unfinished = t.c.stage.in_([s.value for s in UNFINISHED])
+    counts = conn.execute(sa.select(t.c.token_id, sa.func.count())
+                          .where(owner, unfinished).group_by(t.c.token_id))
+    for token_id, count in counts:
+        queues[token_id].count = count
+    same = conn.execute(
         sa.select(t.c.token_id, t.c.request_key, t.c.id)
-        .where(owner, t.c.stage.in_([s.value for s in UNFINISHED]))
+        .where(owner, unfinished, t.c.request_key.in_(sorted(request_keys)))
         .order_by(t.c.created_at)
     )
-    for token_id, request_key, job_id in rows:
-        queue = queues[token_id]
-        queue.count += 1
-        if request_key is not None:
-            queue.by_key.setdefault(request_key, job_id)
+    for token_id, request_key, job_id in same:
+        queues[token_id].by_key.setdefault(request_key, job_id)
     return queues
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Engine as DbEngine
 
-from tagport.catalog.service import CatalogService
+from tagport.catalog.service import CatalogService, CatalogSnapshot
 from tagport.engines.base import Engine
 from tagport.errors import Conflict, Gone, NotFound, TagportError, TooManyRequests
 from tagport.exports import naming
@@ -31,6 +31,8 @@ log = logging.getLogger("tagport.jobs")
 class Submit:
     """A validated export request, to be stored as a job (or matched to one)."""
 
+    request: ExportRequest
+    catalog_version: tuple[int, object]  # of the catalog it was validated against
     token_id: int | None
     tag_key: str
     properties: list[str]
@@ -74,14 +76,26 @@ class JobService:
             repository.lock_token(conn, token_id)
             return self.store(conn, submit)
 
-    def prepare(self, request: ExportRequest, token_id: int | None) -> Submit:
-        """Validate the request against the catalog (raises 400/404 errors)."""
-        plan = plan_export(request, self.catalog.current_by_key())
+    def prepare(self, request: ExportRequest, token_id: int | None,
+                catalog: CatalogSnapshot | None = None) -> Submit:
+        """Validate the request against the catalog (raises 400/404 errors); by default
+        the catalog as it is now."""
+        catalog = catalog or self.catalog.snapshot()
+        plan = plan_export(request, catalog.by_key)
         properties = [c.key for c in plan.columns]
         key = _request_key(plan.tag.key, properties, plan.file_format.value,
                            plan.header_type.value)
-        return Submit(token_id, plan.tag.key, properties, plan.file_format.value,
-                      plan.header_type.value, key)
+        return Submit(request, catalog.version, token_id, plan.tag.key, properties,
+                      plan.file_format.value, plan.header_type.value, key)
+
+    def prepare_quickly(self, request: ExportRequest, token_id: int | None) -> Submit:
+        """`prepare` against the catalog last read, without asking the store: for the
+        writer's batches, which validate again if the catalog has changed since. A
+        request it refuses is checked against the current catalog (a key added since)."""
+        try:
+            return self.prepare(request, token_id, self.catalog.last_snapshot())
+        except TagportError:
+            return self.prepare(request, token_id)
 
     def store(self, conn: Connection, submit: Submit) -> ExportJob:
         """In a transaction that serialises the token's submits: the existing unfinished
@@ -98,11 +112,20 @@ class JobService:
 
     def store_batch(self, conn: Connection, submits: list[Submit]) -> list[ExportJob | Exception]:
         """`store` for many submits in one transaction that holds the write lock, in a few
-        statements: each submit sees the ones before it (dedupe, the per-token limit)."""
-        queues = repository.unfinished_by_token(conn, {s.token_id for s in submits})
+        statements: each submit sees the ones before it (dedupe, the per-token limit).
+        A submit validated against an older catalog is validated again (400/404)."""
+        catalog = self.catalog.snapshot(conn)
+        queues = repository.unfinished_by_token(conn, {s.token_id for s in submits},
+                                                {s.request_key for s in submits})
         answers: list[ExportJob | str | Exception] = []
         new: list[ExportJob] = []
         for submit in submits:
+            if submit.catalog_version != catalog.version:
+                try:
+                    submit = self.prepare(submit.request, submit.token_id, catalog)
+                except TagportError as exc:
+                    answers.append(exc)
+                    continue
             queue = queues[submit.token_id]
             if (same := queue.by_key.get(submit.request_key)) is not None:
                 answers.append(same)
