@@ -22,7 +22,8 @@ What it does, in order (issue 3, item 1):
        array tags T[] or JSON), and has no ORDER BY when a plain scan is already in
        gio_id order (checked), as tagport relies on;
    (b) tagport end to end over HTTP against a `tagport serve` subprocess: submit, poll
-       until FINISH, stream the download to disk; the server's peak RSS (VmHWM reset
+       until FINISH, download the file to disk (with curl, the client of the seed's
+       examples; --client httpx for Python's); the server's peak RSS (VmHWM reset
        before the run, and VmRSS sampled, children included) and CPU seconds;
    (c) naive baseline: DuckDB `.df()` + pandas `to_csv` / `to_json(lines=True)`, in a
        subprocess of its own (its peak RSS is its own), stopped when its RSS passes
@@ -440,20 +441,29 @@ class Settings:
     threads: int
     memory_limit: str
     workers: int
+    floor_memory_limit: str
 
 
 def tagport_settings() -> Settings:
-    """tagport's own defaults (or TAGPORT_* from the environment, as the server reads them)."""
+    """tagport's own defaults (or TAGPORT_* from the environment, as the server reads them).
+
+    The floor and the baseline get the larger of tagport's two DuckDB limits (the load
+    limit, half the memory by default): DuckDB's own `COPY ... (FORMAT JSON)` cannot run
+    within tagport's 128MB export limit (it keeps whole ordered batches in memory), so
+    they get more memory, not less.
+    """
     from tagport.config import Settings as TagportSettings
 
     s = TagportSettings()
-    return Settings(s.duckdb_threads, s.duckdb_memory_limit, s.workers)
+    return Settings(s.duckdb_threads, s.duckdb_memory_limit, s.workers,
+                    s.load_memory_limit)
 
 
 def measure_floor(data_dir: Path, store: Store, fmt: str, header: str, out: Path,
                   st: Settings, keep: bool = False) -> Run:
     spec = {"db": str(data_dir / "profiles.duckdb"), "threads": st.threads,
-            "memory_limit": st.memory_limit, "temp_directory": str(out.parent / "spill-floor"),
+            "memory_limit": st.floor_memory_limit,
+            "temp_directory": str(out.parent / "spill-floor"),
             "sql": floor_copy(store, fmt, header, out)}
     r = run_child("_floor", spec)
     size = out.stat().st_size
@@ -465,7 +475,8 @@ def measure_floor(data_dir: Path, store: Store, fmt: str, header: str, out: Path
 def measure_pandas(data_dir: Path, store: Store, fmt: str, header: str, out: Path,
                    st: Settings, max_rss: int) -> Run:
     spec = {"db": str(data_dir / "profiles.duckdb"), "threads": st.threads,
-            "memory_limit": st.memory_limit, "temp_directory": str(out.parent / "spill-floor"),
+            "memory_limit": st.floor_memory_limit,
+            "temp_directory": str(out.parent / "spill-floor"),
             "sql": csv_select(store, header) if fmt == "csv" else flat_select(store),
             "format": fmt, "out": str(out)}
     r = run_child("_pandas", spec, max_rss=max_rss)
@@ -481,20 +492,43 @@ def _parse_ts(value: str | None) -> float | None:
     return dt.datetime.fromisoformat(value).timestamp() if value else None
 
 
-def measure_tagport(server, fmt: str, header: str, out: Path, curl: bool = False,
-                    keep: bool = False) -> Run:  # type: ignore[no-untyped-def]
-    """Submit, poll until FINISH, stream the download to `out`; the server's peak RSS."""
+def download(server, uri: str, out: Path, client: str) -> int:  # type: ignore[no-untyped-def]
+    """Download `uri` to `out` with curl (the seed's own client) or httpx; the size."""
+    url = f"{server.base}/download?file={uri}"
+    if client == "curl":
+        subprocess.run(["curl", "-sSf", "-o", str(out), "-H",
+                        f"Authorization: Bearer {server.token}", url], check=True)
+        return out.stat().st_size
+    size = 0
+    with httpx.Client(headers=server.headers, timeout=600) as http, \
+            http.stream("GET", url) as resp:
+        resp.raise_for_status()
+        expected = int(resp.headers.get("content-length", -1))
+        with open(out, "wb") as f:
+            for chunk in resp.iter_raw():
+                f.write(chunk)
+                size += len(chunk)
+    if expected >= 0 and size != expected:
+        raise RuntimeError(f"downloaded {size} bytes, Content-Length said {expected}")
+    return size
+
+
+def measure_tagport(server, fmt: str, header: str, out: Path, client: str = "curl",
+                    other_client: bool = False, keep: bool = False) -> Run:  # type: ignore[no-untyped-def]
+    """Submit, poll until FINISH, download to `out` with `client`; the server's peak RSS.
+    With `other_client`, the file is downloaded once more with the other client (not
+    counted), to tell the client's share of the download from the server's."""
     body = {"properties": PROPERTIES, "fileFormat": fmt, "csvHeaderType": header}
-    with httpx.Client(base_url=server.base, headers=server.headers, timeout=600) as client:
+    with httpx.Client(base_url=server.base, headers=server.headers, timeout=600) as http:
         with PeakRss(server.pid) as mem:
             t0 = time.perf_counter()
-            r = client.post(f"/v1/api/user_tags/{EXPORT_TAG}/export_jobs", json=body)
+            r = http.post(f"/v1/api/user_tags/{EXPORT_TAG}/export_jobs", json=body)
             r.raise_for_status()
             t_submitted = time.perf_counter()
             job_id = r.json()["id"]
             polls = 0
             while True:
-                doc = client.get(f"/v1/api/job/result/{job_id}").json()
+                doc = http.get(f"/v1/api/job/result/{job_id}").json()
                 polls += 1
                 if doc["stage"] == "FINISH":
                     break
@@ -502,26 +536,15 @@ def measure_tagport(server, fmt: str, header: str, out: Path, curl: bool = False
                     raise RuntimeError(f"export job {job_id} failed: {doc.get('error')}")
                 time.sleep(POLL_INTERVAL)
             t_finished = time.perf_counter()
-            size = 0
-            with client.stream("GET", f"/download?file={doc['uris'][0]}") as resp:
-                resp.raise_for_status()
-                expected = int(resp.headers.get("content-length", -1))
-                with open(out, "wb") as f:
-                    for chunk in resp.iter_raw():
-                        f.write(chunk)
-                        size += len(chunk)
+            size = download(server, doc["uris"][0], out, client)
             t_done = time.perf_counter()
-    if expected >= 0 and size != expected:
-        raise RuntimeError(f"downloaded {size} bytes, Content-Length said {expected}")
-    curl_seconds = float("nan")
-    if curl and shutil.which("curl"):
-        # the same download by curl: how much of the download time is the Python client's
+    other = "httpx" if client == "curl" else "curl"
+    other_seconds = float("nan")
+    if other_client and (other != "curl" or shutil.which("curl")):
         out.unlink()
         t = time.perf_counter()
-        subprocess.run(["curl", "-sSf", "-o", str(out), "-H",
-                        f"Authorization: Bearer {server.token}",
-                        f"{server.base}/download?file={doc['uris'][0]}"], check=True)
-        curl_seconds = time.perf_counter() - t
+        download(server, doc["uris"][0], out, other)
+        other_seconds = time.perf_counter() - t
     started, finished = _parse_ts(doc.get("startedAt")), _parse_ts(doc.get("finishedAt"))
     detail = {
         "submit": t_submitted - t0,
@@ -529,7 +552,7 @@ def measure_tagport(server, fmt: str, header: str, out: Path, curl: bool = False
         "wait": t_finished - t0,
         "download": t_done - t_finished,
         "polls": polls,
-        "curl": curl_seconds,
+        "other_client": other_seconds,
     }
     # the result files stay in the data dir's results; the bench removes its own
     shutil.rmtree(server.data_dir / "results" / doc["name"], ignore_errors=True)
@@ -540,7 +563,8 @@ def measure_tagport(server, fmt: str, header: str, out: Path, curl: bool = False
 
 def measure_case(data_dir: Path, store: Store, token: str, case: str, fmt: str, header: str,
                  work: Path, st: Settings, repeat: int, baseline: bool,
-                 verify: bool = False, baseline_max_rss: int = 12 * 2**30) -> dict[str, Result]:
+                 verify: bool = False, baseline_max_rss: int = 12 * 2**30,
+                 client: str = "curl") -> dict[str, Result]:
     out_dir = work / "out"
     out_dir.mkdir(exist_ok=True)
     ext = "csv" if fmt == "csv" else "json"
@@ -560,7 +584,8 @@ def measure_case(data_dir: Path, store: Store, token: str, case: str, fmt: str, 
         runs = []
         for k in range(repeat):
             runs.append(measure_tagport(server, fmt, header, out_dir / f"tagport.{ext}",
-                                        curl=k == repeat - 1, keep=verify and k == 0))
+                                        client=client, other_client=k == repeat - 1,
+                                        keep=verify and k == 0))
             log(f"  {case} (b) tagport run {k + 1}: {runs[-1].seconds:.2f}s"
                 f" (export {runs[-1].detail['export']:.2f}s,"
                 f" download {runs[-1].detail['download']:.2f}s), server peak"
@@ -674,7 +699,9 @@ def report(args: argparse.Namespace, st: Settings, store: Store, gen_seconds: fl
           if git_rev() != args.rev_start else []),
         f"- tagport settings: TAGPORT_DUCKDB_THREADS={st.threads}, "
         f"TAGPORT_DUCKDB_MEMORY_LIMIT={st.memory_limit}, TAGPORT_WORKERS={st.workers}; "
-        f"the floor and the baseline use the same DuckDB threads and memory limit",
+        f"the floor and the baseline use the same DuckDB threads and a memory limit of"
+        f" {st.floor_memory_limit} (tagport's load limit: DuckDB's JSON COPY runs out of"
+        f" memory within {st.memory_limit})",
         f"- data: 20 columns (2 identities, the device id multi-valued; 8 attributes; 10 tags),"
         f" `{EXPORT_TAG}` covers {cases['csv/key']['a'].rows:,} users; "
         + (f"generated in {gen_seconds:.1f}s" if gen_seconds is not None
@@ -725,19 +752,22 @@ def report(args: argparse.Namespace, st: Settings, store: Store, gen_seconds: fl
     lines.append(table(["case", "method", "rows", "time s", "rows/s", "MB", "MB/s",
                         "peak RSS", "CPU s", "ratio"], rows))
     lines += ["", "Where (b)'s time goes (medians; export = the job's startedAt → finishedAt"
-              " in the server, including the fsync; download = streaming the finished file with"
-              " httpx, as counted in (b); curl = the last run's file downloaded once more by curl,"
+              " in the server, including the fsync; download = the finished file downloaded to"
+              f" disk by {args.client}, as counted in (b); other client = the last run's file"
+              f" downloaded once more by {'httpx' if args.client == 'curl' else 'curl'},"
               " not counted, to tell the client's share from the server's):", ""]
     rows = []
     for case, res in list(cases.items()) + [("csv/key at N/10", small)]:
         b = res["b"]
         rows.append([case, f"{b.detail('submit') * 1000:.0f} ms",
                      f"{b.detail('export'):.2f}", f"{b.detail('wait'):.2f}",
-                     f"{b.detail('download'):.2f}", f"{b.runs[-1].detail['curl']:.2f}",
+                     f"{b.detail('download'):.2f}", f"{b.runs[-1].detail['other_client']:.2f}",
                      f"{b.seconds:.2f}",
                      fmt_mib(b.runs[0].detail["idle_rss"]), fmt_mib(b.peak_rss)])
-    lines.append(table(["case", "submit", "export s", "submit→FINISH s", "download s (httpx)",
-                        "same download by curl s", "total s", "server RSS idle",
+    other = "httpx" if args.client == "curl" else "curl"
+    lines.append(table(["case", "submit", "export s", "submit→FINISH s",
+                        f"download s ({args.client})", f"same download by {other} s",
+                        "total s", "server RSS idle",
                         "server peak RSS"], rows))
 
     ck, sm = cases["csv/key"], small
@@ -820,6 +850,9 @@ def main() -> None:
     p.add_argument("--reuse", action="store_true",
                    help="Skip generating and loading: reuse the data dirs an earlier run with"
                    " the same --users left with --keep (loading is then not measured).")
+    p.add_argument("--client", choices=["curl", "httpx"], default="curl",
+                   help="The download client of (b): curl (the seed's examples use it) or httpx;"
+                   " the last run downloads once more with the other, not counted.")
     p.add_argument("--no-snapshot", action="store_true",
                    help="Run tagport from src/ as it is, not from a copy taken at the start.")
     p.add_argument("--verify", action="store_true",
@@ -874,7 +907,8 @@ def main() -> None:
     token_name = f"bench-{int(time.time())}"
     log(f"csv/key at N/10 = {n // 10:,} users")
     small = measure_case(small_dir, inspect_store(small_dir), create_token(small_dir, token_name),
-                         "csv/key", "csv", "key", work, st, args.repeat, baseline=False)
+                         "csv/key", "csv", "key", work, st, args.repeat, baseline=False,
+                         client=args.client)
     token = create_token(main_dir, token_name)
     store = inspect_store(main_dir)
     log(f"users table: {'stored in gio_id order' if store.ordered else 'not in gio_id order'};"
@@ -884,7 +918,8 @@ def main() -> None:
         log(f"{case} at N = {n:,} users")
         cases[case] = measure_case(main_dir, store, token, case, fmt, header, work, st,
                                    args.repeat, baseline=not args.skip_baseline,
-                                   verify=args.verify, baseline_max_rss=baseline_cap)
+                                   verify=args.verify, baseline_max_rss=baseline_cap,
+                                   client=args.client)
 
     text = report(args, st, store, gen_seconds, loads, cases, small,
                   time.perf_counter() - t_start)

@@ -10,7 +10,7 @@ import pytest
 from tagport.catalog.service import entries_from_file, read_catalog_file
 from tagport.config import Settings
 from tagport.core import Tagport
-from tests import postgres_server
+from tests import postgres_server, s3_server
 from tests.big_dataset import big_profiles  # noqa: F401  (a session fixture)
 
 SEED_CATALOG = {
@@ -52,6 +52,17 @@ def postgres():
     try:
         server = postgres_server.start()
     except postgres_server.Unavailable as exc:
+        pytest.skip(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3():
+    """A local S3-compatible server (moto) for the session; skips without moto and s3fs."""
+    try:
+        server = s3_server.start()
+    except s3_server.Unavailable as exc:
         pytest.skip(str(exc))
     yield server
     server.stop()

@@ -262,7 +262,9 @@ class Client:
         while True:
             headers = {"Range": f"bytes={have}-"} if have else {}
             try:
-                with self._http.stream("GET", url, headers=headers) as response:
+                # results in S3 answer 307 to a presigned URL; httpx drops the token there
+                with self._http.stream("GET", url, headers=headers,
+                                       follow_redirects=True) as response:
                     if response.status_code >= 400:
                         response.read()
                         raise error_from(response)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,7 +23,21 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the metadata store; default a SQLite file in the data dir.",
     )
     result_dir: Path | None = Field(
-        None, description="Where export files are written; default `<data dir>/results`."
+        None, description="Where export files are written; default `<data dir>/results`. "
+        "With an `s3://` result URL, where exports are written before their upload."
+    )
+    result_url: str | None = Field(
+        None,
+        description="Where finished result files live, through fsspec: a directory "
+        "(`file:///shared/mount/results`, a shared mount) or `s3://bucket/prefix` (needs "
+        "`pip install 'tagport[s3]'`; downloads redirect to a presigned URL); default the "
+        "result dir.",
+    )
+    result_storage_options: dict[str, Any] | None = Field(
+        None,
+        description="JSON object of options for the result URL's fsspec filesystem, e.g. "
+        "`{\"endpoint_url\": \"http://minio:9000\"}` for s3fs; credentials may also come "
+        "from the standard `AWS_*` variables.",
     )
     host: str = Field("127.0.0.1", description="Address the HTTP server listens on.")
     port: int = Field(8080, description="Port the HTTP server listens on.")
@@ -46,7 +61,18 @@ class Settings(BaseSettings):
     )
     duckdb_threads: int = Field(2, ge=1, description="Threads DuckDB may use.")
     duckdb_memory_limit: str = Field(
-        "2GB", description="DuckDB memory limit; larger work spills to the data dir."
+        "128MB",
+        description="DuckDB's memory limit for exports and queries: its cache of the "
+        "profile table's blocks stays within it (the file itself sits in the OS page "
+        "cache), so an export's memory does not grow with the users; larger work spills "
+        "to the data dir.",
+    )
+    duckdb_load_memory_limit: str | None = Field(
+        None,
+        description="DuckDB's memory limit while a load runs (its joins and aggregates "
+        "over the whole file; below what they need, they spill to disk and a 10M-user "
+        "load takes 1.6x as long); back to `duckdb_memory_limit` when it ends. Default: "
+        "half the machine's memory.",
     )
     log_format: Literal["text", "json"] = Field(
         "text", description="`serve`'s log lines: `text`, or `json` (one object per line)."
@@ -139,6 +165,14 @@ class Settings(BaseSettings):
     def profile_dataset_path(self) -> Path:
         path = self.profile_path or self.resolved_data_dir / "profiles.parquet"
         return path.expanduser().resolve()
+
+    @property
+    def load_memory_limit(self) -> str:
+        """`duckdb_load_memory_limit`, or half the machine's physical memory."""
+        if self.duckdb_load_memory_limit:
+            return self.duckdb_load_memory_limit
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        return f"{total // 2 // 2**20}MB"
 
     @property
     def spill_path(self) -> Path:

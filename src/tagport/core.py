@@ -20,6 +20,7 @@ from tagport.jobs.service import JobService
 from tagport.ops.metrics import Metrics
 from tagport.profiles.lookup import LookupService
 from tagport.profiles.service import ProfileService
+from tagport.results import open_result_store
 
 
 class Tagport:
@@ -30,6 +31,8 @@ class Tagport:
         self.settings = settings
         settings.resolved_data_dir.mkdir(parents=True, exist_ok=True)
         settings.results_path.mkdir(parents=True, exist_ok=True)
+        self.results = open_result_store(settings)  # fails at once on an unusable URL
+        self.results.work_root.mkdir(parents=True, exist_ok=True)
         self.db: DbEngine = create_db_engine(settings.metadata_url)
         migrate(self.db)
         self.catalog = CatalogService(self.db)
@@ -37,7 +40,7 @@ class Tagport:
         self.coverage = CoverageStore(self.db)
         self.metrics = Metrics(self.db)
         self.jobs = JobService(
-            self.db, self.catalog, settings.results_path,
+            self.db, self.catalog, self.results,
             max_queued_per_token=settings.max_queued_jobs_per_token,
             result_ttl=settings.result_ttl,
             lease_seconds=settings.job_lease_seconds, max_attempts=settings.max_attempts,

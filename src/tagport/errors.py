@@ -58,6 +58,20 @@ class StoreBusy(TagportError):
     code = "STORE_BUSY"
 
 
+class StorageError(TagportError):
+    """The result storage (a directory, an S3 bucket) failed to write, read or delete."""
+
+    status = 500
+    code = "STORAGE_ERROR"
+
+
+class ConfigError(TagportError):
+    """A setting that cannot work (a missing optional dependency, an unsupported URL)."""
+
+    status = 500
+    code = "CONFIG_ERROR"
+
+
 class NotImplementedYet(TagportError):
     status = 501
     code = "NOT_IMPLEMENTED"

@@ -479,3 +479,53 @@ def test_line_numbers_follow_the_file_order_in_large_csv_and_jsonl(load):
                for i, a in enumerate(ages)]
     report = load.jsonl(*records)
     assert reject_lines(report) == [(n - 2, "usr_age")]
+
+
+def test_a_load_runs_under_the_load_memory_limit_and_gives_it_back(tmp_path, catalog):
+    store = DuckDBStore(tmp_path / "m.duckdb", memory_limit="64MB", load_memory_limit="1GB")
+    seen: list[str] = []
+
+    def limit() -> str:
+        cur = store.cursor()
+        try:
+            return cur.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+        finally:
+            cur.close()
+
+    try:
+        before = limit()
+        path = tmp_path / "in.csv"
+        path.write_text(f"{UID},usr_age\nu1,30\n")
+        report = load_file(store, path, InputFormat.CSV, catalog,
+                           before_commit=lambda _report: seen.append(limit()))
+        assert report.applied
+        assert seen == ["953.6 MiB"]  # DuckDB shows 1GB (10^9 bytes) in MiB
+        assert limit() == before == "61.0 MiB"
+        # a load that fails gives the limit back too
+        path.write_text(f"{UID},usr_age\nu2,old\n")
+        assert not load_file(store, path, InputFormat.CSV, catalog).applied
+        assert limit() == before
+    finally:
+        store.close()
+
+
+def test_typed_parquet_columns_load_as_they_are_and_a_nan_is_still_refused(load, store):
+    seen = dt.datetime(2026, 5, 1, 8, 30, 15, 123456)
+    table = pa.table({
+        UID: ["u1", "u2"],
+        "usr_age": pa.array([30, None], pa.int32()),
+        "usr_score": pa.array([1.5, float("nan")], pa.float64()),
+        "usr_vip": [True, False],
+        "usr_birthday": [dt.date(1990, 1, 2), None],
+        "usr_seen": pa.array([seen, None], pa.timestamp("us")),
+    })
+    report = load.parquet(table)
+    assert not report.applied
+    assert [(r.line, r.field, r.reason) for r in report.rejects] == [
+        (2, "usr_score", "value 'nan' is not a double (a finite number)"),
+    ]
+    report = load.parquet(table, skip_invalid=True)
+    assert report.applied and report.inserted == 1
+    assert users(store, UID, "usr_age", "usr_score", "usr_vip", "usr_birthday", "usr_seen") == [
+        (1, ["u1"], 30, 1.5, True, dt.date(1990, 1, 2), seen),
+    ]

@@ -24,7 +24,7 @@ GIO_IDS = b'"gio_id"\n1\n3\n4\n'
 
 
 def runner(core, lease: float = 30.0, attempts: int = 3) -> JobRunner:
-    return JobRunner(core.db, core.catalog, core.settings.results_path,
+    return JobRunner(core.db, core.catalog, core.results,
                      lease_seconds=lease, max_attempts=attempts)
 
 

@@ -1,23 +1,22 @@
-"""`GET /download?file=<uri>`: stream a finished job's file."""
+"""`GET /download?file=<uri>`: stream a finished job's file, or redirect to it in the
+object store that holds it."""
 
 from __future__ import annotations
 
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import RedirectResponse
 
 from tagport.api.deps import current_token, get_core
+from tagport.api.filestream import ResultFileResponse
 from tagport.api.responses import errors
 from tagport.auth.signing import LinkSigner
 from tagport.auth.tokens import Token
+from tagport.jobs.models import ExportJob
+from tagport.results import StoredObject
 
 router = APIRouter()
-
-class ResultFileResponse(FileResponse):
-    # 1 MiB reads: a 700 MB export is 700 thread hops, not 11,000
-    chunk_size = 1024 * 1024
-
 
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/x-ndjson; charset=utf-8"}
 
@@ -38,6 +37,8 @@ def _caller(request: Request, authorization: str | None = Header(None)) -> Token
 
 @router.get("/download", response_class=ResultFileResponse, responses={
     200: {"description": "The file.", "content": {"text/csv": {}, "application/x-ndjson": {}}},
+    307: {"description": "The file is in an object store (`TAGPORT_RESULT_URL=s3://...`): "
+          "`Location` is a presigned URL that serves it with the same headers."},
     **errors(400, 401, 403, 404, 410),
 })
 def download(
@@ -48,7 +49,8 @@ def download(
     token: Token | None = Depends(_caller),
 ) -> ResultFileResponse:
     """The file is looked up among the jobs' files; a path is never resolved from the
-    request. Authorised by the Bearer token, or by a signed link from the job result."""
+    request. Authorised by the Bearer token, or by a signed link from the job result;
+    both are checked before any redirect."""
     if token is None:
         signer: LinkSigner = request.app.state.signer
         signer.verify(file, expires, signature or "")
@@ -56,8 +58,19 @@ def download(
     else:
         owner = token.job_owner
     job, local = get_core(request).jobs.file_for(file, token_id=owner)
+    if isinstance(local, StoredObject):
+        return _redirect(request, job, local)
     return ResultFileResponse(
         local,
         media_type=CONTENT_TYPES[job.file_format],
         headers={"Content-Disposition": content_disposition(local.name)},
     )
+
+
+def _redirect(request: Request, job: ExportJob, found: StoredObject) -> RedirectResponse:
+    """307 to a presigned URL that answers with the headers a local download has."""
+    core = get_core(request)
+    url = core.results.presigned_url(found, CONTENT_TYPES[job.file_format],
+                                     content_disposition(found.name),
+                                     core.settings.signed_link_ttl)
+    return RedirectResponse(url, status_code=307)

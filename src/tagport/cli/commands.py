@@ -21,6 +21,7 @@ from tagport.exports.spec import ExportRequest
 from tagport.jobs.models import JobStage
 from tagport.jobs.runner import worker_id
 from tagport.ops.logs import logging_config
+from tagport.results import StoredObject
 
 MAX_REJECTS_SHOWN = 20
 
@@ -112,7 +113,10 @@ def export(
             raise TagportError(f"export failed: {job.error_code}: {job.error_message}")
         _, local = tp.jobs.file_for(job.files[0], token_id=None)
         dest = output or Path(local.name)
-        _place(local, dest)
+        if isinstance(local, StoredObject):  # in an object store: download it
+            tp.results.fetch(local, dest)
+        else:
+            _place(local, dest)
     runtime.out(f"{job.row_count} rows written to {dest}")
 
 

@@ -53,6 +53,6 @@ def show(job_id: str = typer.Argument(..., help="The job's id, e.g. kqQeWeGr."))
         doc = result_document(job)
         doc.update(properties=job.properties, csvHeaderType=job.header_type,
                    attempts=job.attempts, tokenId=job.token_id,
-                   files=[str(tp.settings.results_path / p.split("/", 3)[-1])
+                   files=[tp.results.location(job.name, job.attempts, p.rsplit("/", 1)[-1])
                           for p in job.files])
     runtime.out(json.dumps(doc, ensure_ascii=False, indent=2))

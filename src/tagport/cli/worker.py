@@ -37,7 +37,7 @@ def worker(
         stop = _stop_event()
         pool.start()
         runtime.out(f"tagport worker {pool.name}: {s.workers} export thread(s), "
-                    f"results in {s.results_path}")
+                    f"results in {tp.results.url}")
         while not stop.wait(1.0):
             pass
         runtime.out(f"tagport worker {pool.name}: stopping; running exports get "

@@ -8,8 +8,9 @@ publishes. A failed attempt is retried; after `max_attempts` failed or interrupt
 attempts the job ends in ERROR with the last cause.
 
 Files: an attempt writes into `<job dir>/.work-<attempt>` (attempt numbers only grow, so
-no two runs ever share a work dir), and the FINISH transaction moves the files into
-place while it holds the job's row.
+no two runs ever share a work dir), and the result store (results/) publishes them: a
+directory moves them into place inside the FINISH transaction, while it holds the job's
+row; an object store uploads them before it, and a refused FINISH deletes the upload.
 """
 
 from __future__ import annotations
@@ -27,17 +28,19 @@ from sqlalchemy.engine import Engine as DbEngine
 
 from tagport.catalog.service import CatalogService
 from tagport.engines.base import Engine, FileFormat
-from tagport.errors import TagportError
+from tagport.errors import StorageError, TagportError
 from tagport.exports import naming
 from tagport.exports.spec import ExportRequest, plan_export
 from tagport.jobs import repository
+from tagport.jobs.flush import FlushBehind
 from tagport.jobs.lease import LeaseKeeper
 from tagport.jobs.models import CLAIMED, ExportJob, JobStage
+from tagport.results import ResultStore
+from tagport.results.directory import WORK_DIR_PREFIX, fsync_path
 
 log = logging.getLogger("tagport.jobs")
 
 RETRY_DELAY = 0.5  # seconds before the first retry of a failed attempt; doubles each time
-WORK_DIR_PREFIX = ".work-"
 
 
 def worker_id(label: str) -> str:
@@ -47,11 +50,11 @@ def worker_id(label: str) -> str:
 
 
 class JobRunner:
-    def __init__(self, db: DbEngine, catalog: CatalogService, results_dir: Path, *,
+    def __init__(self, db: DbEngine, catalog: CatalogService, results: ResultStore, *,
                  lease_seconds: float = 30.0, max_attempts: int = 3) -> None:
         self.db = db
         self.catalog = catalog
-        self.results_dir = results_dir
+        self.results = results
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
 
@@ -66,7 +69,7 @@ class JobRunner:
             job_id = repository.claim_next(conn, worker, self.lease_seconds, self.max_attempts)
         for job in given_up:
             log.error("job %s failed: %s", job.id, _interrupted(job))
-            shutil.rmtree(self.results_dir / job.name, ignore_errors=True)
+            self._drop(job.name)
         return job_id
 
     def claim(self, job_id: str, worker: str) -> bool:
@@ -104,7 +107,7 @@ class JobRunner:
             self._attempt(job, engine, worker)
 
     def _attempt(self, job: ExportJob, engine: Engine, worker: str) -> None:
-        job_dir = self.results_dir / job.name
+        job_dir = self.results.work_root / job.name
         work_dir = job_dir / f"{WORK_DIR_PREFIX}{job.attempts}"
         try:
             if not self._move(job.id, JobStage.READY, JobStage.RUNNING, worker,
@@ -119,13 +122,14 @@ class JobRunner:
             )
             _remove_work_dirs(job_dir)  # left by interrupted attempts
             work_dir.mkdir(parents=True)
-            output = engine.export(plan, work_dir, file_name)
+            with FlushBehind(work_dir):  # so that the fsync below has little left to do
+                output = engine.export(plan, work_dir, file_name)
             if not self._move(job.id, JobStage.RUNNING, JobStage.DATA_READY, worker,
                               row_count=output.row_count):
                 log.warning("job %s: %s no longer holds it; its rows are dropped", job.id, worker)
                 return
             for path in output.files:
-                _fsync(path)
+                fsync_path(path)
             if self._finish(job, worker, output.files):
                 log.info("job %s finished: %s rows (attempt %d by %s)", job.id,
                          output.row_count, job.attempts, worker)
@@ -143,27 +147,51 @@ class JobRunner:
             return repository.transition(conn, job_id, [old], new, owner=worker, **values)
 
     def _finish(self, job: ExportJob, worker: str, files: list[Path]) -> bool:
-        """DATA_READY -> FINISH, the files moved into place and recorded, in one transaction.
+        """Publish the files: upload them (object stores), then DATA_READY -> FINISH with
+        the files placed (directories) and recorded, in one transaction.
 
         The guarded update holds the job's row (PostgreSQL) or the database (SQLite) until
         the commit, so no other worker can claim the job while the files move, and a
-        worker that lost its claim never gets as far as moving its files.
+        worker that lost its claim never gets as far as moving its files. Uploaded objects
+        are unreachable until recorded; a refused FINISH deletes them.
         """
-        job_dir = self.results_dir / job.name
         sizes = [path.stat().st_size for path in files]
+        try:
+            self.results.upload(job.name, job.attempts, files)
+        except StorageError:
+            self._discard(job)  # a partial upload
+            raise
         with self.db.begin() as conn:
-            if not repository.transition(
+            finished = repository.transition(
                 conn, job.id, [JobStage.DATA_READY], JobStage.FINISH, owner=worker,
                 byte_count=sum(sizes), finished_at=datetime.now(UTC), lease_until=None,
                 error_code=None, error_message=None,
-            ):
-                return False
-            _place(files, job_dir)
-            repository.add_files(conn, job.id, [
-                (naming.result_path(job.name, path.name), size)
-                for path, size in zip(files, sizes, strict=True)
-            ])
-        return True
+            )
+            if finished:
+                self.results.place(job.name, job.attempts, files)
+                repository.add_files(conn, job.id, [
+                    (naming.result_path(job.name, path.name), size)
+                    for path, size in zip(files, sizes, strict=True)
+                ])
+        if not finished:
+            self._discard(job)
+        return finished
+
+    def _discard(self, job: ExportJob) -> None:
+        """Remove what this attempt uploaded; a failure leaves it to retention."""
+        try:
+            self.results.discard(job.name, job.attempts)
+        except StorageError as exc:
+            log.warning("job %s: attempt %d's upload not removed: %s", job.id, job.attempts,
+                        exc.message)
+
+    def _drop(self, job_name: str) -> None:
+        """Remove every file of a job that ended in ERROR: work dirs and published files."""
+        shutil.rmtree(self.results.work_root / job_name, ignore_errors=True)
+        try:
+            self.results.delete(job_name)
+        except StorageError as exc:
+            log.warning("job %s: files not removed: %s", job_name, exc.message)
 
     def _fail(self, job: ExportJob, worker: str, exc: Exception) -> None:
         code, message = _cause(exc)
@@ -188,7 +216,7 @@ class JobRunner:
             )
         if failed:  # final now: nothing of it may stay
             log.error("job %s failed: %s", job.id, message, exc_info=exc)
-            shutil.rmtree(self.results_dir / job.name, ignore_errors=True)
+            self._drop(job.name)
         else:
             log.warning("job %s: %s no longer holds it; its failure is ignored: %s",
                         job.id, worker, message)
@@ -258,23 +286,3 @@ def _remove_if_empty(job_dir: Path) -> None:
         job_dir.rmdir()
     except OSError:  # not empty (a result, another attempt), or gone
         pass
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _place(files: list[Path], job_dir: Path) -> None:
-    """Move the finished files into the job dir, replacing what an interrupted attempt
-    may have placed there before its commit, and make the renames durable."""
-    names = {path.name for path in files}
-    for entry in job_dir.iterdir():
-        if not entry.name.startswith(WORK_DIR_PREFIX) and entry.name not in names:
-            entry.unlink()
-    for path in files:
-        os.replace(path, job_dir / path.name)
-    _fsync(job_dir)

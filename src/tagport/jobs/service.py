@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +22,7 @@ from tagport.jobs import repository
 from tagport.jobs.models import UNFINISHED, ExportJob, JobStage
 from tagport.jobs.runner import JobRunner
 from tagport.jobs.submits import SubmitWriter
+from tagport.results import ResultStore, StoredObject
 
 log = logging.getLogger("tagport.jobs")
 
@@ -43,14 +43,14 @@ class Submit:
 
 class JobService:
     def __init__(
-        self, db: DbEngine, catalog: CatalogService, results_dir: Path, *,
+        self, db: DbEngine, catalog: CatalogService, results: ResultStore, *,
         max_queued_per_token: int = 20, result_ttl: timedelta = timedelta(days=7),
         lease_seconds: float = 30.0, max_attempts: int = 3,
     ) -> None:
         self.db = db
         self.catalog = catalog
-        self.results_dir = results_dir
-        self.runner = JobRunner(db, catalog, results_dir, lease_seconds=lease_seconds,
+        self.results = results
+        self.runner = JobRunner(db, catalog, results, lease_seconds=lease_seconds,
                                 max_attempts=max_attempts)
         self.max_queued_per_token = max_queued_per_token
         self.result_ttl = result_ttl
@@ -186,7 +186,7 @@ class JobService:
         with self.db.connect() as conn:
             jobs = repository.finished_before(conn, now - self.result_ttl)
         for job in jobs:
-            shutil.rmtree(self.results_dir / job.name, ignore_errors=True)
+            self.results.delete(job.name)
             with self.db.begin() as conn:
                 repository.mark_expired(conn, job.id, now)
             log.info("job %s: result files expired and deleted", job.id)
@@ -212,8 +212,9 @@ class JobService:
         with self.db.connect() as conn:
             return repository.list_jobs(conn, limit)
 
-    def file_for(self, path: str, token_id: int | None) -> tuple[ExportJob, Path]:
-        """The finished job owning the file at API path `path`, and the file on disk."""
+    def file_for(self, path: str, token_id: int | None) -> tuple[ExportJob, Path | StoredObject]:
+        """The finished job owning the file at API path `path`, and the file: on disk, or
+        an object in the result store."""
         with self.db.connect() as conn:
             job = repository.by_file_path(conn, path)
         if job is None or (token_id is not None and job.token_id != token_id):
@@ -221,10 +222,11 @@ class JobService:
         if self.is_expired(job):
             raise Gone(f"the files of job {job.id!r} have expired and were deleted",
                        code="FILE_EXPIRED")
-        local = self.results_dir / path[len(naming.RESULTS_PREFIX) + 1:]
-        if not local.is_file():
+        file_name = path[len(naming.result_path(job.name, "")):]
+        found = self.results.locate(job.name, job.attempts, file_name)
+        if found is None:
             raise NotFound("the file of this job is no longer on disk", code="FILE_NOT_FOUND")
-        return job, local
+        return job, found
 
     # -- running (jobs/runner.py) --------------------------------------------------------
 

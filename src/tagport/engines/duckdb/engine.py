@@ -37,6 +37,7 @@ class DuckDBEngine:
                 settings.profile_db_path,
                 threads=settings.duckdb_threads,
                 memory_limit=settings.duckdb_memory_limit,
+                load_memory_limit=settings.load_memory_limit,
                 temp_directory=spill,
                 read_only=read_only,
             )

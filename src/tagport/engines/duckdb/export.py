@@ -5,15 +5,24 @@ store.py) and DuckDB preserves insertion order in a scan, so rows come out order
 without a sort (a sort of 10M wide rows costs about as much as the export itself and
 holds the rows in memory).
 
-CSV: DuckDB streams Arrow record batches into `pyarrow.csv.CSVWriter`, whose default
-quoting is the spec's: header cells and strings quoted, numbers and booleans bare, null
-an empty field. Dates, datetimes, identities and arrays are rendered as strings in SQL
-so that they are quoted. JSON: DuckDB's own `COPY ... (FORMAT JSON)` of nested structs
-writes compact lines with keys in select order, `null` kept and UTF-8 unescaped.
+Both formats are written by two threads: one drains DuckDB's Arrow reader (the query
+runs on DuckDB's own threads), the other writes the batches it hands over, so that the
+scan and the write overlap instead of taking turns.
+
+CSV: the batches go into `pyarrow.csv.CSVWriter`, whose default quoting is the spec's:
+header cells and strings quoted, numbers and booleans bare, null an empty field. Dates,
+datetimes, identities and arrays are rendered as strings in SQL so that they are
+quoted. JSON: DuckDB renders each line with `to_json` of nested structs (compact, keys in
+select order, `null` kept, UTF-8 unescaped: the same bytes as its `COPY ... (FORMAT
+JSON)`), newline included; a batch of lines is then one contiguous Arrow buffer, written
+as it is.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -22,9 +31,10 @@ import pyarrow.csv as pacsv
 
 from tagport.catalog.models import CatalogEntry, ValueType
 from tagport.engines.base import ExportPlan, FileFormat, HeaderType
-from tagport.engines.duckdb.store import ident, literal, sql_type
+from tagport.engines.duckdb.store import ident, sql_type
 
-BATCH_ROWS = 128 * 1024
+BATCH_ROWS = 32 * 1024  # rows per Arrow batch: ~6 MB of CSV text, ~18 MB of JSON
+QUEUED_BATCHES = 2  # batches read ahead of the writer: bounds the memory in flight
 _AS_TEXT_IN_CSV = {ValueType.DATE, ValueType.DATETIME}
 
 
@@ -99,18 +109,78 @@ def write_csv(cur: duckdb.DuckDBPyConnection, plan: ExportPlan, columns: dict[st
     # the sink is opened here so that its descriptor is closed even when a write fails
     # (a full disk): the space of the removed partial file must come back at once
     with pa.OSFile(str(dest), "wb") as sink, pacsv.CSVWriter(sink, schema) as writer:
-        for batch in reader:
+        for batch in read_ahead(reader):
             writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
             rows += batch.num_rows
     return rows
 
 
+def json_lines_query(plan: ExportPlan, columns: dict[str, str]) -> str:
+    return f"SELECT to_json(line)::VARCHAR || chr(10) FROM ({json_query(plan, columns)}) line"
+
+
 def write_json(cur: duckdb.DuckDBPyConnection, plan: ExportPlan, columns: dict[str, str],
                dest: Path) -> int:
-    result = cur.execute(
-        f"COPY ({json_query(plan, columns)}) TO {literal(str(dest))} (FORMAT JSON)"
-    ).fetchall()
-    return int(result[0][0])
+    reader = cur.sql(json_lines_query(plan, columns)).to_arrow_reader(BATCH_ROWS)
+    rows = 0
+    with pa.OSFile(str(dest), "wb") as sink:
+        for batch in read_ahead(reader):
+            sink.write(_text(batch.column(0)))
+            rows += batch.num_rows
+    return rows
+
+
+def _text(lines: pa.Array) -> pa.Buffer:
+    """The bytes of a string array with no nulls, end to end: a slice of its data buffer."""
+    if lines.type not in (pa.string(), pa.large_string()):
+        lines = lines.cast(pa.large_string())
+    if len(lines) == 0:
+        return pa.py_buffer(b"")
+    _, offsets, data = lines.buffers()
+    width = 8 if lines.type == pa.large_string() else 4
+    first = int.from_bytes(offsets[lines.offset * width:][:width], "little")
+    end = int.from_bytes(offsets[(lines.offset + len(lines)) * width:][:width], "little")
+    return data.slice(first, end - first)
+
+
+def read_ahead(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    """The reader's batches, read by a thread of their own up to QUEUED_BATCHES ahead.
+
+    The reader's error, if any, is raised here after the batches before it. When the
+    consumer stops early (its write failed), the thread is told to stop and joined.
+    """
+    batches: queue.Queue[pa.RecordBatch | BaseException | None] = queue.Queue(QUEUED_BATCHES)
+    stop = threading.Event()
+
+    def put(item: pa.RecordBatch | BaseException | None) -> None:
+        while not stop.is_set():
+            try:
+                batches.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def drain() -> None:
+        try:
+            for batch in reader:
+                if stop.is_set():
+                    return
+                put(batch)
+            put(None)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(exc)
+
+    thread = threading.Thread(target=drain, name="tagport-export-reader", daemon=True)
+    thread.start()
+    try:
+        while (item := batches.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+        reader.close()
 
 
 def export(cur: duckdb.DuckDBPyConnection, plan: ExportPlan, columns: dict[str, str],

@@ -68,7 +68,9 @@ def load_file(
         raise InvalidInput(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise InvalidInput(f"{path}: the file is empty")
-    with store.write_lock:
+    # the limit is lowered again once the cursor, and with it the load's temp tables, is
+    # gone: lowering it first would make DuckDB spill them to disk
+    with store.write_lock, store.load_memory():
         cur = store.cursor()
         try:
             # line numbers come from the scan order, so keep it even if the store drops it
@@ -119,7 +121,7 @@ def _load(
     if staged.file_rejects:
         return LoadReport(rejected=staged.records, rejects=staged.file_rejects)
     store.ensure_columns(cur, staged.entries)
-    _validate(cur, staged.entries)
+    _validate(cur, staged.entries, staged.typed)
     _resolve(cur, [e for e in staged.entries if e.is_identity])
     report = _rejects_report(cur)
     if report.rejects and not skip_invalid:
@@ -142,9 +144,13 @@ def _elements(raw: str) -> str:
     return f"list_filter({raw}, lambda e: e IS NOT NULL AND e <> '')"
 
 
-def _typed(entry: CatalogEntry) -> str:
+def _typed(entry: CatalogEntry, staged_typed: bool) -> str:
     """The SQL of `entry`'s stored value, from its raw column in `load_input`."""
     raw = ident(entry.key)
+    if staged_typed:  # a Parquet column of the key's own type
+        if entry.value_type is ValueType.DOUBLE:
+            return f"CASE WHEN isfinite({raw}) THEN {raw} END"
+        return raw
     if entry.is_identity:  # empty values and repeats within a record are dropped
         return f"load_nonempty(load_distinct({_elements(raw)}))"
     if entry.is_array:
@@ -152,9 +158,14 @@ def _typed(entry: CatalogEntry) -> str:
     return _cast(entry, raw)
 
 
-def _type_rejects(cur: duckdb.DuckDBPyConnection, entry: CatalogEntry) -> None:
+def _type_rejects(cur: duckdb.DuckDBPyConnection, entry: CatalogEntry,
+                  staged_typed: bool) -> None:
     raw = ident(entry.key)
-    if entry.is_array:
+    if staged_typed:  # typed already: only a double can still be wrong (NaN, infinity)
+        if entry.value_type is not ValueType.DOUBLE:
+            return
+        value, wrong = f"CAST({raw} AS VARCHAR)", f"NOT isfinite({raw})"
+    elif entry.is_array:
         bad = f"list_filter({_elements(raw)}, lambda e: {_cast(entry, 'e')} IS NULL)"
         value, wrong = f"({bad})[1]", f"len({bad}) > 0"
     else:
@@ -164,14 +175,15 @@ def _type_rejects(cur: duckdb.DuckDBPyConnection, entry: CatalogEntry) -> None:
                 f" format({reason}, left({value}, 80)) FROM load_input WHERE {wrong}")
 
 
-def _validate(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) -> None:
+def _validate(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry],
+              typed: frozenset[str]) -> None:
     select = ["line", "gio_raw", "load_uint(gio_raw) AS gio_id"]
     for e in entries:
-        select += [f"{_typed(e)} AS {ident(e.key)}", ident(e.key + "?")]
+        select += [f"{_typed(e, e.key in typed)} AS {ident(e.key)}", ident(e.key + "?")]
     cur.execute(f"CREATE TEMP TABLE load_rec AS SELECT {', '.join(select)} FROM load_input")
     for e in entries:
         if not e.is_identity and e.value_type is not ValueType.STRING:
-            _type_rejects(cur, e)
+            _type_rejects(cur, e, e.key in typed)
     cur.execute(
         "INSERT INTO load_rejects SELECT line, 'gio_id', CASE WHEN gio_id IS NULL"
         " THEN format('gio_id ''{}'' is not a valid gio_id (a positive whole number)', gio_raw)"
@@ -338,14 +350,20 @@ def _stage_changes(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) 
     )
     # a user that one record touches takes that record's values as they are; only users
     # touched by several records need the "last carrier wins" aggregation, which costs
-    # most of a load when applied to every row
+    # most of a load when applied to every row. A new user from one record also takes
+    # its identity values as the record lists them (none of them is mapped yet: a mapped
+    # value would have made the user a known one), without aggregating them.
     multi, single = ["t.gio_id", "bool_and(t.is_new) AS is_new"], ["t.gio_id", "t.is_new"]
-    ids = ["gio_id"]
+    ids, final = ["gio_id"], ["a.gio_id", "a.is_new"]
     for e in entries:
         col, present = ident(e.key), ident(e.key + "?")
         if e.is_identity:
+            own = ident(e.key + "#own")
             ids.append(f"string_agg(id_value, '||' ORDER BY first_line, first_pos)"
                        f" FILTER (WHERE id_key = {literal(e.key)}) AS {col}")
+            single.append(f"CASE WHEN t.is_new THEN array_to_string(r.{col}, '||') END AS {own}")
+            multi.append(f"NULL::VARCHAR AS {own}")
+            final.append(f"coalesce(a.{own}, i.{col}) AS {col}")
             continue
         last = f"arg_max_null(r.{col}, r.line) FILTER (WHERE r.{present})"
         if e.is_array:  # stored as JSON text (see store.py)
@@ -356,15 +374,18 @@ def _stage_changes(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) 
             single.append(f"r.{col} AS {col}")
         multi.append(f"bool_or(r.{present}) AS {present}")
         single.append(f"r.{present} AS {present}")
+        final += [f"a.{col}", f"a.{present}"]
     cur.execute(
-        "CREATE TEMP TABLE load_change AS WITH counted AS (SELECT line, gio_id, is_new,"
-        " count(*) OVER (PARTITION BY gio_id) AS records FROM load_target),"
-        f" attrs AS (SELECT {', '.join(single)} FROM load_rec r JOIN counted t USING (line)"
-        " WHERE t.records = 1"
+        "CREATE TEMP TABLE load_change AS WITH"
+        " multi AS (SELECT gio_id FROM load_target GROUP BY gio_id HAVING count(*) > 1),"
+        " one AS (SELECT line, gio_id, is_new FROM load_target ANTI JOIN multi USING (gio_id)),"
+        f" attrs AS (SELECT {', '.join(single)} FROM load_rec r JOIN one t USING (line)"
         f" UNION ALL BY NAME SELECT {', '.join(multi)} FROM load_rec r"
-        " JOIN counted t USING (line) WHERE t.records > 1 GROUP BY t.gio_id),"
-        f" ids AS (SELECT {', '.join(ids)} FROM load_new_ids GROUP BY gio_id)"
-        " SELECT * FROM attrs LEFT JOIN ids USING (gio_id)"
+        " JOIN load_target t USING (line) SEMI JOIN multi m ON t.gio_id = m.gio_id"
+        " GROUP BY t.gio_id),"
+        f" ids AS (SELECT {', '.join(ids)} FROM load_new_ids"
+        "  ANTI JOIN (SELECT gio_id FROM one WHERE is_new) USING (gio_id) GROUP BY gio_id)"
+        f" SELECT {', '.join(final)} FROM attrs a LEFT JOIN ids i USING (gio_id)"
     )
 
 
@@ -389,15 +410,19 @@ def _write_users(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) ->
 
 
 def _keys_with_data(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) -> list[str]:
+    """The keys this load gave a value to some user, to be marked in the catalog.
+
+    An identity key counts when the load maps a new value of it: a value it only meets
+    again was mapped by an earlier load, which marked the key then (identities are never
+    cleared). Other keys count when the winning value of some user is not null.
+    """
     if not entries:
         return []
-    # identities are never cleared, so any applied value counts; other keys count when
-    # the winning value of some user is not null
-    checks = [
-        f"EXISTS (SELECT 1 FROM load_change WHERE {ident(e.key)} IS NOT NULL)"
-        if not e.is_identity else
-        f"EXISTS (SELECT 1 FROM load_ids JOIN load_target USING (line)"
-        f" WHERE id_key = {literal(e.key)})" for e in entries
-    ]
-    row = cur.execute(f"SELECT {', '.join(checks)}").fetchall()[0]
-    return sorted(e.key for e, has in zip(entries, row, strict=True) if has)
+    identities = {row[0] for row in cur.execute(
+        "SELECT DISTINCT id_key FROM load_new_ids").fetchall()}
+    others = [e for e in entries if not e.is_identity]
+    checks = [f"EXISTS (SELECT 1 FROM load_change WHERE {ident(e.key)} IS NOT NULL)"
+              for e in others]
+    row = cur.execute(f"SELECT {', '.join(checks)}").fetchall()[0] if checks else ()
+    marked = {e.key for e, has in zip(others, row, strict=True) if has}
+    return sorted(marked | {e.key for e in entries if e.is_identity and e.key in identities})

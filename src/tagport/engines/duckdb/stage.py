@@ -2,7 +2,9 @@
 
 `load_input(line, gio_raw, "<key>", "<key>?")` holds, per catalog key the file touches,
 the raw value (VARCHAR, or VARCHAR[] for identities and array tags) and whether the
-record carries the key at all (only JSON lines can leave a key out). Problems found on the
+record carries the key at all (only JSON lines can leave a key out). A Parquet column
+that already has the key's type (BIGINT for an int, DATE for a date, ...) is staged as it
+is, typed, and listed in `Staged.typed`: validation then has nothing to parse. Problems found on the
 way go to `load_rejects`. See load.py for the steps after this one.
 """
 
@@ -16,7 +18,7 @@ import duckdb
 
 from tagport.catalog.models import CatalogEntry, ValueType
 from tagport.engines.base import InputFormat, Reject
-from tagport.engines.duckdb.store import ident, literal
+from tagport.engines.duckdb.store import SQL_TYPES, ident, literal
 from tagport.errors import InvalidInput
 
 GIO_ID = "gio_id"
@@ -40,6 +42,18 @@ class Staged:
     entries: list[CatalogEntry]
     file_rejects: list[Reject] = field(default_factory=list)
     records: int = 0
+    typed: frozenset[str] = frozenset()  # keys staged typed, not as text
+
+
+# Parquet types that hold a key's values exactly, staged without a round trip through text
+_NATIVE_TYPES: dict[ValueType, frozenset[str]] = {
+    ValueType.INT: frozenset({"BIGINT", "INTEGER", "SMALLINT", "TINYINT",
+                              "UINTEGER", "USMALLINT", "UTINYINT"}),
+    ValueType.DOUBLE: frozenset({"DOUBLE", "FLOAT"}),
+    ValueType.BOOL: frozenset({"BOOLEAN"}),
+    ValueType.DATE: frozenset({"DATE"}),
+    ValueType.DATETIME: frozenset({"TIMESTAMP"}),
+}
 
 
 # --- 1. stage ------------------------------------------------------------------------
@@ -137,17 +151,21 @@ def _stage_parquet(
     entries = [catalog[c] for c in types if c != GIO_ID]
     gio = f"CAST({ident(GIO_ID)} AS VARCHAR)" if GIO_ID in types else "NULL::VARCHAR"
     select = ["file_row_number + 1 AS line", f"{gio} AS gio_raw"]
+    typed = set()
     for e in entries:
         col, is_list_column = ident(e.key), types[e.key].endswith("[]")
         if is_list_column:
             raw = f"CAST({col} AS VARCHAR[])"
         elif is_list(e):
             raw = f"string_split(CAST({col} AS VARCHAR), '||')"
+        elif types[e.key] in _NATIVE_TYPES.get(e.value_type, ()):
+            raw = f"CAST({col} AS {SQL_TYPES[e.value_type]})"
+            typed.add(e.key)
         else:
             raw = _scalar(e, f"CAST({col} AS VARCHAR)")
         select += [f"{raw} AS {col}", f"true AS {ident(e.key + '?')}"]
     _create_input(cur, select, source)
-    return Staged(entries)
+    return Staged(entries, typed=frozenset(typed))
 
 
 def _stage_jsonl(

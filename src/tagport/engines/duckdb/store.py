@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import shutil
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -73,12 +75,17 @@ class DuckDBStore:
     """Owns the DuckDB connection; hands out cursors to threads."""
 
     def __init__(
-        self, path: Path, *, threads: int = 2, memory_limit: str = "2GB",
-        temp_directory: Path | None = None, read_only: bool = False,
+        self, path: Path, *, threads: int = 2, memory_limit: str = "128MB",
+        load_memory_limit: str = "2GB", temp_directory: Path | None = None,
+        read_only: bool = False,
     ) -> None:
         """`read_only`: share the file with other reading processes (`tagport worker`);
-        DuckDB lets several processes read a file, or one process write it."""
+        DuckDB lets several processes read a file, or one process write it.
+        `memory_limit` holds for exports and queries, `load_memory_limit` while a load
+        runs (see `load_memory`)."""
         self.path = path
+        self.memory_limit = memory_limit
+        self.load_memory_limit = load_memory_limit
         path.parent.mkdir(parents=True, exist_ok=True)
         if read_only and not path.exists():  # an empty store, as a writer would make it
             DuckDBStore(path, threads=threads, memory_limit=memory_limit).close()
@@ -109,6 +116,26 @@ class DuckDBStore:
             " id_key VARCHAR NOT NULL, id_value VARCHAR NOT NULL, gio_id UBIGINT NOT NULL)"
         )
         cur.close()
+
+    @contextmanager
+    def load_memory(self) -> Iterator[None]:
+        """Raise DuckDB's memory limit to `load_memory_limit` for a load, then lower it.
+
+        The limit is the database's, not the connection's: exports that run meanwhile
+        may use the higher limit too. Loads hold the write lock, so they do not overlap.
+        """
+        self._set_memory_limit(self.load_memory_limit)
+        try:
+            yield
+        finally:
+            self._set_memory_limit(self.memory_limit)
+
+    def _set_memory_limit(self, limit: str) -> None:
+        cur = self.cursor()
+        try:
+            cur.execute(f"SET GLOBAL memory_limit = {literal(limit)}")
+        finally:
+            cur.close()
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A connection of its own for the calling thread."""

@@ -77,7 +77,7 @@ class SparkEngine:
         return cls(
             spark_session(settings.spark_master), ProfileStore(settings.profile_dataset_path),
             max_rows_per_file=settings.max_rows_per_file,
-            duckdb_options=DuckDBOptions(settings.duckdb_threads, settings.duckdb_memory_limit,
+            duckdb_options=DuckDBOptions(settings.duckdb_threads, settings.load_memory_limit,
                                          settings.spill_path),
         )
 
