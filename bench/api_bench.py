@@ -37,7 +37,9 @@ import argparse
 import datetime as dt
 import http.client
 import json
+import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -56,6 +58,7 @@ from _common import (  # noqa: E402
     PeakRss,
     create_token,
     fmt_mib,
+    free_port,
     log,
     machine_lines,
     snapshot_source,
@@ -100,6 +103,7 @@ class Phase:
         self.wrk_pcts: dict[str, float] = {}
         self.server_peak = 0
         self.server_cpu = 0.0
+        self.client_cpu = 0.0  # the load generator's own CPU seconds
         self.note = ""
 
     @property
@@ -120,7 +124,8 @@ class Phase:
                 f"{self.rps:,.0f}", ms(self.p(50)), ms(self.p(90)), ms(self.p(99)), ms(top),
                 statuses, fmt_mib(self.server_peak),
                 f"{self.server_cpu / self.seconds * 100:.0f}%" if self.seconds else "–",
-                f"{self.server_cpu / self.requests * 1000:.2f}" if self.requests else "–"]
+                f"{self.server_cpu / self.requests * 1000:.2f}" if self.requests else "–",
+                f"{self.client_cpu / self.seconds * 100:.0f}%" if self.seconds else "–"]
 
 
 # --- Python client (threads + http.client) ------------------------------------------------
@@ -181,9 +186,11 @@ def python_phase(server, name: str, tokens: list[str], method: str, path: str, *
         for th in threads:
             th.start()
         gate.wait()
+        cpu0 = time.process_time()
         for th in threads:
             th.join()
         phase.seconds = time.perf_counter() - t0
+        phase.client_cpu = time.process_time() - cpu0
     phase.requests = sum(phase.statuses.values())
     phase.server_peak, phase.server_cpu = mem.peak, mem.cpu
     return phase, ids
@@ -271,7 +278,10 @@ def wrk_phase(server, name: str, tokens: list[str], duration: float, path: str, 
     phase = Phase(name, f"wrk -t{threads} -c{clients}")
     try:
         with PeakRss(server.pid) as mem:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        phase.client_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     finally:
         Path(script.name).unlink()
     phase.server_peak, phase.server_cpu = mem.peak, mem.cpu
@@ -294,6 +304,90 @@ def wrk_phase(server, name: str, tokens: list[str], duration: float, path: str, 
         phase.note = (phase.note + "; " if phase.note else "") + (
             "wrk's latency percentiles mix the 200 and the 429 answers")
     return phase
+
+
+# --- the ceiling: a bare FastAPI app under the same uvicorn --------------------------------
+
+# The two routes' shapes without tagport: a poll answers a constant job result, a submit
+# validates the same body and answers a constant id. What the framework, the server and
+# the load generators cost on this machine, measured the same way.
+_BARE_APP = """
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+app = FastAPI()
+RESULT = %(result)s
+
+
+class Body(BaseModel):
+    properties: list[str] | None = None
+    fileFormat: str = "csv"
+    csvHeaderType: str = "key"
+
+
+class Created(BaseModel):
+    id: str
+    name: str
+
+
+@app.get("/v1/api/job/result/{job_id}")
+async def job_result(job_id: str) -> dict:
+    return RESULT
+
+
+@app.post("/v1/api/user_tags/{tag_key}/export_jobs", response_model=Created)
+async def submit(tag_key: str, body: Body | None = None) -> Created:
+    return Created(id="kqQeWeGr", name="DES-202205240136-5818534160000")
+"""
+
+
+class BareServer:
+    """`uvicorn bare_app:app` (httptools and uvloop as tagport's, no access log)."""
+
+    def __init__(self, work_dir: Path, result: dict) -> None:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        (work_dir / "bare_app.py").write_text(_BARE_APP % {"result": repr(result)}, "utf-8")
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(self.port),
+             "--no-access-log", "--log-level", "warning"], cwd=work_dir)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.base + "/openapi.json", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("the bare FastAPI app did not start")
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+def ceiling_phases(args: argparse.Namespace, data_dir: Path, result: dict, keys: list[str],
+                   poll_path: str, phases: list[Phase]) -> None:
+    bare = BareServer(data_dir / "bare", result)
+    try:
+        python_phase(bare, "warm-up", ["x"] * 10, "GET", poll_path, per_client=20)
+        if shutil.which("wrk") and not args.no_wrk:
+            phases.append(wrk_phase(bare, "ceiling: bare FastAPI poll", ["x"] * args.clients,
+                                    args.duration, poll_path))
+        phases.append(python_phase(bare, "ceiling: bare FastAPI poll", ["x"] * args.clients,
+                                   "GET", poll_path, duration=args.duration)[0])
+        phases.append(python_phase(
+            bare, "ceiling: bare FastAPI submit", ["x"] * args.clients, "POST", SUBMIT_PATH,
+            per_client=max(1, args.submits // args.clients),
+            body_for=lambda k: distinct_body(k, keys))[0])
+        log("ceiling: " + ", ".join(f"{ph.rps:,.0f} req/s" for ph in phases[-3:]))
+    finally:
+        bare.stop()
 
 
 # --- the run -----------------------------------------------------------------------------
@@ -346,6 +440,20 @@ def make_tokens(data_dir: Path, n: int) -> list[str]:
         return [create_token(data_dir, f"client-{i}") for i in range(n)]
 
 
+def _access_log_on() -> bool:
+    """As the server reads TAGPORT_ACCESS_LOG (it inherits this environment)."""
+    return os.environ.get("TAGPORT_ACCESS_LOG", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _free_result_path(stem: str) -> Path:
+    """bench/results/<stem>.md, or <stem>-2.md, -3 ... : never overwrite an earlier report."""
+    dest, n = RESULTS_DIR / f"{stem}.md", 1
+    while dest.exists():
+        n += 1
+        dest = RESULTS_DIR / f"{stem}-{n}.md"
+    return dest
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--users", type=int, default=100_000)
@@ -356,8 +464,17 @@ def main() -> None:
     p.add_argument("--no-wrk", action="store_true", help="Use only the Python client.")
     p.add_argument("--no-snapshot", action="store_true",
                    help="Run tagport from src/ as it is, not from a copy taken at the start.")
+    p.add_argument("--phases", default="poll,submit,ceiling",
+                   help="Comma-separated phases to run: poll, submit, ceiling (a bare FastAPI"
+                   " app's poll and submit routes, measured the same way); default all.")
+    p.add_argument("--output", type=Path, default=None,
+                   help="Where to write the report; default bench/results/<date>-api.md,"
+                   " or -2, -3 ... when that exists.")
     args = p.parse_args()
     use_wrk = not args.no_wrk and shutil.which("wrk") is not None
+    phases_wanted = {p.strip() for p in args.phases.split(",") if p.strip()}
+    if not phases_wanted or phases_wanted - {"poll", "submit", "ceiling"}:
+        p.error("--phases takes poll, submit, ceiling")
     t_start = time.perf_counter()
 
     data_dir = args.work_dir.resolve()
@@ -382,33 +499,47 @@ def main() -> None:
         poll_tokens = [main_token] * args.clients
         python_phase(server, "warm-up", poll_tokens[:10], "GET", poll_path, per_client=20)
 
-        if use_wrk:
+        if use_wrk and "poll" in phases_wanted:
             phases.append(wrk_phase(server, "poll result", poll_tokens, args.duration, poll_path))
             log(f"poll (wrk): {phases[-1].rps:,.0f} req/s")
-        phase, _ = python_phase(server, "poll result", poll_tokens, "GET", poll_path,
-                                duration=args.duration)
-        phases.append(phase)
-        log(f"poll (python): {phase.rps:,.0f} req/s")
-
-        phase, ids = python_phase(server, "submit export job", tokens, "POST", SUBMIT_PATH,
-                                  per_client=per_client,
-                                  body_for=lambda k: distinct_body(k, keys))
-        phases.append(phase)
-        log(f"submit (python): {dict(phase.statuses)}, p50 {phase.p(50) * 1000:.1f} ms,"
-            f" p99 {phase.p(99) * 1000:.1f} ms")
-        notes.append(drain(server, "after the Python submits", len(ids), keys[0], args.users))
-
-        if use_wrk:
-            phase = wrk_phase(server, "submit export job", tokens, args.duration, SUBMIT_PATH,
-                              submit=True, keys=keys)
+        if "poll" in phases_wanted:
+            phase, _ = python_phase(server, "poll result", poll_tokens, "GET", poll_path,
+                                    duration=args.duration)
             phases.append(phase)
-            log(f"submit (wrk): {dict(phase.statuses)}, p50 {phase.p(50) * 1000:.1f} ms,"
-                f" p99 {phase.p(99) * 1000:.1f} ms")
-            notes.append(drain(server, "after the wrk submits", phase.statuses.get("200", 0),
-                               keys[1], args.users))
+            log(f"poll (python): {phase.rps:,.0f} req/s")
+        if "submit" in phases_wanted:
+            submit_phases(server, args, tokens, keys, per_client, phases, notes)
     finally:
         server.stop()
+    if "ceiling" in phases_wanted:
+        ceiling_phases(args, data_dir, doc, keys, poll_path, phases)
+    write_report(args, t_start, snapshot, poll_path, per_client, phases, notes)
 
+
+def submit_phases(server, args: argparse.Namespace, tokens: list[str], keys: list[str],  # type: ignore[no-untyped-def]
+                  per_client: int, phases: list[Phase], notes: list[str]) -> None:
+    """The Python submits, the queue drained, then wrk's submits, drained too."""
+    use_wrk = not args.no_wrk and shutil.which("wrk") is not None
+    phase, ids = python_phase(server, "submit export job", tokens, "POST", SUBMIT_PATH,
+                              per_client=per_client,
+                              body_for=lambda k: distinct_body(k, keys))
+    phases.append(phase)
+    log(f"submit (python): {dict(phase.statuses)}, p50 {phase.p(50) * 1000:.1f} ms,"
+        f" p99 {phase.p(99) * 1000:.1f} ms")
+    notes.append(drain(server, "after the Python submits", len(ids), keys[0], args.users))
+
+    if use_wrk:
+        phase = wrk_phase(server, "submit export job", tokens, args.duration, SUBMIT_PATH,
+                          submit=True, keys=keys)
+        phases.append(phase)
+        log(f"submit (wrk): {dict(phase.statuses)}, p50 {phase.p(50) * 1000:.1f} ms,"
+            f" p99 {phase.p(99) * 1000:.1f} ms")
+        notes.append(drain(server, "after the wrk submits", phase.statuses.get("200", 0),
+                           keys[1], args.users))
+
+
+def write_report(args: argparse.Namespace, t_start: float, snapshot: str | None,
+                 poll_path: str, per_client: int, phases: list[Phase], notes: list[str]) -> None:
     lines = [
         f"# tagport API under load: demo data, {args.users:,} users",
         "",
@@ -417,8 +548,9 @@ def main() -> None:
         f" --duration {args.duration:g}`, total {(time.perf_counter() - t_start) / 60:.1f} min",
         *machine_lines(("duckdb", "pyarrow", "httpx", "uvicorn", "fastapi", "starlette", "h11",
                         "httptools", "uvloop"), snapshot),
-        "- server: one `tagport serve` process (uvicorn, 1 process, access log on), default"
-        " settings (2 export workers); the load generators run on the same machine",
+        "- server: one `tagport serve` process (uvicorn, 1 process), default settings (2"
+        f" export workers, access log {'on' if _access_log_on() else 'off'}); the load"
+        " generators run on the same machine",
         f"- poll: `GET {poll_path}` of a finished job, one token; submit: `POST {SUBMIT_PATH}`"
         f" with a different 4-property csv request each time, {args.clients} clients each with"
         f" its own token (the Python phase: {per_client} submits per client, within the"
@@ -430,30 +562,38 @@ def main() -> None:
         " one core and per request (per request it includes the export jobs the submits"
         " queued, as far as they ran within the phase). The server is one Python process:"
         " its request handling is bound to one core by the GIL, so 1,000 requests/s needs"
-        " well under 1 ms of CPU per request",
+        " well under 1 ms of CPU per request. Client CPU: the load generator's own (wrk's"
+        " process; the Python client's threads, in the bench's process), as a share of one"
+        " core",
         "",
         table(["request", "client", "requests", "s", "req/s", "p50 ms", "p90 ms", "p99 ms",
                "max ms", "statuses", "server peak RSS", "server CPU",
-               "server CPU ms/request"],
+               "server CPU ms/request", "client CPU"],
               [ph.row() for ph in phases]),
         "",
         *[f"- {n}" for n in notes],
         *[f"- {ph.name} ({ph.client}): {ph.note}" for ph in phases if ph.note],
     ]
+    if any(ph.name.startswith("ceiling") for ph in phases):
+        lines += ["", "The ceiling rows: a bare FastAPI app (the same uvicorn, httptools, uvloop;"
+                  " no access log) whose poll answers this job's result as a constant and whose"
+                  " submit validates the same body and answers a constant id, under the same load"
+                  " generators: what the framework and the clients cost on this machine."]
     polls = [ph for ph in phases if ph.name == "poll result"]
     submits = [ph for ph in phases if ph.name == "submit export job"]
+    poll_rows = [["polling ≥ 1,000 req/s",
+                  " / ".join(f"{ph.rps:,.0f} ({ph.client.split(',')[0]})" for ph in polls),
+                  "yes" if max(ph.rps for ph in polls) >= 1000 else "**no**"]] if polls else []
     lines += ["", "## Targets (issue 3)", "", table(["target", "measured", "met"], [
-        ["polling ≥ 1,000 req/s",
-         " / ".join(f"{ph.rps:,.0f} ({ph.client.split(',')[0]})" for ph in polls),
-         "yes" if max(ph.rps for ph in polls) >= 1000 else "**no**"],
+        *poll_rows,
         *[[f"submit p99 ≤ 100 ms at {args.clients} clients ({ph.client.split(',')[0]})",
            f"{ph.p(99) * 1000:.0f} ms", "yes" if ph.p(99) <= 0.1 else "**no**"]
           for ph in submits],
     ])]
     text = "\n".join(lines) + "\n"
     print(text)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    dest = RESULTS_DIR / f"{dt.date.today().isoformat()}-api.md"
+    dest = args.output or _free_result_path(f"{dt.date.today().isoformat()}-api")
+    dest.parent.mkdir(parents=True, exist_ok=True)
     dest.write_text(text, "utf-8")
     log(f"written to {dest}")
 

@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="The lowest level `serve` logs."
     )
+    access_log: bool = Field(
+        False,
+        description="`serve` logs one line per HTTP request (uvicorn's access log). Off by "
+        "default: under load it costs a share of the request time, and the lines about "
+        "jobs (submitted, run, failed) are logged anyway; `/metrics` counts requests.",
+    )
     url: str | None = Field(
         None, description="The server `tagport remote` talks to, e.g. `http://127.0.0.1:8080`."
     )
@@ -118,6 +124,12 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(
         64 * 1024, ge=1024, description="Largest request body accepted (bytes); beyond, 413."
+    )
+    token_cache_seconds: float = Field(
+        5.0, ge=0,
+        description="How long `serve` trusts a token it has looked up; a token revoked in "
+        "another process (`tagport token revoke`, another server) is refused within this "
+        "time, one revoked in the same process at once. 0 looks every request up.",
     )
     signed_link_ttl: timedelta = Field(
         timedelta(minutes=15), description="Lifetime of signed download links."

@@ -36,7 +36,7 @@ class Tagport:
         self.db: DbEngine = create_db_engine(settings.metadata_url)
         migrate(self.db)
         self.catalog = CatalogService(self.db)
-        self.tokens = TokenService(self.db)
+        self.tokens = TokenService(self.db, settings.token_cache_seconds)
         self.coverage = CoverageStore(self.db)
         self.metrics = Metrics(self.db)
         self.jobs = JobService(
@@ -75,6 +75,7 @@ class Tagport:
         return LookupService(self.catalog, self.coverage, lambda: self.engine)
 
     def close(self) -> None:
+        self.jobs.close()
         with self._engine_lock:
             if self._engine is not None:
                 self._engine.close()

@@ -92,35 +92,53 @@ tag_coverage = sa.Table(
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
+# Connections kept open per process. Every thread that touches the store at once needs
+# one: the API's threadpool (40 threads), the export workers, the retention sweeper. A
+# pool smaller than that opens and closes "overflow" connections per request under load.
+SQLITE_POOL_SIZE = 64  # a SQLite connection is a file handle and a page cache
+POSTGRESQL_POOL_SIZE = 10  # the server's max_connections is shared by every process
+POSTGRESQL_MAX_OVERFLOW = 40
+
+
 def create_db_engine(url: str) -> Engine:
     """An engine for the metadata store; SQLite gets WAL and a busy timeout."""
     if url.startswith("sqlite"):
-        engine = sa.create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_pre_ping=True
-        )
-
-        @sa.event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
-        return engine
+        return _sqlite_engine(url)
     if url.startswith(("postgresql:", "postgres:")):  # psycopg 3 is the driver tagport ships
         url = "postgresql+psycopg:" + url.split(":", 1)[1]
-    engine = sa.create_engine(url, pool_pre_ping=True)
-    if engine.dialect.name == "postgresql":
+    if not url.startswith("postgresql"):
+        return sa.create_engine(url, pool_pre_ping=True)
+    # pre-ping: a server across the network may drop idle connections (restarts, proxies)
+    engine = sa.create_engine(url, pool_pre_ping=True, pool_size=POSTGRESQL_POOL_SIZE,
+                              max_overflow=POSTGRESQL_MAX_OVERFLOW)
 
-        @sa.event.listens_for(engine, "connect")
-        def _postgresql_session(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-            # timestamps come back in UTC, as from SQLite, whatever the server's zone
-            with dbapi_conn.cursor() as cur:
-                cur.execute("SET TIME ZONE 'UTC'")
-                cur.execute("SET application_name = 'tagport'")
-            dbapi_conn.commit()
+    @sa.event.listens_for(engine, "connect")
+    def _postgresql_session(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        # timestamps come back in UTC, as from SQLite, whatever the server's zone
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SET TIME ZONE 'UTC'")
+            cur.execute("SET application_name = 'tagport'")
+        dbapi_conn.commit()
 
+    return engine
+
+
+def _sqlite_engine(url: str) -> Engine:
+    """A local file: no pre-ping (nothing can drop the connection), a pool as large as
+    the threads that use it, and only the per-connection PRAGMA on each new connection.
+    The busy timeout is the driver's `timeout`; WAL is a property of the file, set once."""
+    engine = sa.create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": 30},
+        pool_size=SQLITE_POOL_SIZE, max_overflow=SQLITE_POOL_SIZE,
+    )
+
+    @sa.event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_conn.execute("PRAGMA foreign_keys=ON")
+
+    if not url.endswith((":memory:", "sqlite://")):
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
     return engine
 
 

@@ -1,5 +1,5 @@
 """The Python client, `tagport remote export`, `tagport jobs`, metrics and JSON logs,
-against the real server (`tagport serve` on a free port, TAGPORT_LOG_FORMAT=json)."""
+against the real server (`tagport serve` on a free port, TAGPORT_LOG_FORMAT=json, access log on)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def server(tmp_path_factory):
     token = tagport(data, "token", "create", "client").stdout.strip().splitlines()[-1]
     port = free_port()
     log_file = tmp / "server.log"
-    env = dict(os.environ, TAGPORT_LOG_FORMAT="json")
+    env = dict(os.environ, TAGPORT_LOG_FORMAT="json", TAGPORT_ACCESS_LOG="true")  # off by default
     with open(log_file, "wb") as log, open(tmp / "server.out", "wb") as out:
         proc = subprocess.Popen([*TAGPORT, "--data-dir", str(data), "serve", "--port", str(port)],
                                 stdout=out, stderr=log, env=env)

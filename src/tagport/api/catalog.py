@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from tagport.api.deps import current_token, get_core
+from tagport.api.deps import current_token_async, get_core
 from tagport.api.localized import LocalizedRoute, request_language
 from tagport.api.responses import errors
 from tagport.auth.tokens import Token
@@ -31,7 +31,7 @@ def entry_document(entry: CatalogEntry, language: Language) -> dict[str, Any]:
 def get_catalog(
     request: Request,
     language: Language = Depends(request_language),
-    token: Token = Depends(current_token),
+    token: Token = Depends(current_token_async),
 ) -> dict[str, list[dict[str, Any]]]:
     """Every key `properties` accepts, with its display name (the `language` header picks
     Chinese or English) and value type, grouped as identities, attributes and tags."""

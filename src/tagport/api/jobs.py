@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from tagport.api.deps import current_token, get_core
+from tagport.api.deps import current_token_async, get_core
 from tagport.api.localized import LocalizedRoute, request_language
 from tagport.api.openapi import _document as job_document
 from tagport.api.responses import errors
@@ -24,7 +24,7 @@ def list_jobs(
     limit: int = Query(20, description=f"Page size, 1 to {MAX_PAGE_LIMIT}."),
     offset: int = Query(0, description="How many jobs to skip."),
     language: Language = Depends(request_language),
-    token: Token = Depends(current_token),
+    token: Token = Depends(current_token_async),
 ) -> dict[str, Any]:
     """A page of jobs in GrowingIO's envelope; each value is the job's result document
     (`GET /v1/api/job/result/{id}`), signed download links included once FINISH."""

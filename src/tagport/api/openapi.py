@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
-from tagport.api.deps import current_token, get_core
+from tagport.api.deps import current_token_async, get_core, store_read
 from tagport.api.responses import JobResult, errors
 from tagport.auth.signing import LinkSigner
 from tagport.auth.tokens import Token
@@ -38,37 +40,39 @@ class ExportJobCreated(BaseModel):
 
 @router.post("/user_tags/{tag_key}/export_jobs", response_model=ExportJobCreated,
              responses=errors(400, 401, 404, 413, 429))
-def submit_export_job(
+async def submit_export_job(
     tag_key: str,
     request: Request,
     body: ExportJobBody | None = Body(None),
-    token: Token = Depends(current_token),
+    token: Token = Depends(current_token_async),
 ) -> ExportJobCreated:
     """Download the users covered by a user tag: queue an export job."""
     body = body or ExportJobBody()
     core = get_core(request)
-    job = core.jobs.submit(
-        ExportRequest(tag_key, body.properties or [], body.fileFormat, body.csvHeaderType),
-        token_id=token.id,
-    )
+    export = ExportRequest(tag_key, body.properties or [], body.fileFormat, body.csvHeaderType)
+    jobs = core.jobs
+    if jobs.writer is None:  # PostgreSQL: the transaction waits on a row lock, in a thread
+        job = await run_in_threadpool(jobs.submit, export, token.id)
+    else:  # SQLite: validate here, then wait for the writer's commit
+        job = await asyncio.wrap_future(jobs.writer.put(jobs.prepare_quickly(export, token.id)))
     request.app.state.wake_workers()
     return ExportJobCreated(id=job.id, name=job.name)
 
 
 @router.get("/job/result/{job_id}",
             responses={200: {"model": JobResult}, **errors(401, 404)})
-def job_result(job_id: str, request: Request,
-               token: Token = Depends(current_token)) -> dict[str, Any]:
+async def job_result(job_id: str, request: Request,
+                     token: Token = Depends(current_token_async)) -> dict[str, Any]:
     """The job's stage and, once FINISH, the percent-encoded uris of its files, and
     signed download links that work without the token for a short while."""
     jobs = get_core(request).jobs
-    return _document(request, jobs.get(job_id, token_id=token.job_owner))
+    return _document(request, await store_read(request, jobs.get, job_id, token.job_owner))
 
 
 @router.delete("/job/{job_id}",
                responses={200: {"model": JobResult}, **errors(401, 404, 409)})
 def cancel_job(job_id: str, request: Request,
-               token: Token = Depends(current_token)) -> dict[str, Any]:
+               token: Token = Depends(current_token_async)) -> dict[str, Any]:
     """Stop a job that has not finished; it ends in ERROR with code CANCELLED."""
     jobs = get_core(request).jobs
     return _document(request, jobs.cancel(job_id, token_id=token.job_owner))

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from tagport.api.deps import current_token, get_core
+from tagport.api.deps import current_token_async, get_core
 from tagport.api.localized import LocalizedRoute, request_language
 from tagport.auth.tokens import Token
 from tagport.i18n import Language
@@ -24,7 +24,7 @@ def list_user_tags(
     limit: int = LIMIT,
     offset: int = OFFSET,
     language: Language = Depends(request_language),
-    token: Token = Depends(current_token),
+    token: Token = Depends(current_token_async),
 ) -> dict[str, Any]:
     """The user tags with their value type and coverage (`detector`), measured by loads."""
     return get_core(request).lookup.tags(limit, offset, language).document()
@@ -43,7 +43,7 @@ def list_tag_users(
     limit: int = LIMIT,
     offset: int = OFFSET,
     language: Language = Depends(request_language),
-    token: Token = Depends(current_token),
+    token: Token = Depends(current_token_async),
 ) -> dict[str, Any]:
     """A page of the users the tag covers, in the JSON shape of an export line, by gio_id."""
     keys = [k.strip() for value in (properties or []) + (properties_brackets or [])

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from tagport.api.deps import current_token, get_core
+from tagport.api.deps import current_token_async, get_core
 from tagport.api.localized import LocalizedRoute, request_language
 from tagport.auth.tokens import Token
 from tagport.i18n import Language
@@ -21,7 +21,7 @@ def get_user(
                          "or `ids_$basic_userId`.", examples=["$basic_userId"]),
     value: str = Path(description="One value of that identity.", examples=["C001"]),
     language: Language = Depends(request_language),
-    token: Token = Depends(current_token),
+    token: Token = Depends(current_token_async),
 ) -> dict[str, Any]:
     """The user's identities, attributes and tags (every catalog key), as an export line."""
     return get_core(request).lookup.user(user_key, value, language)

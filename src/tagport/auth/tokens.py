@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
+import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -47,9 +50,49 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+class TokenCache:
+    """Recently authenticated tokens by hash, each for `ttl` seconds: most requests then
+    skip the lookup. Only active tokens are kept (a new token works at once); a revoke in
+    this process empties the cache, one in another process takes effect within `ttl`."""
+
+    def __init__(self, ttl: float, max_entries: int = 4096) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[float, Token]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.generation = 0  # bumped by clear(): a lookup that began before is not kept
+
+    def get(self, digest: str) -> Token | None:
+        if self.ttl <= 0:
+            return None
+        with self._lock:
+            entry = self._entries.get(digest)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, digest: str, token: Token, generation: int) -> None:
+        """Keep `token`, read when the cache was at `generation` (a revoke since: not)."""
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if generation != self.generation:
+                return
+            self._entries[digest] = (time.monotonic() + self.ttl, token)
+            self._entries.move_to_end(digest)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.generation += 1
+
+
 class TokenService:
-    def __init__(self, db: Engine) -> None:
+    def __init__(self, db: Engine, cache_seconds: float = 0.0) -> None:
         self.db = db
+        self.cache = TokenCache(cache_seconds)
 
     def create(self, name: str, scopes: tuple[str, ...] = ("export",)) -> str:
         """A new token for `name`; the plain token is returned once and never stored."""
@@ -83,20 +126,30 @@ class TokenService:
                 t.update().where(t.c.name == name, t.c.revoked_at.is_(None))
                 .values(revoked_at=datetime.now(UTC))
             )
+        self.cache.clear()  # revokes are rare: forget every entry, not just this name's
         if result.rowcount == 0:
             raise NotFound(f"no active token named {name!r}", code="TOKEN_NOT_FOUND")
         return result.rowcount
 
+    def cached(self, token: str) -> Token | None:
+        """The token if it was authenticated within the cache's TTL, without a lookup."""
+        return self.cache.get(hash_token(token))
+
     def authenticate(self, token: str) -> Token:
         """The active token matching `token`, or Unauthorized."""
         digest = hash_token(token)
+        if (cached := self.cache.get(digest)) is not None:
+            return cached
+        generation = self.cache.generation
         with self.db.connect() as conn:
             row = conn.execute(sa.select(t).where(t.c.token_hash == digest)).first()
         # the lookup is by hash; compare in constant time all the same
         if row is None or not hmac.compare_digest(row.token_hash, digest) or row.revoked_at:
             raise Unauthorized("the token is unknown or revoked", code="INVALID_TOKEN")
-        return Token(row.id, row.name, as_utc(row.created_at), None,  # type: ignore[arg-type]
-                     _scopes(row.scopes))
+        found = Token(row.id, row.name, as_utc(row.created_at), None,  # type: ignore[arg-type]
+                      _scopes(row.scopes))
+        self.cache.put(digest, found, generation)
+        return found
 
 
 def bearer_token(header: str | None) -> str:

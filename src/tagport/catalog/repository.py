@@ -29,6 +29,15 @@ def list_entries(conn: Connection) -> list[CatalogEntry]:
     return [_entry(r) for r in rows]
 
 
+_VERSION = sa.select(sa.func.count(), sa.func.max(t.c.updated_at))
+
+
+def version(conn: Connection) -> tuple[int, object]:
+    """What changes whenever an entry is added or renamed: (entries, newest updated_at)."""
+    count, newest = conn.execute(_VERSION).one()
+    return int(count), newest
+
+
 def get_entry(conn: Connection, key: str) -> CatalogEntry | None:
     row = conn.execute(sa.select(t).where(t.c.key == key)).first()
     return _entry(row) if row else None

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from tagport.catalog import repository
 from tagport.catalog.models import CatalogEntry, Kind, ValueType, key_error
@@ -60,9 +61,19 @@ def entries_from_file(spec: CatalogFile) -> list[CatalogEntry]:
     return entries
 
 
+@dataclass(frozen=True)
+class CatalogSnapshot:
+    """The catalog by key, and the version it was read at."""
+
+    version: tuple[int, object]
+    by_key: dict[str, CatalogEntry]
+
+
 class CatalogService:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._cached: CatalogSnapshot | None = None
+        self._cache_lock = threading.Lock()
 
     def apply(self, entries: list[CatalogEntry]) -> ApplyReport:
         """Add new entries and update names/descriptions, all or nothing."""
@@ -95,6 +106,27 @@ class CatalogService:
 
     def by_key(self) -> dict[str, CatalogEntry]:
         return {e.key: e for e in self.list()}
+
+    def snapshot(self, conn: Connection | None = None) -> CatalogSnapshot:
+        """The catalog as it is now, for validating requests: kept between calls and read
+        again only when its version (entries, newest `updated_at`) moved, which every
+        apply does, from any process. `has_data` may be stale here: use `by_key` for it."""
+        if conn is None:
+            with self.engine.connect() as own:
+                return self.snapshot(own)
+        version = repository.version(conn)
+        cached = self._cached
+        if cached is not None and cached.version == version:
+            return cached
+        fresh = CatalogSnapshot(version, {e.key: e for e in repository.list_entries(conn)})
+        with self._cache_lock:
+            self._cached = fresh
+        return fresh
+
+    def last_snapshot(self) -> CatalogSnapshot:
+        """The snapshot last read, without asking the store (the first call reads it);
+        check it against `snapshot()` inside the transaction that relies on it."""
+        return self._cached or self.snapshot()
 
     def get(self, key: str) -> CatalogEntry | None:
         with self.engine.connect() as conn:

@@ -88,6 +88,7 @@ def serve(
                     + ("" if worker else " (API only: exports run in `tagport worker`)"))
         try:  # uvicorn ends by raising the stop signal again (SIGINT: KeyboardInterrupt)
             uvicorn.run(app, host=s.host, port=s.port, log_level=s.log_level,
+                        access_log=s.access_log,
                         log_config=logging_config(s.log_format, s.log_level))
         finally:
             if app.state.exports_abandoned:  # handed back, but their threads are in DuckDB:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from tagport.db import job_files
 from tagport.db import jobs as t
@@ -28,15 +30,44 @@ def _job(row: sa.Row, files: tuple[str, ...] = ()) -> ExportJob:
     )
 
 
-def insert(conn: Connection, job: ExportJob) -> None:
-    conn.execute(
-        t.insert().values(
-            id=job.id, name=job.name, token_id=job.token_id, tag_key=job.tag_key,
-            properties=job.properties, file_format=job.file_format,
-            header_type=job.header_type, stage=job.stage.value, created_at=job.created_at,
-            updated_at=job.created_at, attempts=0, request_key=job.request_key,
-        )
+def _row(job: ExportJob) -> dict[str, Any]:
+    return dict(
+        id=job.id, name=job.name, token_id=job.token_id, tag_key=job.tag_key,
+        properties=job.properties, file_format=job.file_format,
+        header_type=job.header_type, stage=job.stage.value, created_at=job.created_at,
+        updated_at=job.created_at, attempts=0, request_key=job.request_key,
+        cancel_requested=False,
     )
+
+
+def insert(conn: Connection, job: ExportJob) -> None:
+    conn.execute(t.insert().values(**_row(job)))
+
+
+def insert_if_new(conn: Connection, job: ExportJob) -> bool:
+    """Insert `job` unless its id or name is taken (False). In a savepoint on PostgreSQL,
+    where a failed statement would abort the transaction; SQLite undoes the statement."""
+    try:
+        if conn.dialect.name == "postgresql":
+            with conn.begin_nested():
+                insert(conn, job)
+        else:
+            insert(conn, job)
+    except IntegrityError:
+        return False
+    return True
+
+
+def insert_all_if_new(conn: Connection, jobs: list[ExportJob]) -> bool:
+    """Insert all of `jobs` in one statement, or none when an id or name is taken (False;
+    SQLite undoes the statement; for SQLite's batches only)."""
+    if not jobs:
+        return True
+    try:
+        conn.execute(t.insert(), [_row(job) for job in jobs])
+    except IntegrityError:
+        return False
+    return True
 
 
 def _files(conn: Connection, job_id: str) -> tuple[str, ...]:
@@ -47,13 +78,25 @@ def _files(conn: Connection, job_id: str) -> tuple[str, ...]:
     return tuple(rows.scalars())
 
 
+# One statement built once (a poll runs it hundreds of times a second: building and
+# hashing a new select each time cost as much as running it), files joined in.
+_JOB_WITH_FILES = (
+    sa.select(t, job_files.c.path.label("file_path"))
+    .outerjoin(job_files, job_files.c.job_id == t.c.id)
+    .where(t.c.id == sa.bindparam("job_id"))
+    .order_by(job_files.c.position)
+)
+
+
 def get(conn: Connection, job_id: str) -> ExportJob | None:
     if "\x00" in job_id:  # no key holds one, and PostgreSQL refuses them in text
         return None
-    row = conn.execute(sa.select(t).where(t.c.id == job_id)).first()
-    if row is None:
+    rows = conn.execute(_JOB_WITH_FILES, {"job_id": job_id}).all()
+    if not rows:
         return None
-    return _job(row, _files(conn, job_id) if row.stage == JobStage.FINISH.value else ())
+    finished = rows[0].stage == JobStage.FINISH.value
+    files = tuple(r.file_path for r in rows if r.file_path is not None) if finished else ()
+    return _job(rows[0], files)
 
 
 def by_file_path(conn: Connection, path: str) -> ExportJob | None:
@@ -229,6 +272,43 @@ def lock_token(conn: Connection, token_id: int | None) -> None:
 
     if token_id is not None:
         conn.execute(tokens.update().where(tokens.c.id == token_id).values(id=tokens.c.id))
+
+
+@dataclass
+class TokenQueue:
+    """One token's unfinished jobs, as a batch of submits sees them: how many, and the
+    oldest job id (or new job) per request key."""
+
+    count: int = 0
+    by_key: dict[str, str | ExportJob] = field(default_factory=dict)
+
+    def add(self, job: ExportJob) -> None:
+        self.count += 1
+        self.by_key.setdefault(job.request_key or "", job)
+
+
+def unfinished_by_token(conn: Connection, token_ids: set[int | None],
+                        request_keys: set[str]) -> dict[int | None, TokenQueue]:
+    """How many unfinished jobs each of these tokens has (None: jobs without a token),
+    and the oldest with each of `request_keys`: two statements whatever the numbers."""
+    queues: dict[int | None, TokenQueue] = {token_id: TokenQueue() for token_id in token_ids}
+    ids = [i for i in token_ids if i is not None]
+    owner = t.c.token_id.in_(ids)
+    if None in token_ids:
+        owner = sa.or_(owner, t.c.token_id.is_(None))
+    unfinished = t.c.stage.in_([s.value for s in UNFINISHED])
+    counts = conn.execute(sa.select(t.c.token_id, sa.func.count())
+                          .where(owner, unfinished).group_by(t.c.token_id))
+    for token_id, count in counts:
+        queues[token_id].count = count
+    same = conn.execute(
+        sa.select(t.c.token_id, t.c.request_key, t.c.id)
+        .where(owner, unfinished, t.c.request_key.in_(sorted(request_keys)))
+        .order_by(t.c.created_at)
+    )
+    for token_id, request_key, job_id in same:
+        queues[token_id].by_key.setdefault(request_key, job_id)
+    return queues
 
 
 def count_unfinished(conn: Connection, token_id: int) -> int:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Engine as DbEngine
-from sqlalchemy.exc import IntegrityError
 
-from tagport.catalog.service import CatalogService
+from tagport.catalog.service import CatalogService, CatalogSnapshot
 from tagport.engines.base import Engine
 from tagport.errors import Conflict, Gone, NotFound, TagportError, TooManyRequests
 from tagport.exports import naming
@@ -21,9 +21,24 @@ from tagport.exports.spec import ExportRequest, plan_export
 from tagport.jobs import repository
 from tagport.jobs.models import UNFINISHED, ExportJob, JobStage
 from tagport.jobs.runner import JobRunner
+from tagport.jobs.submits import SubmitWriter
 from tagport.results import ResultStore, StoredObject
 
 log = logging.getLogger("tagport.jobs")
+
+
+@dataclass(frozen=True)
+class Submit:
+    """A validated export request, to be stored as a job (or matched to one)."""
+
+    request: ExportRequest
+    catalog_version: tuple[int, object]  # of the catalog it was validated against
+    token_id: int | None
+    tag_key: str
+    properties: list[str]
+    file_format: str
+    header_type: str
+    request_key: str
 
 
 class JobService:
@@ -39,6 +54,12 @@ class JobService:
                                 max_attempts=max_attempts)
         self.max_queued_per_token = max_queued_per_token
         self.result_ttl = result_ttl
+        # SQLite: this process's submits are committed together by one thread
+        self.writer = SubmitWriter(db, self.store_batch) if db.dialect.name == "sqlite" else None
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.stop()
 
     # -- submitting and reading -------------------------------------------------
 
@@ -48,41 +69,99 @@ class JobService:
         The same token's identical request, while unfinished, gets the existing job; a
         token with `max_queued_per_token` unfinished jobs gets 429.
         """
-        plan = plan_export(request, self.catalog.by_key())
+        submit = self.prepare(request, token_id)
+        if self.writer is not None:
+            return self.writer.put(submit).result()
+        with self.db.begin() as conn:
+            repository.lock_token(conn, token_id)
+            return self.store(conn, submit)
+
+    def prepare(self, request: ExportRequest, token_id: int | None,
+                catalog: CatalogSnapshot | None = None) -> Submit:
+        """Validate the request against the catalog (raises 400/404 errors); by default
+        the catalog as it is now."""
+        catalog = catalog or self.catalog.snapshot()
+        plan = plan_export(request, catalog.by_key)
         properties = [c.key for c in plan.columns]
         key = _request_key(plan.tag.key, properties, plan.file_format.value,
                            plan.header_type.value)
+        return Submit(request, catalog.version, token_id, plan.tag.key, properties,
+                      plan.file_format.value, plan.header_type.value, key)
+
+    def prepare_quickly(self, request: ExportRequest, token_id: int | None) -> Submit:
+        """`prepare` against the catalog last read, without asking the store: for the
+        writer's batches, which validate again if the catalog has changed since. A
+        request it refuses is checked against the current catalog (a key added since)."""
+        try:
+            return self.prepare(request, token_id, self.catalog.last_snapshot())
+        except TagportError:
+            return self.prepare(request, token_id)
+
+    def store(self, conn: Connection, submit: Submit) -> ExportJob:
+        """In a transaction that serialises the token's submits: the existing unfinished
+        identical job, or 429, or a new job."""
+        existing = repository.unfinished_with_key(conn, submit.token_id, submit.request_key)
+        if existing is not None:
+            return existing
+        self._check_queue(conn, submit.token_id)
         for _ in range(10):
-            now = datetime.now(UTC)
-            job = ExportJob(
-                id=naming.new_job_id(), name=naming.new_job_name(now.astimezone()),
-                token_id=token_id, tag_key=plan.tag.key, properties=properties,
-                file_format=plan.file_format.value, header_type=plan.header_type.value,
-                stage=JobStage.NONE, created_at=now, request_key=key,
-            )
-            try:
-                with self.db.begin() as conn:
-                    repository.lock_token(conn, token_id)
-                    existing = repository.unfinished_with_key(conn, token_id, key)
-                    if existing is not None:
-                        return existing
-                    self._check_queue(conn, token_id)
-                    repository.insert(conn, job)
+            job = _new_job(submit)
+            if repository.insert_if_new(conn, job):
                 return job
-            except IntegrityError:  # an id or name collided: draw again
-                continue
         raise TagportError("could not draw a unique job id")
+
+    def store_batch(self, conn: Connection, submits: list[Submit]) -> list[ExportJob | Exception]:
+        """`store` for many submits in one transaction that holds the write lock, in a few
+        statements: each submit sees the ones before it (dedupe, the per-token limit).
+        A submit validated against an older catalog is validated again (400/404)."""
+        catalog = self.catalog.snapshot(conn)
+        queues = repository.unfinished_by_token(conn, {s.token_id for s in submits},
+                                                {s.request_key for s in submits})
+        answers: list[ExportJob | str | Exception] = []
+        new: list[ExportJob] = []
+        for submit in submits:
+            if submit.catalog_version != catalog.version:
+                try:
+                    submit = self.prepare(submit.request, submit.token_id, catalog)
+                except TagportError as exc:
+                    answers.append(exc)
+                    continue
+            queue = queues[submit.token_id]
+            if (same := queue.by_key.get(submit.request_key)) is not None:
+                answers.append(same)
+            elif submit.token_id is not None and queue.count >= self.max_queued_per_token:
+                answers.append(self._too_many(queue.count))
+            else:
+                job = _new_job(submit)
+                queue.add(job)
+                new.append(job)
+                answers.append(job)
+        if not repository.insert_all_if_new(conn, new):  # an id or name was taken: redraw
+            inserted = {id(job): self._insert_one(conn, job) for job in new}
+            answers = [inserted.get(id(a), a) for a in answers]  # a duplicate: its job too
+        return [_existing(conn, a) if isinstance(a, str) else a for a in answers]
+
+    def _insert_one(self, conn: Connection, job: ExportJob) -> ExportJob | Exception:
+        for _ in range(10):
+            if repository.insert_if_new(conn, job):
+                return job
+            job = replace(job, id=naming.new_job_id(),
+                          name=naming.new_job_name(job.created_at.astimezone()))
+        return TagportError("could not draw a unique job id")
 
     def _check_queue(self, conn: Connection, token_id: int | None) -> None:
         if token_id is None:
             return
         waiting = repository.count_unfinished(conn, token_id)
         if waiting >= self.max_queued_per_token:
-            raise TooManyRequests(
-                f"this token already has {waiting} unfinished jobs (the limit is "
-                f"{self.max_queued_per_token}); retry when some have finished",
-                code="TOO_MANY_JOBS",
-            )
+            raise self._too_many(waiting)
+
+    def _too_many(self, waiting: int) -> TooManyRequests:
+        return TooManyRequests(
+            f"this token already has {waiting} unfinished jobs (the limit is "
+            f"{self.max_queued_per_token}); retry when some have finished",
+            code="TOO_MANY_JOBS",
+        )
 
     def cancel(self, job_id: str, token_id: int | None = None) -> ExportJob:
         """Stop a job that has not finished: it ends in ERROR with code CANCELLED.
@@ -165,6 +244,22 @@ class JobService:
     def _move(self, job_id: str, allowed: list[JobStage], new: JobStage, **values: Any) -> bool:
         with self.db.begin() as conn:
             return repository.transition(conn, job_id, allowed, new, **values)
+
+
+def _new_job(submit: Submit) -> ExportJob:
+    now = datetime.now(UTC)
+    return ExportJob(
+        id=naming.new_job_id(), name=naming.new_job_name(now.astimezone()),
+        token_id=submit.token_id, tag_key=submit.tag_key, properties=submit.properties,
+        file_format=submit.file_format, header_type=submit.header_type,
+        stage=JobStage.NONE, created_at=now, request_key=submit.request_key,
+    )
+
+
+def _existing(conn: Connection, job_id: str) -> ExportJob:
+    job = repository.get(conn, job_id)
+    assert job is not None  # read under the write lock that found it
+    return job
 
 
 def _request_key(tag_key: str, properties: list[str], file_format: str, header: str) -> str:
