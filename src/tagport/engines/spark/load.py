@@ -122,7 +122,7 @@ def _stage(
         if staged.file_rejects:
             report = LoadReport(rejected=staged.records, rejects=staged.file_rejects)
             return Staged([], None, report)
-        duckdb_load._validate(con, staged.entries)
+        duckdb_load._validate(con, staged.entries, staged.typed)
         report = duckdb_load._rejects_report(con)
         target = staging / "records.parquet"
         con.execute(f"COPY ({_records_query(staged.entries)}) TO {literal(str(target))}"
