@@ -12,32 +12,20 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from pathlib import Path
-from types import TracebackType
+
+from tagport.jobs.periodic import Periodic
 
 log = logging.getLogger("tagport.jobs")
 
 
-class FlushBehind:
+class FlushBehind(Periodic):
     def __init__(self, work_dir: Path, interval: float = 0.25) -> None:
+        super().__init__(interval, name="tagport-flush")
         self.work_dir = work_dir
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="tagport-flush", daemon=True)
 
-    def __enter__(self) -> FlushBehind:
-        self._thread.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.flush()
+    def tick(self) -> None:
+        self.flush()
 
     def flush(self) -> None:
         """fdatasync each regular file of the work dir, as far as it is written now.

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from types import TracebackType
 
 from sqlalchemy.engine import Engine as DbEngine
 
 from tagport.jobs import repository
+from tagport.jobs.periodic import Periodic
 
 log = logging.getLogger("tagport.jobs")
 
 
-class LeaseKeeper:
+class LeaseKeeper(Periodic):
     """While the `with` block runs, renew `worker`'s lease on `job_id`.
 
     If a renewal finds the job no longer claimed by `worker` (its lease lapsed and
@@ -23,35 +23,24 @@ class LeaseKeeper:
     """
 
     def __init__(self, db: DbEngine, job_id: str, worker: str, seconds: float) -> None:
+        super().__init__(seconds / 3, name=f"tagport-lease-{job_id}")
         self.db = db
         self.job_id = job_id
         self.worker = worker
         self.seconds = seconds
         self.lost = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True,
-                                        name=f"tagport-lease-{job_id}")
 
-    def __enter__(self) -> LeaseKeeper:
-        self._thread.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.seconds / 3):
-            try:
-                with self.db.begin() as conn:
-                    kept = repository.renew(conn, self.job_id, self.worker, self.seconds)
-            except Exception:
-                log.exception("job %s: renewing the lease failed; trying again", self.job_id)
-                continue
-            if not kept:
-                log.warning("job %s: %s lost its claim (lease lapsed and the job was taken, "
-                            "or it was cancelled); its result will not be published",
-                            self.job_id, self.worker)
-                self.lost.set()
-                return
+    def tick(self) -> bool:
+        try:
+            with self.db.begin() as conn:
+                kept = repository.renew(conn, self.job_id, self.worker, self.seconds)
+        except Exception:
+            log.exception("job %s: renewing the lease failed; trying again", self.job_id)
+            return True
+        if not kept:
+            log.warning("job %s: %s lost its claim (lease lapsed and the job was taken, "
+                        "or it was cancelled); its result will not be published",
+                        self.job_id, self.worker)
+            self.lost.set()
+            return False
+        return True

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy.engine import Engine as DbEngine
 
 from tagport.catalog.service import CatalogService
+from tagport.durable import fsync_path
 from tagport.engines.base import Engine, FileFormat
 from tagport.errors import StorageError, TagportError
 from tagport.exports import naming
@@ -36,7 +37,7 @@ from tagport.jobs.flush import FlushBehind
 from tagport.jobs.lease import LeaseKeeper
 from tagport.jobs.models import CLAIMED, ExportJob, JobStage
 from tagport.results import ResultStore
-from tagport.results.directory import WORK_DIR_PREFIX, fsync_path
+from tagport.results.directory import WORK_DIR_PREFIX
 
 log = logging.getLogger("tagport.jobs")
 

@@ -10,6 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
+from tagport.durable import fsync_path
 from tagport.results.store import ResultStore, StoredObject
 
 WORK_DIR_PREFIX = ".work-"
@@ -47,12 +48,3 @@ class DirectoryResultStore(ResultStore):
 
     def location(self, job_name: str, attempt: int, file_name: str) -> str:
         return str(self.work_root / job_name / file_name)
-
-
-def fsync_path(path: Path) -> None:
-    """Make a file's content, or a directory's entries, durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

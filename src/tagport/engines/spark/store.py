@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from tagport.catalog.models import CatalogEntry, ValueType
+from tagport.durable import fsync_path
 
 LEASE_EXPIRY_SECONDS = 24 * 3600
 _VERSION = re.compile(r"^v(\d{6,})$")
@@ -188,7 +189,7 @@ class NewVersion:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.root / "CURRENT")
-        _fsync_dir(self.root)
+        fsync_path(self.root)
         self.committed = True
 
 
@@ -197,12 +198,4 @@ def _fsync_tree(path: Path) -> None:
         for name in files:
             with open(os.path.join(folder, name), "rb") as f:
                 os.fsync(f.fileno())
-        _fsync_dir(Path(folder))
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_path(Path(folder))
