@@ -444,7 +444,6 @@ class Settings:
     threads: int
     memory_limit: str
     workers: int
-    floor_memory_limit: str
 
 
 def tagport_settings() -> Settings:
@@ -458,13 +457,13 @@ def tagport_settings() -> Settings:
     from tagport.config import Settings as TagportSettings
 
     s = TagportSettings()
-    return Settings(s.duckdb_threads, s.duckdb_memory_limit, s.workers, FLOOR_MEMORY_LIMIT)
+    return Settings(s.duckdb_threads, s.duckdb_memory_limit, s.workers)
 
 
 def measure_floor(data_dir: Path, store: Store, fmt: str, header: str, out: Path,
                   st: Settings, keep: bool = False) -> Run:
     spec = {"db": str(data_dir / "profiles.duckdb"), "threads": st.threads,
-            "memory_limit": st.floor_memory_limit,
+            "memory_limit": FLOOR_MEMORY_LIMIT,
             "temp_directory": str(out.parent / "spill-floor"),
             "sql": floor_copy(store, fmt, header, out)}
     r = run_child("_floor", spec)
@@ -477,7 +476,7 @@ def measure_floor(data_dir: Path, store: Store, fmt: str, header: str, out: Path
 def measure_pandas(data_dir: Path, store: Store, fmt: str, header: str, out: Path,
                    st: Settings, max_rss: int) -> Run:
     spec = {"db": str(data_dir / "profiles.duckdb"), "threads": st.threads,
-            "memory_limit": st.floor_memory_limit,
+            "memory_limit": FLOOR_MEMORY_LIMIT,
             "temp_directory": str(out.parent / "spill-floor"),
             "sql": csv_select(store, header) if fmt == "csv" else flat_select(store),
             "format": fmt, "out": str(out)}
@@ -702,7 +701,7 @@ def report(args: argparse.Namespace, st: Settings, store: Store, gen_seconds: fl
         f"- tagport settings: TAGPORT_DUCKDB_THREADS={st.threads}, "
         f"TAGPORT_DUCKDB_MEMORY_LIMIT={st.memory_limit}, TAGPORT_WORKERS={st.workers}; "
         f"the floor and the baseline use the same DuckDB threads and a memory limit of"
-        f" {st.floor_memory_limit} (DuckDB's JSON COPY runs out of memory within"
+        f" {FLOOR_MEMORY_LIMIT} (DuckDB's JSON COPY runs out of memory within"
         f" {st.memory_limit})",
         f"- data: 20 columns (2 identities, the device id multi-valued; 8 attributes; 10 tags),"
         f" `{EXPORT_TAG}` covers {cases['csv/key']['a'].rows:,} users; "
