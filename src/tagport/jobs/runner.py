@@ -131,30 +131,31 @@ class JobRunner:
                 return
             for path in output.files:
                 fsync_path(path)
-            if self._finish(job, worker, output.files):
+            if self._finish(job, worker, work_dir, output.files):
                 log.info("job %s finished: %s rows (attempt %d by %s)", job.id,
                          output.row_count, job.attempts, worker)
             else:
                 log.warning("job %s: %s no longer holds it; not published", job.id, worker)
         except Exception as exc:  # the attempt fails, the worker goes on
+            _remove_work_dir(work_dir)  # before the job can be seen to end
             self._fail(job, worker, exc)
         finally:
-            shutil.rmtree(work_dir, ignore_errors=True)
-            _remove_if_empty(job_dir)
+            _remove_work_dir(work_dir)
 
     def _move(self, job_id: str, old: JobStage, new: JobStage, worker: str,
               **values: Any) -> bool:
         with self.db.begin() as conn:
             return repository.transition(conn, job_id, [old], new, owner=worker, **values)
 
-    def _finish(self, job: ExportJob, worker: str, files: list[Path]) -> bool:
+    def _finish(self, job: ExportJob, worker: str, work_dir: Path, files: list[Path]) -> bool:
         """Publish the files: upload them (object stores), then DATA_READY -> FINISH with
         the files placed (directories) and recorded, in one transaction.
 
         The guarded update holds the job's row (PostgreSQL) or the database (SQLite) until
         the commit, so no other worker can claim the job while the files move, and a
         worker that lost its claim never gets as far as moving its files. Uploaded objects
-        are unreachable until recorded; a refused FINISH deletes them.
+        are unreachable until recorded; a refused FINISH deletes them. The work dir goes
+        before the commit, so a client that sees FINISH never sees it.
         """
         sizes = [path.stat().st_size for path in files]
         try:
@@ -174,6 +175,7 @@ class JobRunner:
                     (naming.result_path(job.name, path.name), size)
                     for path, size in zip(files, sizes, strict=True)
                 ])
+                _remove_work_dir(work_dir)
         if not finished:
             self._discard(job)
         return finished
@@ -282,8 +284,10 @@ def _remove_work_dirs(job_dir: Path) -> None:
                 shutil.rmtree(entry, ignore_errors=True)
 
 
-def _remove_if_empty(job_dir: Path) -> None:
+def _remove_work_dir(work_dir: Path) -> None:
+    """Remove an attempt's work dir, and its job's dir if nothing else is in it."""
+    shutil.rmtree(work_dir, ignore_errors=True)
     try:
-        job_dir.rmdir()
+        work_dir.parent.rmdir()
     except OSError:  # not empty (a result, another attempt), or gone
         pass
