@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import threading
 import time
+
+import pytest
 
 from tagport.jobs.flush import FlushBehind
 
@@ -50,3 +54,22 @@ def test_files_that_vanish_or_a_missing_dir_do_not_stop_it(tmp_path):
     finally:
         stop.set()
         worker.join()
+
+
+def resident_pages(path) -> int:
+    """How many of the file's pages are in the page cache (util-linux's fincore)."""
+    out = subprocess.run(["fincore", "--raw", "--noheadings", "--output", "PAGES", str(path)],
+                         check=True, capture_output=True, text=True).stdout
+    return int(out.split()[0])
+
+
+@pytest.mark.skipif(shutil.which("fincore") is None, reason="needs util-linux's fincore")
+def test_what_is_flushed_leaves_the_page_cache(tmp_path):
+    path = tmp_path / "result.json"
+    with open(path, "wb") as f:
+        f.write(os.urandom(8 * 1024 * 1024))
+        f.flush()
+        assert resident_pages(path) > 1000  # just written: cached
+        FlushBehind(tmp_path).flush()
+        assert resident_pages(path) == 0  # on disk, and no longer cached
+    assert path.stat().st_size == 8 * 1024 * 1024
