@@ -135,8 +135,10 @@ def test_load_says_what_to_do_while_a_worker_reads_the_store_and_works_once_it_i
     worker = TagportProcess(data_dir, ["worker"], ENV, tmp_path / "worker.log")
     try:
         keys = BIG_REQUEST["properties"]
+        # a queue that keeps the worker busy well past the load's start (a second or so
+        # of interpreter start): an idle moment would let the load in
         jobs = [submit_locally(data_dir, {"properties": keys[:n], "fileFormat": file_format})
-                for file_format in ("json", "csv") for n in (5, 4, 3, 2)]  # seconds of work
+                for _ in range(3) for file_format in ("json", "csv") for n in (5, 4, 3, 2)]
         wait_for_partial_file(data_dir / "results" / job_in_store(data_dir, jobs[0]).name)
         held = TagportProcess(data_dir, ["load", str(more)], {}, tmp_path / "load-1.log")
         assert held.proc.wait(60) == 1, held.output()

@@ -250,16 +250,21 @@ def _label_groups(cur: duckdb.DuckDBPyConnection) -> None:
     """`load_label(line, label)`: records sharing identity values (transitively) get the
     same label, the first line of their group.
 
-    Only values held by several records link anything; they get integer ids (`load_links`)
-    so the rounds join integers. Each round lowers a record's label to the least label
-    among the records sharing one of its values, then jumps each label to its own record's
-    label (so chains shrink fast); it stops when a round changes nothing.
+    Only values held by several records link anything (`load_shared`); they get integer
+    ids (`load_links`) so the rounds join integers. Each round lowers a record's label to
+    the least label among the records sharing one of its values, then jumps each label to
+    its own record's label (so chains shrink fast); it stops when a round changes nothing.
     """
+    # most values are held by one record: they are first told apart by a 64-bit hash, so
+    # the exact grouping by strings is left to the few whose hash repeats
     cur.execute(
-        "CREATE TEMP TABLE load_links AS SELECT i.line, v.vid FROM load_ids i JOIN ("
-        " SELECT id_key, id_value, row_number() OVER () AS vid FROM load_ids"
-        " GROUP BY ALL HAVING count(*) > 1) v USING (id_key, id_value)"
+        "CREATE TEMP TABLE load_shared AS SELECT id_key, id_value, row_number() OVER () AS vid"
+        " FROM load_ids WHERE hash(id_key, id_value) IN (SELECT h FROM (SELECT"
+        "  hash(id_key, id_value) AS h FROM load_ids) GROUP BY h HAVING count(*) > 1)"
+        " GROUP BY ALL HAVING count(*) > 1"
     )
+    cur.execute("CREATE TEMP TABLE load_links AS SELECT i.line, s.vid"
+                " FROM load_ids i JOIN load_shared s USING (id_key, id_value)")
     # the first round is folded into the creation: a value's label is its first line
     cur.execute(
         "CREATE TEMP TABLE load_label AS SELECT r.line, coalesce(s.label, r.line) AS label"
@@ -330,61 +335,76 @@ def _rejects_report(cur: duckdb.DuckDBPyConnection) -> LoadReport:
 
 
 def _apply(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry], report: LoadReport) -> None:
+    first_new = cur.execute("SELECT coalesce(max(gio_id), 0) + 1 FROM users").fetchall()[0][0]
     _stage_changes(cur, entries)
     _write_users(cur, entries)
     cur.execute("INSERT INTO identity_map SELECT id_key, id_value, gio_id FROM load_new_ids")
     report.inserted, report.updated = cur.execute(
-        "SELECT count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new)"
-        " FROM load_change").fetchall()[0]
-    report.keys_with_data = _keys_with_data(cur, entries)
+        "SELECT (SELECT count(*) FROM load_one WHERE is_new) + count(*) FILTER (WHERE is_new),"
+        " count(*) FILTER (WHERE NOT is_new) FROM load_change").fetchall()[0]
+    report.keys_with_data = _keys_with_data(cur, entries, first_new)
 
 
 def _stage_changes(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) -> None:
-    """`load_change`: one row per target user with its new values."""
-    # identity values not yet mapped, each with where it first appears (to keep that order)
+    """`load_fresh` (a view): the new users that one record makes, with its values;
+    `load_change`: one row per other target user with its new values."""
+    # identity values not yet mapped, each with where it first appears (to keep that
+    # order). A mapped value is one of `load_hits`. A value that one record holds is
+    # where it is; only the values several records share (`load_shared`, all in one
+    # group) are aggregated: the aggregate over every value cost most of this step.
     cur.execute(
         "CREATE TEMP TABLE load_new_ids AS SELECT t.gio_id, i.id_key, i.id_value,"
-        " min(i.line) AS first_line, arg_min(i.pos, i.line) AS first_pos"
-        " FROM load_ids i JOIN load_target t USING (line)"
-        " ANTI JOIN identity_map m USING (id_key, id_value) GROUP BY ALL"
+        " i.line AS first_line, i.pos AS first_pos FROM load_ids i JOIN load_target t"
+        " USING (line) ANTI JOIN load_shared USING (id_key, id_value)"
+        " ANTI JOIN load_hits USING (line, id_key, id_value)"
+        " UNION ALL SELECT t.gio_id, i.id_key, i.id_value, min(i.line), arg_min(i.pos, i.line)"
+        " FROM load_ids i SEMI JOIN load_shared USING (id_key, id_value)"
+        " JOIN load_target t USING (line) ANTI JOIN load_hits USING (line, id_key, id_value)"
+        " GROUP BY ALL"
     )
-    # a user that one record touches takes that record's values as they are; only users
+    cur.execute("CREATE TEMP TABLE load_multi AS"
+                " SELECT gio_id FROM load_target GROUP BY gio_id HAVING count(*) > 1")
+    cur.execute("CREATE TEMP VIEW load_one AS"
+                " SELECT line, gio_id, is_new FROM load_target ANTI JOIN load_multi USING (gio_id)")
+    # A user that one record touches takes that record's values as they are; only users
     # touched by several records need the "last carrier wins" aggregation, which costs
-    # most of a load when applied to every row. A new user from one record also takes
-    # its identity values as the record lists them (none of them is mapped yet: a mapped
-    # value would have made the user a known one), without aggregating them.
-    multi, single = ["t.gio_id", "bool_and(t.is_new) AS is_new"], ["t.gio_id", "t.is_new"]
+    # most of a load when applied to every row. A new user from one record (most users of
+    # a first load) also takes its identity values as the record lists them (none of them
+    # is mapped yet: a mapped value would have made it a known user), and is not staged
+    # at all: the insert reads it from `load_rec` (staging it cost as much as the insert).
+    fresh, single = ["t.gio_id"], ["t.gio_id", "t.is_new"]
+    multi = ["t.gio_id", "bool_and(t.is_new) AS is_new"]
     ids, final = ["gio_id"], ["a.gio_id", "a.is_new"]
     for e in entries:
         col, present = ident(e.key), ident(e.key + "?")
         if e.is_identity:
-            own = ident(e.key + "#own")
             ids.append(f"string_agg(id_value, '||' ORDER BY first_line, first_pos)"
                        f" FILTER (WHERE id_key = {literal(e.key)}) AS {col}")
-            single.append(f"CASE WHEN t.is_new THEN array_to_string(r.{col}, '||') END AS {own}")
-            multi.append(f"NULL::VARCHAR AS {own}")
-            final.append(f"coalesce(a.{own}, i.{col}) AS {col}")
+            fresh.append(f"array_to_string(r.{col}, '||') AS {col}")
+            final.append(f"i.{col}")
             continue
         last = f"arg_max_null(r.{col}, r.line) FILTER (WHERE r.{present})"
         if e.is_array:  # stored as JSON text (see store.py)
-            multi.append(f"to_json({last}) AS {col}")
+            fresh.append(f"to_json(r.{col}) AS {col}")
             single.append(f"to_json(r.{col}) AS {col}")
+            multi.append(f"to_json({last}) AS {col}")
         else:  # the last record carrying the key wins, even with a null (arg_max_null)
-            multi.append(f"{last} AS {col}")
+            fresh.append(f"r.{col} AS {col}")
             single.append(f"r.{col} AS {col}")
-        multi.append(f"bool_or(r.{present}) AS {present}")
+            multi.append(f"{last} AS {col}")
         single.append(f"r.{present} AS {present}")
+        multi.append(f"bool_or(r.{present}) AS {present}")
         final += [f"a.{col}", f"a.{present}"]
+    cur.execute(f"CREATE TEMP VIEW load_fresh AS SELECT {', '.join(fresh)}"
+                " FROM load_rec r JOIN load_one t USING (line) WHERE t.is_new")
     cur.execute(
         "CREATE TEMP TABLE load_change AS WITH"
-        " multi AS (SELECT gio_id FROM load_target GROUP BY gio_id HAVING count(*) > 1),"
-        " one AS (SELECT line, gio_id, is_new FROM load_target ANTI JOIN multi USING (gio_id)),"
-        f" attrs AS (SELECT {', '.join(single)} FROM load_rec r JOIN one t USING (line)"
-        f" UNION ALL BY NAME SELECT {', '.join(multi)} FROM load_rec r"
-        " JOIN load_target t USING (line) SEMI JOIN multi m ON t.gio_id = m.gio_id"
+        f" attrs AS (SELECT {', '.join(single)} FROM load_rec r JOIN load_one t USING (line)"
+        f" WHERE NOT t.is_new UNION ALL BY NAME SELECT {', '.join(multi)} FROM load_rec r"
+        " JOIN load_target t USING (line) SEMI JOIN load_multi m ON t.gio_id = m.gio_id"
         " GROUP BY t.gio_id),"
         f" ids AS (SELECT {', '.join(ids)} FROM load_new_ids"
-        "  ANTI JOIN (SELECT gio_id FROM one WHERE is_new) USING (gio_id) GROUP BY gio_id)"
+        "  ANTI JOIN (SELECT gio_id FROM load_one WHERE is_new) USING (gio_id) GROUP BY gio_id)"
         f" SELECT {', '.join(final)} FROM attrs a LEFT JOIN ids i USING (gio_id)"
     )
 
@@ -405,24 +425,31 @@ def _write_users(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) ->
         if updated[0][0]:
             restore_gio_order(cur)
     cols = ", ".join([GIO_ID] + [ident(e.key) for e in entries])
-    cur.execute(f"INSERT INTO users ({cols}) SELECT {cols} FROM load_change WHERE is_new"
-                " ORDER BY gio_id")
+    cur.execute(f"INSERT INTO users ({cols}) SELECT {cols} FROM (SELECT {cols} FROM load_fresh"
+                f" UNION ALL SELECT {cols} FROM load_change WHERE is_new) ORDER BY gio_id")
 
 
-def _keys_with_data(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) -> list[str]:
+def _keys_with_data(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry],
+                    first_new: int) -> list[str]:
     """The keys this load gave a value to some user, to be marked in the catalog.
 
     An identity key counts when the load maps a new value of it: a value it only meets
     again was mapped by an earlier load, which marked the key then (identities are never
-    cleared). Other keys count when the winning value of some user is not null.
+    cleared). Other keys count when the winning value of some user is not null: a user
+    in `load_change`, or a new user (gio_id from `first_new` on, just inserted).
     """
     if not entries:
         return []
     identities = {row[0] for row in cur.execute(
         "SELECT DISTINCT id_key FROM load_new_ids").fetchall()}
     others = [e for e in entries if not e.is_identity]
-    checks = [f"EXISTS (SELECT 1 FROM load_change WHERE {ident(e.key)} IS NOT NULL)"
-              for e in others]
-    row = cur.execute(f"SELECT {', '.join(checks)}").fetchall()[0] if checks else ()
-    marked = {e.key for e, has in zip(others, row, strict=True) if has}
+    changed = [f"EXISTS (SELECT 1 FROM load_change WHERE {ident(e.key)} IS NOT NULL)"
+               for e in others]
+    inserted = [f"count({ident(e.key)}) > 0" for e in others]
+    marked: set[str] = set()
+    if others:
+        row = cur.execute(f"SELECT {', '.join(changed)}").fetchall()[0]
+        new = cur.execute(f"SELECT {', '.join(inserted)} FROM users"
+                          f" WHERE gio_id >= {int(first_new)}").fetchall()[0]
+        marked = {e.key for e, a, b in zip(others, row, new, strict=True) if a or b}
     return sorted(marked | {e.key for e in entries if e.is_identity and e.key in identities})
