@@ -321,6 +321,25 @@ def test_keys_with_data_lists_keys_that_received_values(load):
     assert report.keys_with_data == [UID, "usr_gender"]
 
 
+def test_keys_with_data_count_new_users_from_one_record_or_several_and_updated_users(load, store):
+    load.jsonl({"identifications": {UID: "C1"}, "properties": {"usr_age": 30}})
+    report = load.jsonl(
+        {"identifications": {UID: "C1"}, "properties": {"usr_gender": "男"}},  # an update
+        {"identifications": {UID: "C2"}, "properties": {"tag_rfm": "高"}},  # new, one record
+        # new from two records: the last carrier's null wins, so usr_score gets no value
+        {"identifications": {UID: "C3"}, "properties": {"usr_score": 1.5}},
+        {"identifications": {UID: "C3"}, "properties": {"usr_score": None, "usr_vip": True}},
+    )
+    assert (report.inserted, report.updated) == (2, 1)
+    # usr_age holds data from the first load only: this load gave it nothing
+    assert report.keys_with_data == [UID, "tag_rfm", "usr_gender", "usr_vip"]
+    assert users(store, UID, "usr_age", "usr_gender", "tag_rfm", "usr_score", "usr_vip") == [
+        (1, ["C1"], 30, "男", None, None, None),
+        (2, ["C2"], None, None, "高", None, None),
+        (3, ["C3"], None, None, None, None, True),
+    ]
+
+
 def test_csv_in_the_export_shape_loads_back(load, store, tmp_path, catalog):
     load.csv(f"{UID}\nC001\n")
     path = tmp_path / "export.csv"
