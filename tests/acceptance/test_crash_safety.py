@@ -94,6 +94,12 @@ def wait_for_stage(data: Path, job_id: str, stages: set[JobStage], timeout: floa
     raise AssertionError(f"job {job_id} stayed {job.stage}")
 
 
+def has_open(pid: int, path: Path) -> bool:
+    """Whether process `pid` has `path` open."""
+    fds = Path(f"/proc/{pid}/fd")
+    return any(fd.resolve() == path.resolve() for fd in fds.iterdir())
+
+
 def test_sigterm_lets_a_running_export_finish_before_the_worker_exits(data, tmp_path):
     data_dir, _ = data
     worker = TagportProcess(data_dir, ["worker"], ENV, tmp_path / "worker.log")
@@ -134,19 +140,21 @@ def test_load_says_what_to_do_while_a_worker_reads_the_store_and_works_once_it_i
                     '"properties": {"tag_vip": "是"}}\n', encoding="utf-8")
     worker = TagportProcess(data_dir, ["worker"], ENV, tmp_path / "worker.log")
     try:
-        keys = BIG_REQUEST["properties"]
-        # a queue that keeps the worker busy well past the load's start (a second or so
-        # of interpreter start): an idle moment would let the load in
-        jobs = [submit_locally(data_dir, {"properties": keys[:n], "fileFormat": file_format})
-                for _ in range(3) for file_format in ("json", "csv") for n in (5, 4, 3, 2)]
-        wait_for_partial_file(data_dir / "results" / job_in_store(data_dir, jobs[0]).name)
-        held = TagportProcess(data_dir, ["load", str(more)], {}, tmp_path / "load-1.log")
-        assert held.proc.wait(60) == 1, held.output()
+        job_id = submit_locally(data_dir, BIG_REQUEST)
+        wait_for_partial_file(data_dir / "results" / job_in_store(data_dir, job_id).name)
+        # frozen mid-export, the worker holds the store for as long as the load takes to
+        # start and be refused (a timed queue of exports let the load in when it ran dry)
+        worker.proc.send_signal(signal.SIGSTOP)
+        try:
+            assert has_open(worker.pid, data_dir / "profiles.duckdb")
+            held = TagportProcess(data_dir, ["load", str(more)], {}, tmp_path / "load-1.log")
+            assert held.proc.wait(60) == 1, held.output()
+        finally:
+            worker.proc.send_signal(signal.SIGCONT)
         message = " ".join(held.output().split())
         assert f"is held by process {worker.pid}" in message
         assert "`tagport worker` processes read it only while an export runs" in message
-        for job_id in jobs:
-            assert wait_for_stage(data_dir, job_id, {JobStage.FINISH}).attempts == 1
+        assert wait_for_stage(data_dir, job_id, {JobStage.FINISH}).attempts == 1
         idle = TagportProcess(data_dir, ["load", str(more)], {}, tmp_path / "load-2.log")
         assert idle.proc.wait(60) == 0, idle.output()
         assert "inserted=1" in idle.output()
