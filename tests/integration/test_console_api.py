@@ -105,11 +105,19 @@ def test_a_failed_job_is_listed_with_its_error(app, seeded):
 
 
 @pytest.mark.parametrize("query, code", [("limit=0", "INVALID_LIMIT"),
-                                         ("offset=-1", "INVALID_OFFSET")])
+                                         ("offset=-1", "INVALID_OFFSET"),
+                                         ("offset=9223372036854775808", "INVALID_OFFSET")])
 def test_a_bad_page_is_rejected(app, seeded, query, code):
     token = seeded.tokens.create("bad-page")
     response = app.get(f"/v1/api/jobs?{query}", headers=bearer(token))
     assert response.status_code == 400 and response.json()["code"] == code
+
+
+def test_the_largest_offset_is_an_empty_page(app, seeded):
+    token = seeded.tokens.create("far-page")
+    response = app.get("/v1/api/jobs?offset=9223372036854775807", headers=bearer(token))
+    assert response.status_code == 200, response.text
+    assert response.json()["values"] == []
 
 
 def submit_as(app, token, body):

@@ -161,7 +161,9 @@ def test_unknown_properties_are_400_with_their_keys(client):
 @pytest.mark.parametrize("query, code, us_message", [
     ("limit=1001", "INVALID_LIMIT", "limit: must be between 1 and 1000, got 1001"),
     ("limit=0", "INVALID_LIMIT", "limit: must be between 1 and 1000, got 0"),
-    ("offset=-1", "INVALID_OFFSET", "offset: must not be negative, got -1"),
+    ("offset=-1", "INVALID_OFFSET", "offset: must be between 0 and 9223372036854775807, got -1"),
+    ("offset=9223372036854775808", "INVALID_OFFSET",
+     "offset: must be between 0 and 9223372036854775807, got 9223372036854775808"),
     ("limit=ten", "BAD_REQUEST", "limit: must be an integer"),
 ])
 def test_bad_paging_is_400_with_a_clear_message(client, query, code, us_message):
@@ -169,6 +171,14 @@ def test_bad_paging_is_400_with_a_clear_message(client, query, code, us_message)
         response = client.get(f"{path}?{query}", headers={"language": "US"})
         assert response.status_code == 400
         assert response.json() == {"code": code, "message": us_message}
+
+
+def test_the_largest_offset_is_an_empty_page(client):
+    for path in ("/v1/api/user_tags", "/v1/api/user_tags/tag_rfm/users"):
+        response = client.get(f"{path}?offset=9223372036854775807")
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert (page["values"], page["hasNextPage"], page["hasPreviousPage"]) == ([], False, True)
 
 
 def test_unknown_tag_is_404_in_either_language(client):

@@ -24,7 +24,8 @@ def _duration(job: ExportJob) -> str:
 
 @app.command("list")
 def list_(
-    limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many, newest first."),
+    limit: int = typer.Option(20, "--limit", "-n", min=1, max=2**63 - 1,  # SQL BIGINT
+                              help="How many, newest first."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
 ) -> None:
     """The newest jobs: id, name, stage, tag, format, rows, bytes, duration, error."""

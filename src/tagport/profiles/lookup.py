@@ -17,6 +17,7 @@ from tagport.i18n import Language, Text
 
 MAX_PAGE_PROPERTIES = 20
 MAX_PAGE_LIMIT = 1000
+MAX_PAGE_OFFSET = 2**63 - 1  # SQL's BIGINT: a larger one fails in every store we read
 TAG_TYPE = "IMPORT"  # tagport's tags hold values loaded from files (GrowingIO's imported tags)
 
 TAG_NOT_FOUND = Text("用户标签 {key!r} 不存在", "user tag {key!r} does not exist")
@@ -27,7 +28,8 @@ TOO_MANY = Text("properties：最多 {max} 个不同的属性，收到 {got} 个
 UNKNOWN = Text("properties：未知的键：{keys}", "properties: unknown keys: {keys}")
 BAD_LIMIT = Text("limit：必须在 1 到 {max} 之间，收到 {got}",
                  "limit: must be between 1 and {max}, got {got}")
-BAD_OFFSET = Text("offset：不能为负数，收到 {got}", "offset: must not be negative, got {got}")
+BAD_OFFSET = Text("offset：必须在 0 到 {max} 之间，收到 {got}",
+                  "offset: must be between 0 and {max}, got {got}")
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,9 @@ def check_page(limit: int, offset: int, language: Language) -> None:
     if not 1 <= limit <= MAX_PAGE_LIMIT:
         raise BadRequest(BAD_LIMIT(language, max=MAX_PAGE_LIMIT, got=limit),
                          code="INVALID_LIMIT")
-    if offset < 0:
-        raise BadRequest(BAD_OFFSET(language, got=offset), code="INVALID_OFFSET")
+    if not 0 <= offset <= MAX_PAGE_OFFSET:
+        raise BadRequest(BAD_OFFSET(language, max=MAX_PAGE_OFFSET, got=offset),
+                         code="INVALID_OFFSET")
 
 
 def display_name(entry: CatalogEntry, language: Language) -> str:
