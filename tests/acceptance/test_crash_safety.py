@@ -3,6 +3,7 @@ SIGKILL or stopped with SIGTERM in the middle of an export of 600,000 users."""
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from pathlib import Path
@@ -175,6 +176,30 @@ def test_a_server_stopped_mid_export_hands_the_job_back_and_runs_it_when_restart
     api = Api(data_dir, token, ENV, tmp_path / "serve-2.log")
     try:
         assert api.wait(job["id"])["stage"] == "FINISH"
+        assert leftovers(data_dir / "results") == []
+    finally:
+        api.stop(signal.SIGINT)
+
+
+def test_a_cancel_stops_the_running_export_at_once_and_leaves_nothing(data, tmp_path):
+    data_dir, token = data
+    api = Api(data_dir, token, ENV, tmp_path / "serve.log")
+    try:
+        job = api.submit("tag_rfm", BIG_REQUEST)
+        wait_for_partial_file(data_dir / "results" / job["name"])
+        response = api.http.delete(f"/v1/api/job/{job['id']}")
+        assert response.status_code == 200, response.text
+        assert response.json()["error"]["code"] == "CANCELLED"
+        # the same request again (the cancelled job no longer answers it) runs to the end
+        again = api.submit("tag_rfm", BIG_REQUEST)
+        assert again["id"] != job["id"]
+        done = api.wait(again["id"])
+        assert done["stage"] == "FINISH"
+        stopped = re.search(rf"job {job['id']}: \S+ stopped its export \(the export was "
+                            r"stopped after (\d+) rows\)", api.output())
+        assert stopped, api.output()
+        assert int(stopped.group(1)) < done["rowCount"]
+        assert api.result(job["id"])["stage"] == "ERROR"
         assert leftovers(data_dir / "results") == []
     finally:
         api.stop(signal.SIGINT)

@@ -150,3 +150,26 @@ def test_a_frozen_worker_whose_lease_lapsed_publishes_nothing_when_it_wakes(clus
     for worker in workers:
         assert worker.stop() == 0
     assert leftovers(c.data / "results") == []
+
+
+def test_a_cancel_from_another_process_stops_the_workers_export_at_its_next_renewal(cluster):
+    c = cluster(lease=1.5)
+    worker = c.worker("worker", 1)
+    request = ExportRequest("tag_rfm", BIG_REQUEST["properties"], "json", "key")
+    job_id = c.core.jobs.submit(request, None).id
+    c.wait_for_partial(job_id)
+    # frozen while the job is cancelled, the worker wakes with its renewal overdue
+    worker.proc.send_signal(signal.SIGSTOP)
+    try:
+        assert c.core.jobs.cancel(job_id).error_code == "CANCELLED"
+        time.sleep(1.0)  # past the renewal interval (a third of the lease)
+    finally:
+        worker.proc.send_signal(signal.SIGCONT)
+    deadline = time.monotonic() + 30
+    while "stopped its export" not in worker.output() or leftovers(c.data / "results"):
+        assert time.monotonic() < deadline, (worker.output(), leftovers(c.data / "results"))
+        time.sleep(0.1)
+    assert re.search(rf"job {job_id}: \S+ stopped its export \(the export was stopped after "
+                     r"\d+ rows\)", worker.output())
+    assert c.core.jobs.get(job_id).stage is JobStage.ERROR
+    assert worker.stop() == 0

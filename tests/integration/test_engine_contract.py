@@ -5,12 +5,19 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 from pathlib import Path
 
 import pytest
 
 from tagport.catalog.models import CatalogEntry, Kind, ValueType
-from tagport.engines.base import ExportPlan, FileFormat, HeaderType, InputFormat
+from tagport.engines.base import (
+    ExportPlan,
+    ExportStopped,
+    FileFormat,
+    HeaderType,
+    InputFormat,
+)
 from tagport.engines.duckdb.engine import DuckDBEngine
 from tagport.engines.duckdb.store import DuckDBStore
 from tests.conftest import write_jsonl
@@ -118,6 +125,18 @@ def test_export_reports_the_row_count(engine, tmp_path):
     assert engine.export(plan, tmp_path, "a.csv").row_count == 2
     plan = ExportPlan(CATALOG["tag_t"], (), FileFormat.JSON)
     assert engine.export(plan, tmp_path, "a.json").row_count == 2
+
+
+@pytest.mark.parametrize("fmt", [FileFormat.CSV, FileFormat.JSON])
+def test_a_set_stop_event_ends_the_export_with_export_stopped(engine, tmp_path, fmt):
+    plan = ExportPlan(CATALOG["tag_t"], (CATALOG["usr_s"],), fmt)
+    stop = threading.Event()
+    before = run(engine, tmp_path, ["usr_s"], fmt)
+    assert engine.export(plan, tmp_path, "unset", stop).files[0].read_bytes() == before
+    stop.set()
+    # (DuckDB counts the rows it wrote; Spark's tasks do not tell)
+    with pytest.raises(ExportStopped, match=r"^the export was stopped( after 0 rows)?$"):
+        engine.export(plan, tmp_path, "stopped", stop)
 
 
 def test_user_count_counts_every_user(engine):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from pathlib import Path
 
 import duckdb
@@ -11,7 +12,13 @@ import pytest
 
 from tagport.config import Settings
 from tagport.engines import open_engine
-from tagport.engines.base import ExportPlan, FileFormat, InputFormat, TagCoverage
+from tagport.engines.base import (
+    ExportPlan,
+    ExportStopped,
+    FileFormat,
+    InputFormat,
+    TagCoverage,
+)
 from tagport.exports.naming import part_name
 from tests.conftest import write_jsonl
 from tests.integration.test_engine_contract import CATALOG
@@ -143,3 +150,24 @@ def test_a_page_of_users_and_one_user_read_like_lines_of_the_json_export(engine,
     assert engine.find_user("id_uid", "nobody", _plan().columns) is None
     coverage = engine.tag_coverage([CATALOG["tag_t"], CATALOG["tag_empty"]])
     assert coverage == TagCoverage(len(USERS), {"tag_t": COVERED, "tag_empty": 0})
+
+
+def test_a_set_stop_cancels_the_running_spark_jobs():
+    from tagport.engines.spark.export import _cancelled_by
+
+    spark = shared_spark()
+    stop = threading.Event()
+    timer = threading.Timer(1.0, stop.set)  # once the job below is running
+    timer.start()
+    try:
+        with pytest.raises(ExportStopped) as raised, _cancelled_by(spark, stop):
+            try:  # minutes of work on two cores, were it not cancelled
+                spark.range(0, 10**11, numPartitions=200).selectExpr("sum(id % 7)").collect()
+            except Exception as exc:
+                raise ExportStopped(None) from exc
+    finally:
+        timer.cancel()
+    assert "cancel" in str(raised.value.__cause__).lower()
+    # the session's later jobs carry no tag of this one and run
+    assert spark.range(3).count() == 3
+    assert list(spark.sparkContext.getJobTags()) == []

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from threading import Event
 from typing import Any, Protocol
 
 from tagport.catalog.models import CatalogEntry
@@ -50,6 +51,17 @@ class ExportOutput:
     files: list[Path]
 
 
+class ExportStopped(Exception):
+    """An export gave up because its `stop` event was set (the job was cancelled, or its
+    worker lost the claim): what it wrote is incomplete and must be thrown away."""
+
+    def __init__(self, rows: int | None) -> None:
+        """`rows`: how many were written, when the engine knows."""
+        super().__init__("the export was stopped"
+                         + ("" if rows is None else f" after {rows} rows"))
+        self.rows = rows
+
+
 @dataclass(frozen=True)
 class Reject:
     """One rejected input record: its line (1-based, as a person counts them) and why."""
@@ -85,10 +97,12 @@ class TagCoverage:
 class Engine(Protocol):
     name: str
 
-    def export(self, plan: ExportPlan, work_dir: Path, file_name: str) -> ExportOutput:
+    def export(self, plan: ExportPlan, work_dir: Path, file_name: str,
+               stop: Event | None = None) -> ExportOutput:
         """Write the plan's rows into `work_dir` (new, empty, private to this attempt) as
         `file_name`, or as parts named by `exports.naming.part_name`; the job service
-        moves them into place."""
+        moves them into place. Once `stop` is set, give up as soon as the engine can and
+        raise ExportStopped."""
         ...
 
     def load(

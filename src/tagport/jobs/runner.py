@@ -4,7 +4,9 @@ A worker claims a job (READY, a lease of `lease_seconds`, one more attempt), ren
 lease while the export runs, and moves the job on with guarded updates that also check
 the claim is still its own. A worker that lost its claim (its lease lapsed and another
 worker took the job, or the job was cancelled) can therefore change nothing, and never
-publishes. A failed attempt is retried; after `max_attempts` failed or interrupted
+publishes; its running export is stopped (ExportStopped) as soon as it knows: at once
+for a cancel in the same process, at its next lease renewal (a third of the lease)
+otherwise. A failed attempt is retried; after `max_attempts` failed or interrupted
 attempts the job ends in ERROR with the last cause.
 
 Files: an attempt writes into `<job dir>/.work-<attempt>` (attempt numbers only grow, so
@@ -20,6 +22,7 @@ import logging
 import os
 import shutil
 import socket
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +31,7 @@ from sqlalchemy.engine import Engine as DbEngine
 
 from tagport.catalog.service import CatalogService
 from tagport.durable import fsync_path
-from tagport.engines.base import Engine, FileFormat
+from tagport.engines.base import Engine, ExportStopped, FileFormat
 from tagport.errors import StorageError, TagportError
 from tagport.exports import naming
 from tagport.exports.spec import ExportRequest, plan_export
@@ -58,6 +61,7 @@ class JobRunner:
         self.results = results
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
+        self._stops: dict[str, threading.Event] = {}  # job id -> stop of its export here
 
     # -- claims ------------------------------------------------------------------------
 
@@ -104,10 +108,20 @@ class JobRunner:
         worker = worker or (job.claimed_by if job else None)
         if job is None or worker is None:
             return
-        with LeaseKeeper(self.db, job_id, worker, self.lease_seconds):
-            self._attempt(job, engine, worker)
+        with LeaseKeeper(self.db, job_id, worker, self.lease_seconds) as keeper:
+            self._stops[job_id] = keeper.lost  # the claim is lost: the export is in vain
+            try:
+                self._attempt(job, engine, worker, keeper.lost)
+            finally:
+                self._stops.pop(job_id, None)
 
-    def _attempt(self, job: ExportJob, engine: Engine, worker: str) -> None:
+    def stop_local(self, job_id: str) -> None:
+        """Stop this process's running export of `job_id` now (the job was cancelled)."""
+        if (stop := self._stops.get(job_id)) is not None:
+            stop.set()
+
+    def _attempt(self, job: ExportJob, engine: Engine, worker: str,
+                 stop: threading.Event) -> None:
         job_dir = self.results.work_root / job.name
         work_dir = job_dir / f"{WORK_DIR_PREFIX}{job.attempts}"
         try:
@@ -124,7 +138,7 @@ class JobRunner:
             _remove_work_dirs(job_dir)  # left by interrupted attempts
             work_dir.mkdir(parents=True)
             with FlushBehind(work_dir):  # so that the fsync below has little left to do
-                output = engine.export(plan, work_dir, file_name)
+                output = engine.export(plan, work_dir, file_name, stop)
             if not self._move(job.id, JobStage.RUNNING, JobStage.DATA_READY, worker,
                               row_count=output.row_count):
                 log.warning("job %s: %s no longer holds it; its rows are dropped", job.id, worker)
@@ -136,6 +150,9 @@ class JobRunner:
                          output.row_count, job.attempts, worker)
             else:
                 log.warning("job %s: %s no longer holds it; not published", job.id, worker)
+        except ExportStopped as stopped:  # the job is someone else's now, or ended
+            log.info("job %s: %s stopped its export (%s): the job was cancelled or taken "
+                     "over", job.id, worker, stopped)
         except Exception as exc:  # the attempt fails, the worker goes on
             _remove_work_dir(work_dir)  # before the job can be seen to end
             self._fail(job, worker, exc)

@@ -167,7 +167,8 @@ class JobService:
         """Stop a job that has not finished: it ends in ERROR with code CANCELLED.
 
         A worker running it finds its next guarded stage change refused and removes
-        what it wrote.
+        what it wrote; its export stops at once in this process, and within a third of
+        the lease in another (its next lease renewal).
         """
         job = self.get(job_id, token_id)
         if job.stage.is_final:
@@ -178,6 +179,7 @@ class JobService:
                            finished_at=datetime.now(UTC))
         if not moved:  # it ended meanwhile
             raise Conflict(f"job {job_id!r} has already ended", code="JOB_FINISHED")
+        self.runner.stop_local(job_id)
         return self.get(job_id)
 
     def sweep_expired(self, now: datetime | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from threading import Event
 from typing import Any
 
 from tagport.catalog.models import CatalogEntry
@@ -43,12 +44,13 @@ class DuckDBEngine:
             )
         )
 
-    def export(self, plan: ExportPlan, work_dir: Path, file_name: str) -> ExportOutput:
+    def export(self, plan: ExportPlan, work_dir: Path, file_name: str,
+               stop: Event | None = None) -> ExportOutput:
         dest = work_dir / file_name
         cur = self.store.cursor()
         try:
             columns = self.store.user_columns(cur)
-            rows = export_plan.export(cur, plan, columns, dest)
+            rows = export_plan.export(cur, plan, columns, dest, stop)
         finally:
             cur.close()
         return ExportOutput(rows, [dest])

@@ -16,6 +16,8 @@ quoted. JSON: DuckDB renders each line with `to_json` of nested structs (compact
 select order, `null` kept, UTF-8 unescaped: the same bytes as its `COPY ... (FORMAT
 JSON)`), newline included; a batch of lines is then one contiguous Arrow buffer, written
 as it is.
+
+A set `stop` event ends the export between two batches (ExportStopped).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from tagport.catalog.models import CatalogEntry, ValueType
-from tagport.engines.base import ExportPlan, FileFormat, HeaderType
+from tagport.engines.base import ExportPlan, ExportStopped, FileFormat, HeaderType
 from tagport.engines.duckdb.store import ident, sql_type
 
 BATCH_ROWS = 32 * 1024  # rows per Arrow batch: ~6 MB of CSV text, ~18 MB of JSON
@@ -100,7 +102,7 @@ def header_names(plan: ExportPlan) -> list[str]:
 
 
 def write_csv(cur: duckdb.DuckDBPyConnection, plan: ExportPlan, columns: dict[str, str],
-              dest: Path) -> int:
+              dest: Path, stop: threading.Event | None = None) -> int:
     reader = cur.sql(csv_query(plan, columns)).to_arrow_reader(BATCH_ROWS)
     schema = pa.schema(
         [f.with_name(name) for f, name in zip(reader.schema, header_names(plan), strict=True)]
@@ -110,6 +112,7 @@ def write_csv(cur: duckdb.DuckDBPyConnection, plan: ExportPlan, columns: dict[st
     # (a full disk): the space of the removed partial file must come back at once
     with pa.OSFile(str(dest), "wb") as sink, pacsv.CSVWriter(sink, schema) as writer:
         for batch in read_ahead(reader):
+            _check(stop, rows)
             writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
             rows += batch.num_rows
     return rows
@@ -120,14 +123,20 @@ def json_lines_query(plan: ExportPlan, columns: dict[str, str]) -> str:
 
 
 def write_json(cur: duckdb.DuckDBPyConnection, plan: ExportPlan, columns: dict[str, str],
-               dest: Path) -> int:
+               dest: Path, stop: threading.Event | None = None) -> int:
     reader = cur.sql(json_lines_query(plan, columns)).to_arrow_reader(BATCH_ROWS)
     rows = 0
     with pa.OSFile(str(dest), "wb") as sink:
         for batch in read_ahead(reader):
+            _check(stop, rows)
             sink.write(_text(batch.column(0)))
             rows += batch.num_rows
     return rows
+
+
+def _check(stop: threading.Event | None, rows: int) -> None:
+    if stop is not None and stop.is_set():
+        raise ExportStopped(rows)
 
 
 def _text(lines: pa.Array) -> pa.Buffer:
@@ -184,8 +193,8 @@ def read_ahead(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
 
 
 def export(cur: duckdb.DuckDBPyConnection, plan: ExportPlan, columns: dict[str, str],
-           dest: Path) -> int:
+           dest: Path, stop: threading.Event | None = None) -> int:
     """Write `plan`'s file to `dest`; return the number of rows written."""
     if plan.file_format is FileFormat.CSV:
-        return write_csv(cur, plan, columns, dest)
-    return write_json(cur, plan, columns, dest)
+        return write_csv(cur, plan, columns, dest, stop)
+    return write_json(cur, plan, columns, dest, stop)

@@ -81,9 +81,10 @@ class SparkEngine:
                                          settings.spill_path),
         )
 
-    def export(self, plan: ExportPlan, work_dir: Path, file_name: str) -> ExportOutput:
+    def export(self, plan: ExportPlan, work_dir: Path, file_name: str,
+               stop: threading.Event | None = None) -> ExportOutput:
         return export_plan.export(self.spark, self.store, plan, work_dir, file_name,
-                                  self.max_rows_per_file)
+                                  self.max_rows_per_file, stop)
 
     def load(
         self,

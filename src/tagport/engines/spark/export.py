@@ -25,14 +25,22 @@ import math
 import os
 import re
 import shutil
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
 from tagport.catalog.models import CatalogEntry, ValueType
-from tagport.engines.base import ExportOutput, ExportPlan, FileFormat, HeaderType
+from tagport.engines.base import (
+    ExportOutput,
+    ExportPlan,
+    ExportStopped,
+    FileFormat,
+    HeaderType,
+)
 from tagport.engines.spark.render import (
     ARROW_CSV,
     DUCKDB_JSON,
@@ -185,8 +193,51 @@ def header(plan: ExportPlan) -> bytes:
 
 
 def export(spark: SparkSession, store: ProfileStore, plan: ExportPlan, work_dir: Path,
-           file_name: str, max_rows: int | None) -> ExportOutput:
-    """Write `plan`'s rows into `work_dir` as `file_name`, or as numbered parts."""
+           file_name: str, max_rows: int | None,
+           stop: threading.Event | None = None) -> ExportOutput:
+    """Write `plan`'s rows into `work_dir` as `file_name`, or as numbered parts. A set
+    `stop` cancels the Spark jobs of this export (ExportStopped)."""
+    with _cancelled_by(spark, stop):
+        try:
+            return _export(spark, store, plan, work_dir, file_name, max_rows)
+        except Exception as exc:
+            if stop is not None and stop.is_set():  # Spark's "job cancelled", or later
+                raise ExportStopped(None) from exc
+            raise
+
+
+@contextmanager
+def _cancelled_by(spark: SparkSession, stop: threading.Event | None) -> Iterator[None]:
+    """Run the `with` block's Spark jobs under a job tag of their own, cancelled (tasks
+    interrupted) by a watcher thread as soon as `stop` is set."""
+    if stop is None:
+        yield
+        return
+    context = spark.sparkContext
+    tag = f"tagport-export-{uuid.uuid4().hex}"
+    # job tags belong to the calling thread (PySpark's pinned threads)
+    context.addJobTag(tag)
+    context.setInterruptOnCancel(True)
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.2):
+            if stop.is_set():  # again every time: a job may start after a cancel
+                context.cancelJobsWithTag(tag)
+
+    watcher = threading.Thread(target=watch, name="tagport-export-stop", daemon=True)
+    watcher.start()
+    try:
+        yield
+        if stop.is_set():  # set after the last job: the files are still to be dropped
+            raise ExportStopped(None)
+    finally:
+        done.set()  # the watcher ends within 0.2 s (not waited for: its tag is this one's)
+        context.removeJobTag(tag)
+
+
+def _export(spark: SparkSession, store: ProfileStore, plan: ExportPlan, work_dir: Path,
+            file_name: str, max_rows: int | None) -> ExportOutput:
     head = header(plan)
     with store.reading() as version:
         users = spark.read.parquet(str(version.users)) if version else None
