@@ -234,6 +234,7 @@ def _cancelled_by(spark: SparkSession, stop: threading.Event | None) -> Iterator
     finally:
         done.set()  # the watcher ends within 0.2 s (not waited for: its tag is this one's)
         context.removeJobTag(tag)
+        context.setInterruptOnCancel(False)  # the thread's default again
 
 
 def _export(spark: SparkSession, store: ProfileStore, plan: ExportPlan, work_dir: Path,
