@@ -49,6 +49,14 @@ class Cluster:
         assert claimed_by, f"job {job_id} is not claimed"
         return int(claimed_by.split(":")[1])  # host:pid:...
 
+    def wait_until_said(self, process: TagportProcess, words: str) -> None:
+        """Until `process` has logged `words` and no work dir is left under results/."""
+        deadline = time.monotonic() + 30
+        while words not in process.output() or leftovers(self.data / "results"):
+            assert time.monotonic() < deadline, (process.output(),
+                                                 leftovers(self.data / "results"))
+            time.sleep(0.1)
+
     def wait_for_partial(self, job_id: str) -> Path:
         return wait_for_partial_file(self.data / "results" / self.core.jobs.get(job_id).name)
 
@@ -139,10 +147,7 @@ def test_a_frozen_worker_whose_lease_lapsed_publishes_nothing_when_it_wakes(clus
         published = path.read_bytes()
     finally:
         frozen.proc.send_signal(signal.SIGCONT)
-    deadline = time.monotonic() + 30
-    while "lost its claim" not in frozen.output() or leftovers(c.data / "results"):
-        assert time.monotonic() < deadline, (frozen.output(), leftovers(c.data / "results"))
-        time.sleep(0.2)
+    c.wait_until_said(frozen, "lost its claim")
     time.sleep(1)  # the woken export runs on; whatever it does must change nothing
     after = c.core.jobs.get(job_id)
     assert (after.stage, after.attempts, after.files) == (JobStage.FINISH, job.attempts, job.files)
@@ -165,10 +170,7 @@ def test_a_cancel_from_another_process_stops_the_workers_export_at_its_next_rene
         time.sleep(1.0)  # past the renewal interval (a third of the lease)
     finally:
         worker.proc.send_signal(signal.SIGCONT)
-    deadline = time.monotonic() + 30
-    while "stopped its export" not in worker.output() or leftovers(c.data / "results"):
-        assert time.monotonic() < deadline, (worker.output(), leftovers(c.data / "results"))
-        time.sleep(0.1)
+    c.wait_until_said(worker, "stopped its export")
     assert re.search(rf"job {job_id}: \S+ stopped its export \(the export was stopped after "
                      r"\d+ rows\)", worker.output())
     assert c.core.jobs.get(job_id).stage is JobStage.ERROR
