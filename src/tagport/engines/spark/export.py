@@ -198,18 +198,14 @@ def export(spark: SparkSession, store: ProfileStore, plan: ExportPlan, work_dir:
     """Write `plan`'s rows into `work_dir` as `file_name`, or as numbered parts. A set
     `stop` cancels the Spark jobs of this export (ExportStopped)."""
     with _cancelled_by(spark, stop):
-        try:
-            return _export(spark, store, plan, work_dir, file_name, max_rows)
-        except Exception as exc:
-            if stop is not None and stop.is_set():  # Spark's "job cancelled", or later
-                raise ExportStopped(None) from exc
-            raise
+        return _export(spark, store, plan, work_dir, file_name, max_rows)
 
 
 @contextmanager
 def _cancelled_by(spark: SparkSession, stop: threading.Event | None) -> Iterator[None]:
     """Run the `with` block's Spark jobs under a job tag of their own, cancelled (tasks
-    interrupted) by a watcher thread as soon as `stop` is set."""
+    interrupted) by a watcher thread as soon as `stop` is set; the block then ends in
+    ExportStopped, whether it failed (Spark's "job cancelled") or got to its end."""
     if stop is None:
         yield
         return
@@ -228,7 +224,14 @@ def _cancelled_by(spark: SparkSession, stop: threading.Event | None) -> Iterator
     watcher = threading.Thread(target=watch, name="tagport-export-stop", daemon=True)
     watcher.start()
     try:
-        yield
+        try:
+            yield
+        except ExportStopped:
+            raise
+        except Exception as exc:
+            if stop.is_set():
+                raise ExportStopped(None) from exc
+            raise
         if stop.is_set():  # set after the last job: the files are still to be dropped
             raise ExportStopped(None)
     finally:
