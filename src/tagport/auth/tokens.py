@@ -8,42 +8,13 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from tagport.db import tokens as t
+from tagport.auth import repository
+from tagport.auth.models import SCOPES, Token
 from tagport.errors import BadRequest, Conflict, NotFound, Unauthorized
-from tagport.jobs.models import as_utc
-
-SCOPES = ("export", "admin")
-
-
-@dataclass(frozen=True)
-class Token:
-    """A token's record. Scopes: `export` submits, polls and downloads its own jobs;
-    `admin` does everything, other tokens' jobs included."""
-
-    id: int
-    name: str
-    created_at: datetime
-    revoked_at: datetime | None
-    scopes: frozenset[str] = frozenset({"export"})
-
-    @property
-    def is_admin(self) -> bool:
-        return "admin" in self.scopes
-
-    @property
-    def job_owner(self) -> int | None:
-        """The owner to filter jobs by: this token, or None (all jobs) for an admin."""
-        return None if self.is_admin else self.id
-
-
-def _scopes(text: str) -> frozenset[str]:
-    return frozenset(s for s in text.split(",") if s)
 
 
 def hash_token(token: str) -> str:
@@ -103,33 +74,23 @@ class TokenService:
             raise BadRequest(f"scopes must be among {', '.join(SCOPES)}; got {', '.join(scopes)}")
         token = str(uuid.uuid4())
         with self.db.begin() as conn:
-            taken = conn.execute(
-                sa.select(t.c.id).where(t.c.name == name, t.c.revoked_at.is_(None))
-            ).first()
-            if taken:
+            if repository.active_name_taken(conn, name):
                 raise Conflict(f"a token named {name!r} already exists", code="TOKEN_EXISTS")
-            conn.execute(t.insert().values(
-                name=name, token_hash=hash_token(token), created_at=datetime.now(UTC),
-                scopes=",".join(sorted(set(scopes))),
-            ))
+            repository.insert(conn, name, hash_token(token), frozenset(scopes),
+                              datetime.now(UTC))
         return token
 
     def list(self) -> list[Token]:
         with self.db.connect() as conn:
-            rows = conn.execute(sa.select(t).order_by(t.c.id)).all()
-        return [Token(r.id, r.name, as_utc(r.created_at), as_utc(r.revoked_at),  # type: ignore[arg-type]
-                      _scopes(r.scopes)) for r in rows]
+            return repository.list_tokens(conn)
 
     def revoke(self, name: str) -> int:
         with self.db.begin() as conn:
-            result = conn.execute(
-                t.update().where(t.c.name == name, t.c.revoked_at.is_(None))
-                .values(revoked_at=datetime.now(UTC))
-            )
+            revoked = repository.revoke(conn, name, datetime.now(UTC))
         self.cache.clear()  # revokes are rare: forget every entry, not just this name's
-        if result.rowcount == 0:
+        if revoked == 0:
             raise NotFound(f"no active token named {name!r}", code="TOKEN_NOT_FOUND")
-        return result.rowcount
+        return revoked
 
     def cached(self, token: str) -> Token | None:
         """The token if it was authenticated within the cache's TTL, without a lookup."""
@@ -142,12 +103,11 @@ class TokenService:
             return cached
         generation = self.cache.generation
         with self.db.connect() as conn:
-            row = conn.execute(sa.select(t).where(t.c.token_hash == digest)).first()
+            stored = repository.by_hash(conn, digest)
+        found, stored_hash = stored if stored else (None, "")
         # the lookup is by hash; compare in constant time all the same
-        if row is None or not hmac.compare_digest(row.token_hash, digest) or row.revoked_at:
+        if found is None or not hmac.compare_digest(stored_hash, digest) or found.revoked_at:
             raise Unauthorized("the token is unknown or revoked", code="INVALID_TOKEN")
-        found = Token(row.id, row.name, as_utc(row.created_at), None,  # type: ignore[arg-type]
-                      _scopes(row.scopes))
         self.cache.put(digest, found, generation)
         return found
 
