@@ -7,28 +7,13 @@ earlier (staler) count behind.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from tagport.db import tag_coverage as t
+from tagport.catalog import coverage_repository as repository
+from tagport.catalog.models import StoredCoverage
 from tagport.engines.base import TagCoverage
-from tagport.jobs.models import as_utc
-
-
-@dataclass(frozen=True)
-class StoredCoverage:
-    tag_key: str
-    covered_users: int
-    all_users: int
-    measured_at: datetime
-
-    @property
-    def ratio(self) -> float:
-        """The share of all users the tag covers (0 when there are no users)."""
-        return self.covered_users / self.all_users if self.all_users else 0.0
 
 
 class CoverageStore:
@@ -38,21 +23,14 @@ class CoverageStore:
     def save(self, coverage: TagCoverage, measured_at: datetime) -> None:
         """Record a measurement taken at `measured_at` (when its query started)."""
         with self.db.begin() as conn:
-            known = {key: as_utc(at) for key, at in conn.execute(
-                sa.select(t.c.tag_key, t.c.measured_at))}
+            known = repository.measured_at(conn)
             for key, covered in coverage.covered.items():
-                values = {"covered_users": covered, "all_users": coverage.all_users,
-                          "measured_at": measured_at}
+                stored = StoredCoverage(key, covered, coverage.all_users, measured_at)
                 if key not in known:
-                    conn.execute(t.insert().values(tag_key=key, **values))
-                elif known[key] < measured_at:  # type: ignore[operator]
-                    conn.execute(t.update().where(t.c.tag_key == key).values(**values))
+                    repository.insert(conn, stored)
+                elif known[key] < measured_at:
+                    repository.update(conn, stored)
 
     def all(self) -> dict[str, StoredCoverage]:
         with self.db.connect() as conn:
-            rows = conn.execute(sa.select(t)).all()
-        return {
-            r.tag_key: StoredCoverage(r.tag_key, r.covered_users, r.all_users,
-                                      as_utc(r.measured_at))  # type: ignore[arg-type]
-            for r in rows
-        }
+            return repository.all_coverage(conn)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -66,3 +67,18 @@ class CatalogEntry:
     @property
     def type_label(self) -> str:
         return f"{self.value_type.value}[]" if self.is_array else self.value_type.value
+
+
+@dataclass(frozen=True)
+class StoredCoverage:
+    """A tag's coverage as last measured: its users, all users, and when."""
+
+    tag_key: str
+    covered_users: int
+    all_users: int
+    measured_at: datetime
+
+    @property
+    def ratio(self) -> float:
+        """The share of all users the tag covers (0 when there are no users)."""
+        return self.covered_users / self.all_users if self.all_users else 0.0
