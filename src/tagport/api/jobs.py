@@ -12,7 +12,6 @@ from tagport.api.openapi import _document as job_document
 from tagport.api.responses import errors
 from tagport.auth.tokens import Token
 from tagport.i18n import Language
-from tagport.jobs.listing import list_jobs_page
 from tagport.profiles.lookup import MAX_PAGE_LIMIT, Page, check_page
 
 router = APIRouter(prefix="/v1/api", route_class=LocalizedRoute, tags=["jobs"])
@@ -29,6 +28,6 @@ def list_jobs(
     """A page of jobs in GrowingIO's envelope; each value is the job's result document
     (`GET /v1/api/job/result/{id}`), signed download links included once FINISH."""
     check_page(limit, offset, language)
-    page = list_jobs_page(get_core(request).db, token.job_owner, limit, offset)
+    page = get_core(request).jobs.page(token.job_owner, limit, offset)
     values = [job_document(request, job) for job in page.jobs]
     return Page(limit, offset, page.total, values, offset + len(values) < page.total).document()

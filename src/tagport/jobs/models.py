@@ -60,3 +60,11 @@ class ExportJob:
     expired_at: datetime | None = None  # when retention deleted the files
     claimed_by: str | None = None  # the worker running it (`host:pid:...`), while claimed
     lease_until: datetime | None = None  # the claim lapses then unless renewed
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """A page of jobs, and how many jobs there are in all."""
+
+    jobs: list[ExportJob]
+    total: int

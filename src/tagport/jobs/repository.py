@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tagport.db import job_files
 from tagport.db import jobs as t
-from tagport.jobs.models import CLAIMED, UNFINISHED, ExportJob, JobStage, as_utc
+from tagport.jobs.models import CLAIMED, UNFINISHED, ExportJob, JobPage, JobStage, as_utc
 
 
 def _job(row: sa.Row, files: tuple[str, ...] = ()) -> ExportJob:
@@ -121,6 +121,33 @@ def add_files(conn: Connection, job_id: str, files: list[tuple[str, int]]) -> No
 def list_jobs(conn: Connection, limit: int = 100) -> list[ExportJob]:
     rows = conn.execute(sa.select(t).order_by(t.c.created_at.desc()).limit(limit))
     return [_job(r) for r in rows]
+
+
+def page(conn: Connection, owner: int | None, limit: int, offset: int) -> JobPage:
+    """The jobs of token `owner` (every job when None), newest first, with their files:
+    one query for the page, one for its count, one for the finished jobs' files."""
+    where = [] if owner is None else [t.c.token_id == owner]
+    total = conn.execute(sa.select(sa.func.count()).select_from(t).where(*where)).scalar()
+    rows = conn.execute(
+        sa.select(t).where(*where)
+        .order_by(t.c.created_at.desc(), t.c.id.desc()).limit(limit).offset(offset)
+    ).all()
+    files = _files_of(conn, [r.id for r in rows if r.stage == JobStage.FINISH.value])
+    return JobPage([_job(r, files.get(r.id, ())) for r in rows], int(total or 0))
+
+
+def _files_of(conn: Connection, job_ids: list[str]) -> dict[str, tuple[str, ...]]:
+    if not job_ids:
+        return {}
+    rows = conn.execute(
+        sa.select(job_files.c.job_id, job_files.c.path)
+        .where(job_files.c.job_id.in_(job_ids))
+        .order_by(job_files.c.job_id, job_files.c.position)
+    )
+    found: dict[str, list[str]] = {}
+    for job_id, path in rows:
+        found.setdefault(job_id, []).append(path)
+    return {job_id: tuple(paths) for job_id, paths in found.items()}
 
 
 def transition(

@@ -19,7 +19,7 @@ from tagport.errors import Conflict, Gone, NotFound, TagportError, TooManyReques
 from tagport.exports import naming
 from tagport.exports.spec import ExportRequest, plan_export
 from tagport.jobs import repository
-from tagport.jobs.models import UNFINISHED, ExportJob, JobStage
+from tagport.jobs.models import UNFINISHED, ExportJob, JobPage, JobStage
 from tagport.jobs.runner import JobRunner
 from tagport.jobs.submits import SubmitWriter
 from tagport.results import ResultStore, StoredObject
@@ -213,6 +213,11 @@ class JobService:
     def list(self, limit: int = 100) -> list[ExportJob]:
         with self.db.connect() as conn:
             return repository.list_jobs(conn, limit)
+
+    def page(self, owner: int | None, limit: int, offset: int) -> JobPage:
+        """The jobs of token `owner` (every job when None), newest first, with their files."""
+        with self.db.connect() as conn:
+            return repository.page(conn, owner, limit, offset)
 
     def file_for(self, path: str, token_id: int | None) -> tuple[ExportJob, Path | StoredObject]:
         """The finished job owning the file at API path `path`, and the file: on disk, or
