@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from tagport.api.deps import get_core
+from tagport.ops.health import readiness
 from tagport.ops.metrics import CONTENT_TYPE, RequestMetrics
 
 router = APIRouter(tags=["operations"])
@@ -37,18 +35,7 @@ def healthz() -> dict[str, str]:
 def readyz(request: Request) -> JSONResponse:
     """200 when the metadata store and the data engine both answer, else 503 with why."""
     core = get_core(request)
-    checks: dict[str, Any] = {}
-    try:
-        with core.db.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-        checks["metadata"] = "ok"
-    except Exception as exc:  # any failure means not ready; say which
-        checks["metadata"] = f"{type(exc).__name__}: {exc}"
-    try:
-        core.engine.ping()
-        checks["engine"] = "ok"
-    except Exception as exc:
-        checks["engine"] = f"{type(exc).__name__}: {exc}"
+    checks = readiness(core.db, lambda: core.engine)
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
                         status_code=200 if ready else 503)

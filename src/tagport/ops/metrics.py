@@ -1,7 +1,7 @@
 """Prometheus metrics: one registry per core, rendered by `GET /metrics`.
 
-Jobs are read from the metadata store at scrape time (see job_stats); HTTP requests
-and loads are counted by this process.
+Jobs are read from the metadata store at scrape time (ops.repository.job_stats); HTTP
+requests and loads are counted by this process.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine as DbEngine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tagport.engines.base import LoadReport
-from tagport.ops.job_stats import DURATION_BUCKETS, job_stats
+from tagport.ops.repository import DURATION_BUCKETS, job_stats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

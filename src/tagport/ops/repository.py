@@ -1,4 +1,5 @@
-"""The SQL that summarises the jobs table for `/metrics`, in one query per scrape.
+"""The operator's SQL: the summary of the jobs table for `/metrics`, in one query per
+scrape, and the check that the metadata store answers (`/readyz`).
 
 Export metrics are read from the table rather than counted in memory, so they are true
 for every process that runs jobs (the server's workers, `tagport export`, separate
@@ -63,3 +64,8 @@ def job_stats(conn: Connection) -> JobStats:
         duration_sum=float(row[n + 1] or 0.0), rows=int(row[n + 2] or 0),
         bytes=int(row[n + 3] or 0),
     )
+
+
+def ping(conn: Connection) -> None:
+    """A statement that any answering metadata store runs."""
+    conn.execute(sa.text("SELECT 1"))
