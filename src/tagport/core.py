@@ -49,6 +49,11 @@ class Tagport:
         self._engine_lock = threading.Lock()
 
     @property
+    def metadata_is_local(self) -> bool:
+        """The metadata store is a local SQLite file: a read never crosses a network."""
+        return self.db.dialect.name == "sqlite"
+
+    @property
     def engine(self) -> Engine:
         """The data engine, opened on first use (raises StoreBusy if another process has it)."""
         with self._engine_lock:

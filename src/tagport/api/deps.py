@@ -24,7 +24,7 @@ async def store_read(request: Request, fn: Callable[P, R], *args: P.args,
     """Run a short read of the metadata store from an async route. On SQLite it runs
     right here: a local read in WAL mode never waits for writers and takes less time than
     the hop to a threadpool thread. Anything else is a network round trip: a thread."""
-    if get_core(request).db.dialect.name == "sqlite":
+    if get_core(request).metadata_is_local:
         return fn(*args, **kwargs)
     return await run_in_threadpool(fn, *args, **kwargs)
 
