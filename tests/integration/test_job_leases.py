@@ -83,14 +83,14 @@ def test_finish_is_refused_to_a_worker_whose_job_was_taken_over(seeded):
     jobs = runner(seeded, lease=0.3)
     jobs.claim_next(A)
     with seeded.db.begin() as conn:
-        assert repository.transition(conn, job.id, [JobStage.READY], JobStage.RUNNING, owner=A)
-        assert repository.transition(conn, job.id, [JobStage.RUNNING], JobStage.DATA_READY,
-                                     owner=A)
+        assert repository.start(conn, job.id, A)
+        assert repository.rows_written(conn, job.id, A, 3)
     time.sleep(0.5)
-    assert jobs.claim_next(B) == job.id  # a DATA_READY job whose lease lapsed
+    assert jobs.claim_next(B) == job.id  # a DATA_READY job whose lease lapsed: READY again
     with seeded.db.begin() as conn:
-        assert not repository.transition(conn, job.id, [JobStage.READY], JobStage.FINISH,
-                                         owner=A)
+        assert not repository.finish(conn, job.id, A, 10)
+        assert not repository.fail(conn, job.id, A, "EXPORT_FAILED", "late")
+        assert not repository.start(conn, job.id, A)  # READY, but B's
         assert not repository.renew(conn, job.id, A, 30)
         assert not repository.hand_back(conn, job.id, A)
     assert seeded.jobs.get(job.id).claimed_by == B

@@ -150,21 +150,6 @@ def _files_of(conn: Connection, job_ids: list[str]) -> dict[str, tuple[str, ...]
     return {job_id: tuple(paths) for job_id, paths in found.items()}
 
 
-def transition(
-    conn: Connection, job_id: str, allowed: Iterable[JobStage], new: JobStage, *,
-    owner: str | None = None, **values: Any,
-) -> bool:
-    """Move a job to `new` if it is in one of `allowed` (and, with `owner`, still claimed
-    by that worker); True when it moved."""
-    guard = [t.c.id == job_id, t.c.stage.in_([s.value for s in allowed])]
-    if owner is not None:
-        guard.append(t.c.claimed_by == owner)
-    result = conn.execute(
-        t.update().where(*guard).values(stage=new.value, updated_at=datetime.now(UTC), **values)
-    )
-    return result.rowcount == 1
-
-
 # -- claims and leases -------------------------------------------------------------------
 #
 # A claim is (claimed_by, lease_until). A job is claimable when it waits (NONE) or is
@@ -187,11 +172,12 @@ def _after(conn: Connection, seconds: float) -> Any:
     return datetime.now(UTC) + timedelta(seconds=seconds)
 
 
+def _lease_free(conn: Connection) -> sa.ColumnElement[bool]:
+    return sa.or_(t.c.lease_until.is_(None), t.c.lease_until < _now(conn))
+
+
 def _claimable(conn: Connection) -> sa.ColumnElement[bool]:
-    return sa.and_(
-        t.c.stage.in_([s.value for s in UNFINISHED]),
-        sa.or_(t.c.lease_until.is_(None), t.c.lease_until < _now(conn)),
-    )
+    return sa.and_(t.c.stage.in_([s.value for s in UNFINISHED]), _lease_free(conn))
 
 
 def _claimed_by(job_id: str, worker: str) -> list[sa.ColumnElement[bool]]:
@@ -199,18 +185,79 @@ def _claimed_by(job_id: str, worker: str) -> list[sa.ColumnElement[bool]]:
             t.c.stage.in_([s.value for s in CLAIMED])]
 
 
+# -- the moves: every stage change a job can make, each with the stages it may start from
+#
+# `_move` is the one guarded update: `UPDATE jobs SET stage=:to ... WHERE id=:id AND
+# stage IN (:from) [AND claimed_by=:worker] [AND ...]`; zero rows means the move was
+# refused (the job is in another stage, or no longer the worker's). docs/design.md draws
+# the same table.
+
+MOVES: dict[str, tuple[tuple[JobStage, ...], JobStage]] = {
+    "claim": (UNFINISHED, JobStage.READY),  # and its lease is NULL or past
+    "start": ((JobStage.READY,), JobStage.RUNNING),
+    "rows_written": ((JobStage.RUNNING,), JobStage.DATA_READY),
+    "finish": ((JobStage.DATA_READY,), JobStage.FINISH),
+    "fail": (CLAIMED, JobStage.ERROR),
+    "retry_later": (CLAIMED, JobStage.NONE),
+    "hand_back": (CLAIMED, JobStage.NONE),
+    "give_up": (UNFINISHED, JobStage.ERROR),  # and its lease is NULL or past
+    "cancel": (UNFINISHED, JobStage.ERROR),
+}
+
+
+def _move(conn: Connection, move: str, job_id: str, *, worker: str | None = None,
+          guard: Iterable[sa.ColumnElement[bool]] = (), **values: Any) -> bool:
+    """Make `move` on the job if it is in one of the move's from-stages (and, with
+    `worker`, still claimed by that worker, and `guard` holds); True when it moved."""
+    allowed, to = MOVES[move]
+    where = [t.c.id == job_id, t.c.stage.in_([s.value for s in allowed]), *guard]
+    if worker is not None:
+        where.append(t.c.claimed_by == worker)
+    result = conn.execute(
+        t.update().where(*where).values(stage=to.value, updated_at=datetime.now(UTC), **values)
+    )
+    return result.rowcount == 1
+
+
 def claim(conn: Connection, job_id: str, worker: str, lease_seconds: float, *,
           attempts: int | None = None) -> bool:
     """Take a claimable job for `worker`: READY, a lease, one more attempt. With
     `attempts`, only if the job has made exactly that many (the row read is current)."""
-    guard = [t.c.id == job_id, _claimable(conn)]
+    guard = [_lease_free(conn)]
     if attempts is not None:
         guard.append(t.c.attempts == attempts)
-    result = conn.execute(t.update().where(*guard).values(
-        stage=JobStage.READY.value, claimed_by=worker, lease_until=_after(conn, lease_seconds),
-        attempts=t.c.attempts + 1, updated_at=datetime.now(UTC),
-    ))
-    return result.rowcount == 1
+    return _move(conn, "claim", job_id, guard=guard, claimed_by=worker,
+                 lease_until=_after(conn, lease_seconds), attempts=t.c.attempts + 1)
+
+
+def start(conn: Connection, job_id: str, worker: str) -> bool:
+    """The worker begins the export: READY -> RUNNING."""
+    return _move(conn, "start", job_id, worker=worker, started_at=datetime.now(UTC))
+
+
+def rows_written(conn: Connection, job_id: str, worker: str, row_count: int) -> bool:
+    """The engine wrote the rows: RUNNING -> DATA_READY."""
+    return _move(conn, "rows_written", job_id, worker=worker, row_count=row_count)
+
+
+def finish(conn: Connection, job_id: str, worker: str, byte_count: int) -> bool:
+    """The files are published: DATA_READY -> FINISH, the claim and any earlier
+    attempt's error cleared. Files are recorded in the same transaction (add_files)."""
+    return _move(conn, "finish", job_id, worker=worker, byte_count=byte_count,
+                 finished_at=datetime.now(UTC), lease_until=None, error_code=None,
+                 error_message=None)
+
+
+def fail(conn: Connection, job_id: str, worker: str, code: str, message: str) -> bool:
+    """The worker's attempt failed for good: a claimed stage -> ERROR."""
+    return _move(conn, "fail", job_id, worker=worker, error_code=code, error_message=message,
+                 finished_at=datetime.now(UTC), lease_until=None)
+
+
+def cancel(conn: Connection, job_id: str) -> bool:
+    """A client stops a job that has not finished, whoever holds it: -> ERROR CANCELLED."""
+    return _move(conn, "cancel", job_id, cancel_requested=True, error_code="CANCELLED",
+                 error_message="cancelled by the client", finished_at=datetime.now(UTC))
 
 
 def claim_next(conn: Connection, worker: str, lease_seconds: float,
@@ -245,12 +292,9 @@ def exhausted(conn: Connection, max_attempts: int) -> list[ExportJob]:
 
 def give_up(conn: Connection, job: ExportJob, code: str, message: str) -> bool:
     """End an exhausted job in ERROR, unless someone claimed it since it was read."""
-    result = conn.execute(
-        t.update().where(t.c.id == job.id, _claimable(conn), t.c.attempts == job.attempts)
-        .values(stage=JobStage.ERROR.value, error_code=code, error_message=message,
-                lease_until=None, finished_at=datetime.now(UTC), updated_at=datetime.now(UTC))
-    )
-    return result.rowcount == 1
+    return _move(conn, "give_up", job.id,
+                 guard=[_lease_free(conn), t.c.attempts == job.attempts], error_code=code,
+                 error_message=message, lease_until=None, finished_at=datetime.now(UTC))
 
 
 def renew(conn: Connection, job_id: str, worker: str, lease_seconds: float) -> bool:
@@ -263,23 +307,18 @@ def renew(conn: Connection, job_id: str, worker: str, lease_seconds: float) -> b
 def hand_back(conn: Connection, job_id: str, worker: str, *, refund: bool = False) -> bool:
     """Put `worker`'s job back in the queue (NONE, no claim); with `refund`, the attempt
     does not count (it never started)."""
-    values: dict[str, Any] = {"stage": JobStage.NONE.value, "claimed_by": None,
-                              "lease_until": None, "updated_at": datetime.now(UTC)}
+    values: dict[str, Any] = {"claimed_by": None, "lease_until": None}
     if refund:
         values["attempts"] = t.c.attempts - 1
-    result = conn.execute(t.update().where(*_claimed_by(job_id, worker)).values(**values))
-    return result.rowcount == 1
+    return _move(conn, "hand_back", job_id, worker=worker, **values)
 
 
 def retry_later(conn: Connection, job_id: str, worker: str, delay: float,
                 code: str, message: str) -> bool:
     """After a failed attempt: back to NONE, claimable again in `delay` seconds; the
     cause is kept as the job's last error."""
-    result = conn.execute(t.update().where(*_claimed_by(job_id, worker)).values(
-        stage=JobStage.NONE.value, claimed_by=None, lease_until=_after(conn, delay),
-        error_code=code, error_message=message, updated_at=datetime.now(UTC),
-    ))
-    return result.rowcount == 1
+    return _move(conn, "retry_later", job_id, worker=worker, claimed_by=None,
+                 lease_until=_after(conn, delay), error_code=code, error_message=message)
 
 
 def claims(conn: Connection) -> list[tuple[str, str | None]]:

@@ -23,7 +23,7 @@ import os
 import shutil
 import socket
 import threading
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from tagport.exports.spec import ExportRequest, plan_export
 from tagport.jobs import repository
 from tagport.jobs.flush import FlushBehind
 from tagport.jobs.lease import LeaseKeeper
-from tagport.jobs.models import CLAIMED, ExportJob, JobStage
+from tagport.jobs.models import ExportJob
 from tagport.results import ResultStore
 from tagport.results.directory import WORK_DIR_PREFIX
 
@@ -125,8 +125,7 @@ class JobRunner:
         job_dir = self.results.work_root / job.name
         work_dir = job_dir / f"{WORK_DIR_PREFIX}{job.attempts}"
         try:
-            if not self._move(job.id, JobStage.READY, JobStage.RUNNING, worker,
-                              started_at=datetime.now(UTC)):
+            if not self._move(repository.start, job.id, worker):
                 return  # no longer ours (cancelled, or taken after our lease lapsed)
             plan = plan_export(
                 ExportRequest(job.tag_key, job.properties, job.file_format, job.header_type),
@@ -139,8 +138,7 @@ class JobRunner:
             work_dir.mkdir(parents=True)
             with FlushBehind(work_dir):  # so that the fsync below has little left to do
                 output = engine.export(plan, work_dir, file_name, stop)
-            if not self._move(job.id, JobStage.RUNNING, JobStage.DATA_READY, worker,
-                              row_count=output.row_count):
+            if not self._move(repository.rows_written, job.id, worker, output.row_count):
                 log.warning("job %s: %s no longer holds it; its rows are dropped", job.id, worker)
                 return
             for path in output.files:
@@ -159,10 +157,10 @@ class JobRunner:
         finally:
             _remove_work_dir(work_dir)
 
-    def _move(self, job_id: str, old: JobStage, new: JobStage, worker: str,
-              **values: Any) -> bool:
+    def _move(self, move: Callable[..., bool], job_id: str, *args: Any) -> bool:
+        """Make a repository move in a transaction of its own; True when it moved."""
         with self.db.begin() as conn:
-            return repository.transition(conn, job_id, [old], new, owner=worker, **values)
+            return move(conn, job_id, *args)
 
     def _finish(self, job: ExportJob, worker: str, work_dir: Path, files: list[Path]) -> bool:
         """Publish the files: upload them (object stores), then DATA_READY -> FINISH with
@@ -181,11 +179,7 @@ class JobRunner:
             self._discard(job)  # a partial upload
             raise
         with self.db.begin() as conn:
-            finished = repository.transition(
-                conn, job.id, [JobStage.DATA_READY], JobStage.FINISH, owner=worker,
-                byte_count=sum(sizes), finished_at=datetime.now(UTC), lease_until=None,
-                error_code=None, error_message=None,
-            )
+            finished = repository.finish(conn, job.id, worker, sum(sizes))
             if finished:
                 self.results.place(job.name, job.attempts, files)
                 repository.add_files(conn, job.id, [
@@ -229,11 +223,7 @@ class JobRunner:
             return
         if job.attempts > 1:
             message = f"{message} (attempt {job.attempts} of {self.max_attempts})"
-        with self.db.begin() as conn:
-            failed = repository.transition(
-                conn, job.id, CLAIMED, JobStage.ERROR, owner=worker, error_code=code,
-                error_message=message, finished_at=datetime.now(UTC), lease_until=None,
-            )
+        failed = self._move(repository.fail, job.id, worker, code, message)
         if failed:  # final now: nothing of it may stay
             log.error("job %s failed: %s", job.id, message, exc_info=exc)
             self._drop(job.name)

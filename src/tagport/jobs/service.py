@@ -19,7 +19,7 @@ from tagport.errors import Conflict, Gone, NotFound, TagportError, TooManyReques
 from tagport.exports import naming
 from tagport.exports.spec import ExportRequest, plan_export
 from tagport.jobs import repository
-from tagport.jobs.models import UNFINISHED, ExportJob, JobPage, JobStage
+from tagport.jobs.models import ExportJob, JobPage, JobStage
 from tagport.jobs.runner import JobRunner
 from tagport.jobs.submits import SubmitWriter
 from tagport.results import ResultStore, StoredObject
@@ -174,9 +174,8 @@ class JobService:
         if job.stage.is_final:
             raise Conflict(f"job {job_id!r} has already ended ({job.stage.value})",
                            code="JOB_FINISHED")
-        moved = self._move(job_id, list(UNFINISHED), JobStage.ERROR, cancel_requested=True,
-                           error_code="CANCELLED", error_message="cancelled by the client",
-                           finished_at=datetime.now(UTC))
+        with self.db.begin() as conn:
+            moved = repository.cancel(conn, job_id)
         if not moved:  # it ended meanwhile
             raise Conflict(f"job {job_id!r} has already ended", code="JOB_FINISHED")
         self.runner.stop_local(job_id)
@@ -247,10 +246,6 @@ class JobService:
     def run(self, job_id: str, engine: Engine, worker: str | None = None) -> None:
         """Run a claimed job to FINISH, ERROR or a later retry (see JobRunner.run)."""
         self.runner.run(job_id, engine, worker)
-
-    def _move(self, job_id: str, allowed: list[JobStage], new: JobStage, **values: Any) -> bool:
-        with self.db.begin() as conn:
-            return repository.transition(conn, job_id, allowed, new, **values)
 
 
 def _new_job(submit: Submit) -> ExportJob:
