@@ -162,9 +162,9 @@ def test_stages_move_from_none_to_finish(seeded, token):
         job_id = submit(c, {}).json()["id"]
         assert c.get(f"/v1/api/job/result/{job_id}").json()["stage"] == "NONE"
         assert c.get(f"/v1/api/job/result/{job_id}").json()["uris"] == []
-        assert seeded.jobs.claim(job_id, "test")
+        assert seeded.jobs.runner.claim(job_id, "test")
         assert c.get(f"/v1/api/job/result/{job_id}").json()["stage"] == "READY"
-        seeded.jobs.run(job_id, seeded.engine)
+        seeded.jobs.runner.run_claimed(job_id, seeded.engine, "test")
         assert c.get(f"/v1/api/job/result/{job_id}").json()["stage"] == "FINISH"
 
 

@@ -102,8 +102,7 @@ def test_an_identical_unfinished_request_returns_the_same_job(idle, seeded, toke
     assert again == first
     assert submit(c, {"properties": ["usr_gender", "id_$basic_userId"]}).json() != first
     assert submit(client_for(app, tokens["b"]), {"properties": ["ids_$basic_userId", "usr_gender"]}).json() != first
-    seeded.jobs.claim(first["id"], "test")
-    seeded.jobs.run(first["id"], seeded.engine)
+    seeded.jobs.runner.run_next("test", seeded.engine, job_id=first["id"])
     assert submit(c, {"properties": ["ids_$basic_userId", "usr_gender"]}).json() != first
 
 
@@ -147,9 +146,9 @@ def test_cancelling_a_waiting_job_ends_it_in_error_cancelled(idle):
 def test_a_cancelled_claimed_job_is_not_run_and_leaves_no_file(idle, seeded):
     _, c = idle
     job_id = submit(c, {}).json()["id"]
-    assert seeded.jobs.claim(job_id, "test")
+    assert seeded.jobs.runner.claim(job_id, "test")
     assert c.delete(f"/v1/api/job/{job_id}").json()["stage"] == "ERROR"
-    seeded.jobs.run(job_id, seeded.engine)
+    seeded.jobs.runner.run_claimed(job_id, seeded.engine, "test")
     assert seeded.jobs.get(job_id).error_code == "CANCELLED"
     assert list(seeded.settings.results_path.iterdir()) == []
 

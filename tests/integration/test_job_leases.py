@@ -7,17 +7,20 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
+from tagport.errors import StoreBusy
 from tagport.exports.spec import ExportRequest
 from tagport.jobs import repository
 from tagport.jobs.lease import LeaseKeeper
 from tagport.jobs.models import JobStage
-from tagport.jobs.runner import JobRunner
+from tagport.jobs.runner import JobRunner, Turn
 
 A, B, C = "host-a:1:a", "host-b:2:b", "host-c:3:c"
 GIO_IDS = b'"gio_id"\n1\n3\n4\n'
@@ -68,10 +71,10 @@ def test_a_worker_that_lost_its_claim_changes_nothing(seeded):
     jobs.claim_next(A)
     time.sleep(0.5)
     jobs.claim_next(B)
-    jobs.run(job.id, seeded.engine, A)  # A wakes up late
+    jobs.run_claimed(job.id, seeded.engine, A)  # A wakes up late
     assert seeded.jobs.get(job.id).stage is JobStage.READY
     assert not (seeded.settings.results_path / job.name).exists()
-    jobs.run(job.id, seeded.engine, B)
+    jobs.run_claimed(job.id, seeded.engine, B)
     done = seeded.jobs.get(job.id)
     assert (done.stage, done.attempts) == (JobStage.FINISH, 2)
     _, path = seeded.jobs.file_for(done.files[0], None)
@@ -138,7 +141,7 @@ def test_a_failed_attempt_is_retried_later_and_can_then_finish(seeded):
     job = submit(seeded)
     jobs = runner(seeded)
     jobs.claim_next(A)
-    jobs.run(job.id, seeded.engine, A)
+    jobs.run_claimed(job.id, seeded.engine, A)
     waiting = seeded.jobs.get(job.id)
     assert (waiting.stage, waiting.claimed_by, waiting.error_code) == (
         JobStage.NONE, None, "STORAGE_ERROR")
@@ -147,7 +150,7 @@ def test_a_failed_attempt_is_retried_later_and_can_then_finish(seeded):
     results.mkdir()
     time.sleep(0.6)
     assert jobs.claim_next(B) == job.id
-    jobs.run(job.id, seeded.engine, B)
+    jobs.run_claimed(job.id, seeded.engine, B)
     done = seeded.jobs.get(job.id)
     assert (done.stage, done.attempts, done.error_code) == (JobStage.FINISH, 2, None)
 
@@ -163,7 +166,7 @@ def test_a_failure_on_every_attempt_ends_in_error_with_the_last_cause(seeded):
         while jobs.claim_next(worker) != job.id:  # waits out the retry delay
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        jobs.run(job.id, seeded.engine, worker)
+        jobs.run_claimed(job.id, seeded.engine, worker)
     failed = seeded.jobs.get(job.id)
     assert (failed.stage, failed.attempts, failed.error_code) == (
         JobStage.ERROR, 2, "STORAGE_ERROR")
@@ -177,7 +180,7 @@ def test_an_attempt_removes_the_work_dirs_of_earlier_attempts(seeded):
     (stale / "half.csv").write_text('"gio_id"\n1\n')  # what a killed attempt leaves
     jobs = runner(seeded)
     jobs.claim_next(A)
-    jobs.run(job.id, seeded.engine, A)
+    jobs.run_claimed(job.id, seeded.engine, A)
     done = seeded.jobs.get(job.id)
     assert done.stage is JobStage.FINISH
     assert files_of(seeded, done) == [done.files[0].rsplit("/", 1)[1]]
@@ -201,6 +204,48 @@ def test_orphans_of_exited_processes_of_this_machine_are_handed_back(seeded):
         JobStage.NONE, None, None, 1)
     for name in ("alive", "elsewhere"):  # their leases decide
         assert seeded.jobs.get(ids[name]).claimed_by == owners[name]
+
+
+class BusyStore:
+    """An engine source whose store another process is writing."""
+
+    @contextmanager
+    def use(self):
+        raise StoreBusy("a load holds the profile store")
+        yield
+
+
+def test_run_next_claims_the_oldest_job_and_runs_it_to_finish(seeded):
+    first, second = submit(seeded, "usr_gender"), submit(seeded, "usr_age")
+    assert runner(seeded).run_next(A, seeded.engine) is Turn.RAN
+    assert seeded.jobs.get(first.id).stage is JobStage.FINISH
+    assert seeded.jobs.get(second.id).stage is JobStage.NONE
+
+
+def test_run_next_runs_the_given_job_or_nothing_when_another_worker_has_it(seeded):
+    first, second = submit(seeded, "usr_gender"), submit(seeded, "usr_age")
+    jobs = runner(seeded)
+    assert jobs.run_next(A, seeded.engine, job_id=second.id) is Turn.RAN
+    assert seeded.jobs.get(second.id).stage is JobStage.FINISH
+    assert jobs.claim(first.id, B)
+    assert jobs.run_next(A, seeded.engine, job_id=first.id) is Turn.IDLE
+    assert seeded.jobs.get(first.id).claimed_by == B
+
+
+def test_a_job_claimed_while_the_store_is_busy_is_handed_back_free_of_charge(seeded):
+    job = submit(seeded)
+    assert runner(seeded).run_next(A, BusyStore()) is Turn.HANDED_BACK
+    back = seeded.jobs.get(job.id)
+    assert (back.stage, back.claimed_by, back.attempts) == (JobStage.NONE, None, 0)
+
+
+def test_a_job_claimed_as_the_worker_stops_is_handed_back_unrun(seeded):
+    job = submit(seeded)
+    stopping = threading.Event()
+    stopping.set()
+    assert runner(seeded).run_next(A, seeded.engine, stopping=stopping) is Turn.HANDED_BACK
+    back = seeded.jobs.get(job.id)
+    assert (back.stage, back.claimed_by, back.attempts) == (JobStage.NONE, None, 0)
 
 
 def test_postgresql_claims_skip_rows_locked_by_another_claim(seeded):

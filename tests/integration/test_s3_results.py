@@ -170,7 +170,7 @@ def test_a_cancel_during_the_upload_leaves_no_object(core, s3, bucket):
     store = UploadThen(core.results, lambda: core.jobs.cancel(job.id))
     runner = JobRunner(core.db, core.catalog, store)
     assert runner.claim_next(A) == job.id
-    runner.run(job.id, core.engine, A)
+    runner.run_claimed(job.id, core.engine, A)
     done = core.jobs.get(job.id)
     assert (done.stage, done.error_code) == (JobStage.ERROR, "CANCELLED")
     assert s3.keys(bucket) == [] and leftovers(core) == []
@@ -183,11 +183,11 @@ def test_a_worker_that_lost_its_job_during_its_upload_removes_only_its_own(core,
     def another_worker_takes_over() -> None:  # A was handed back (shutdown past its grace)
         assert plain.hand_back(job.id, A)
         assert plain.claim_next(B) == job.id
-        plain.run(job.id, core.engine, B)
+        plain.run_claimed(job.id, core.engine, B)
 
     late = JobRunner(core.db, core.catalog, UploadThen(core.results, another_worker_takes_over))
     assert late.claim_next(A) == job.id
-    late.run(job.id, core.engine, A)  # A's FINISH is refused after B's
+    late.run_claimed(job.id, core.engine, A)  # A's FINISH is refused after B's
     done = core.jobs.get(job.id)
     assert (done.stage, done.attempts, done.claimed_by) == (JobStage.FINISH, 2, B)
     name = done.files[0].rsplit("/", 1)[1]

@@ -133,10 +133,9 @@ def _run_export_job(tp: Tagport, request: ExportRequest):  # type: ignore[no-unt
                           "the export runs there")
     job = tp.jobs.submit(request, token_id=None)
     with Console(stderr=True).status(f"job {job.id}: {job.stage.value}") as status:
-        worker = worker_id("cli")
-        if engine is not None and tp.jobs.claim(job.id, worker):
+        if engine is not None:  # here, unless the server's workers claim it first
             status.update(f"job {job.id}: RUNNING")
-            tp.jobs.run(job.id, engine, worker)
+            tp.jobs.runner.run_next(worker_id("cli"), engine, job_id=job.id)
         while not (job := tp.jobs.get(job.id)).stage.is_final:
             status.update(f"job {job.id}: {job.stage.value}")
             time.sleep(0.2)

@@ -10,10 +10,35 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol
 
 from tagport.engines.base import Engine
+
+
+class EngineSource(Protocol):
+    """Where a worker gets the engine for one export: `with source.use() as engine`."""
+
+    def use(self) -> AbstractContextManager[Engine]: ...
+
+
+class HeldEngine:
+    """An engine that stays open (the server's DuckDB writer, the CLI's engine)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def use(self) -> Iterator[Engine]:
+        yield self.engine
+
+
+def engine_source(engine: Engine | EngineSource) -> EngineSource:
+    """`engine` as a source: a source as it is, an open engine held. A source is what
+    has a `use` method of its class (EnginePerCall answers any name, but is an engine)."""
+    if callable(getattr(type(engine), "use", None)):
+        return engine  # type: ignore[return-value]
+    return HeldEngine(engine)  # type: ignore[arg-type]
 
 
 class EngineOnDemand:

@@ -23,7 +23,9 @@ import os
 import shutil
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from contextlib import ExitStack
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,8 @@ from sqlalchemy.engine import Engine as DbEngine
 from tagport.catalog.service import CatalogService
 from tagport.durable import fsync_path
 from tagport.engines.base import Engine, ExportStopped, FileFormat
-from tagport.errors import StorageError, TagportError
+from tagport.engines.on_demand import EngineSource, engine_source
+from tagport.errors import StorageError, StoreBusy, TagportError
 from tagport.exports import naming
 from tagport.exports.spec import ExportRequest, plan_export
 from tagport.jobs import repository
@@ -45,6 +48,14 @@ from tagport.results.directory import WORK_DIR_PREFIX
 log = logging.getLogger("tagport.jobs")
 
 RETRY_DELAY = 0.5  # seconds before the first retry of a failed attempt; doubles each time
+
+
+class Turn(Enum):
+    """What one `JobRunner.run_next` did."""
+
+    IDLE = "idle"  # nothing was claimable
+    RAN = "ran"  # a job was claimed and run to FINISH, ERROR or a later retry
+    HANDED_BACK = "handed back"  # claimed, but no engine (or stopping): back in the queue
 
 
 def worker_id(label: str) -> str:
@@ -61,7 +72,8 @@ class JobRunner:
         self.results = results
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
-        self._stops: dict[str, threading.Event] = {}  # job id -> stop of its export here
+        # job id -> (worker, stop of its export) while it runs in this process
+        self._running: dict[str, tuple[str, threading.Event]] = {}
 
     # -- claims ------------------------------------------------------------------------
 
@@ -100,25 +112,62 @@ class JobRunner:
 
     # -- running -----------------------------------------------------------------------
 
-    def run(self, job_id: str, engine: Engine, worker: str | None = None) -> None:
-        """Run a job claimed by `worker` (default: whoever claimed it) to FINISH, ERROR,
-        or a later retry, renewing the lease meanwhile."""
+    def run_next(self, worker: str, engine: Engine | EngineSource, *,
+                 job_id: str | None = None, stopping: threading.Event | None = None) -> Turn:
+        """The way in for every worker (the pool's threads, `tagport export`): claim a job
+        for `worker` (`job_id`, or the oldest claimable), open the engine and run the job
+        to FINISH, ERROR or a later retry. A claim made as `stopping` is set, or that the
+        engine cannot serve, goes back to the queue."""
+        if job_id is None:
+            claimed = self.claim_next(worker)
+        else:
+            claimed = job_id if self.claim(job_id, worker) else None
+        if claimed is None:
+            return Turn.IDLE
+        if stopping is not None and stopping.is_set():  # claimed as the stop began
+            self.hand_back(claimed, worker, refund=True)
+            return Turn.HANDED_BACK
+        with ExitStack() as stack:
+            try:
+                opened = stack.enter_context(engine_source(engine).use())
+            except StoreBusy as busy:  # a load is writing: nothing ran, the try is free
+                self.hand_back(claimed, worker, refund=True)
+                log.warning("job %s: the profile store is busy, handed back: %s",
+                            claimed, busy.message)
+                return Turn.HANDED_BACK
+            except Exception:  # counts as an attempt, so a broken store ends in ERROR
+                self.hand_back(claimed, worker)
+                log.exception("job %s: opening the data engine failed; handed back", claimed)
+                return Turn.HANDED_BACK
+            self.run_claimed(claimed, opened, worker)
+        return Turn.RAN
+
+    def run_claimed(self, job_id: str, engine: Engine, worker: str) -> None:
+        """Run a job already claimed by `worker` to FINISH, ERROR, or a later retry,
+        renewing the lease meanwhile (run_next's second half)."""
         with self.db.connect() as conn:
             job = repository.get(conn, job_id)
-        worker = worker or (job.claimed_by if job else None)
-        if job is None or worker is None:
+        if job is None:
             return
         with LeaseKeeper(self.db, job_id, worker, self.lease_seconds) as keeper:
-            self._stops[job_id] = keeper.lost  # the claim is lost: the export is in vain
+            # the claim is lost: the export is in vain
+            self._running[job_id] = (worker, keeper.lost)
             try:
                 self._attempt(job, engine, worker, keeper.lost)
             finally:
-                self._stops.pop(job_id, None)
+                self._running.pop(job_id, None)
 
     def stop_local(self, job_id: str) -> None:
         """Stop this process's running export of `job_id` now (the job was cancelled)."""
-        if (stop := self._stops.get(job_id)) is not None:
-            stop.set()
+        if (running := self._running.get(job_id)) is not None:
+            running[1].set()
+
+    def hand_back_running(self, workers: Iterable[str]) -> list[str]:
+        """Hand back the jobs that these workers of this process are running (a stop past
+        its grace period); the ids of those handed back."""
+        mine = set(workers)
+        return [job_id for job_id, (worker, _) in list(self._running.items())
+                if worker in mine and self.hand_back(job_id, worker)]
 
     def _attempt(self, job: ExportJob, engine: Engine, worker: str,
                  stop: threading.Event) -> None:

@@ -14,7 +14,6 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Engine as DbEngine
 
 from tagport.catalog.service import CatalogService, CatalogSnapshot
-from tagport.engines.base import Engine
 from tagport.errors import Conflict, Gone, NotFound, TagportError, TooManyRequests
 from tagport.exports import naming
 from tagport.exports.spec import ExportRequest, plan_export
@@ -234,18 +233,6 @@ class JobService:
             raise NotFound("the file of this job is no longer on disk", code="FILE_NOT_FOUND")
         return job, found
 
-    # -- running (jobs/runner.py) --------------------------------------------------------
-
-    def claim_next(self, worker: str) -> str | None:
-        return self.runner.claim_next(worker)
-
-    def claim(self, job_id: str, worker: str) -> bool:
-        """Claim one given job (NONE -> READY); False when someone else has it."""
-        return self.runner.claim(job_id, worker)
-
-    def run(self, job_id: str, engine: Engine, worker: str | None = None) -> None:
-        """Run a claimed job to FINISH, ERROR or a later retry (see JobRunner.run)."""
-        self.runner.run(job_id, engine, worker)
 
 
 def _new_job(submit: Submit) -> ExportJob:
