@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 
 from tagport.api.deps import current_token_async, get_core, store_read
 from tagport.api.responses import JobResult, errors
@@ -50,11 +48,7 @@ async def submit_export_job(
     body = body or ExportJobBody()
     core = get_core(request)
     export = ExportRequest(tag_key, body.properties or [], body.fileFormat, body.csvHeaderType)
-    jobs = core.jobs
-    if jobs.writer is None:  # PostgreSQL: the transaction waits on a row lock, in a thread
-        job = await run_in_threadpool(jobs.submit, export, token.id)
-    else:  # SQLite: validate here, then wait for the writer's commit
-        job = await asyncio.wrap_future(jobs.writer.put(jobs.prepare_quickly(export, token.id)))
+    job = await core.jobs.submit_async(export, token.id)
     request.app.state.wake_workers()
     return ExportJobCreated(id=job.id, name=job.name)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -10,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Engine as DbEngine
 
@@ -74,6 +76,15 @@ class JobService:
         with self.db.begin() as conn:
             repository.lock_token(conn, token_id)
             return self.store(conn, submit)
+
+    async def submit_async(self, request: ExportRequest, token_id: int | None) -> ExportJob:
+        """`submit` for the event loop. SQLite: validate here against the catalog last
+        read, then wait for the writer's commit; PostgreSQL: the transaction waits on the
+        token's row lock, in a thread."""
+        if self.writer is None:
+            return await anyio.to_thread.run_sync(self.submit, request, token_id)
+        return await asyncio.wrap_future(
+            self.writer.put(self.prepare_quickly(request, token_id)))
 
     def prepare(self, request: ExportRequest, token_id: int | None,
                 catalog: CatalogSnapshot | None = None) -> Submit:
