@@ -192,10 +192,16 @@ class Client:
     # -- exporting -----------------------------------------------------------------
 
     def submit_export(self, tag_key: str, properties: Sequence[str] = (),
-                      file_format: str = "csv", header: str = "key") -> dict[str, Any]:
-        """Queue an export job; its `{"id", "name"}`."""
-        body = {"properties": list(properties), "fileFormat": file_format,
-                "csvHeaderType": header}
+                      file_format: str = "csv", header: str = "key", *,
+                      compression: str = "none", charset: str = "UTF-8") -> dict[str, Any]:
+        """Queue an export job; its `{"id", "name"}`. `file_format` csv, json or parquet;
+        `compression` none, gzip or zstd; `charset` (csv) UTF-8, UTF-8-BOM or UTF-16LE."""
+        body: dict[str, Any] = {"properties": list(properties), "fileFormat": file_format,
+                                "csvHeaderType": header}
+        if compression != "none":
+            body["compression"] = compression
+        if charset != "UTF-8":
+            body["charset"] = charset
         return self._call(  # type: ignore[no-any-return]
             "POST", f"/v1/api/user_tags/{quote(tag_key, safe='')}/export_jobs", json=body)
 
@@ -225,7 +231,8 @@ class Client:
         self, tag_key: str, properties: Sequence[str] = (), file_format: str = "csv",
         header: str = "key", dest: str | os.PathLike[str] | None = None, *,
         timeout: float | None = None, on_stage: StageCallback | None = None,
-        on_progress: ProgressCallback | None = None,
+        on_progress: ProgressCallback | None = None, compression: str = "none",
+        charset: str = "UTF-8",
     ) -> list[Path]:
         """Submit, wait, download: the paths of the job's files, in order.
 
@@ -233,7 +240,8 @@ class Client:
         names) or a file path (several parts get `-00001`... before the suffix); default
         the current directory.
         """
-        job = self.submit_export(tag_key, properties, file_format, header)
+        job = self.submit_export(tag_key, properties, file_format, header,
+                                 compression=compression, charset=charset)
         result = self.wait(job["id"], timeout=timeout, on_stage=on_stage)
         targets = destinations(result["uris"], dest)
         return [self.download(uri, target, on_progress=on_progress)

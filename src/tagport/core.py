@@ -13,6 +13,7 @@ from tagport.catalog.coverage import CoverageStore
 from tagport.catalog.service import CatalogService
 from tagport.config import Settings
 from tagport.db import create_db_engine, migrate
+from tagport.engines import capabilities as engine_capabilities
 from tagport.engines import open_engine
 from tagport.engines.base import Engine
 from tagport.engines.on_demand import EngineOnDemand, EnginePerCall
@@ -44,6 +45,7 @@ class Tagport:
             max_queued_per_token=settings.max_queued_jobs_per_token,
             result_ttl=settings.result_ttl,
             lease_seconds=settings.job_lease_seconds, max_attempts=settings.max_attempts,
+            capabilities=engine_capabilities(settings.engine),
         )
         self._engine: Engine | None = None
         self._engine_lock = threading.Lock()

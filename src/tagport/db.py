@@ -52,6 +52,8 @@ jobs = sa.Table(
     sa.Column("properties", sa.JSON, nullable=False),
     sa.Column("file_format", sa.String(8), nullable=False),
     sa.Column("header_type", sa.String(8), nullable=False),
+    sa.Column("compression", sa.String(8), nullable=False, server_default="none"),
+    sa.Column("charset", sa.String(16), nullable=False, server_default="UTF-8"),
     sa.Column("stage", sa.String(16), nullable=False, index=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),

@@ -11,13 +11,9 @@ from pathlib import Path
 import pytest
 
 from tagport.catalog.models import CatalogEntry, Kind, ValueType
-from tagport.engines.base import (
-    ExportPlan,
-    ExportStopped,
-    FileFormat,
-    HeaderType,
-    InputFormat,
-)
+from tagport.engines.base import InputFormat
+from tagport.exports.formats import FileFormat, HeaderType, OutputFormat
+from tagport.exports.plan import ExportPlan, ExportStopped
 from tagport.engines.duckdb.engine import DuckDBEngine
 from tagport.engines.duckdb.store import DuckDBStore
 from tests.conftest import write_jsonl
@@ -72,7 +68,7 @@ def engine(request, tmp_path):
 
 
 def run(engine, tmp_path, keys, fmt=FileFormat.CSV, header=HeaderType.KEY, tag="tag_t") -> bytes:
-    plan = ExportPlan(CATALOG[tag], tuple(CATALOG[k] for k in keys), fmt, header)
+    plan = ExportPlan.for_tag(CATALOG[tag], tuple(CATALOG[k] for k in keys), OutputFormat(fmt, header))
     work = tmp_path / f"out-{len(list(tmp_path.iterdir()))}"
     work.mkdir()
     output = engine.export(plan, work, "f.csv")
@@ -121,15 +117,15 @@ def test_a_tag_without_users_gives_a_header_only_csv_and_an_empty_json(engine, t
 
 
 def test_export_reports_the_row_count(engine, tmp_path):
-    plan = ExportPlan(CATALOG["tag_t"], (), FileFormat.CSV)
+    plan = ExportPlan.for_tag(CATALOG["tag_t"], (), OutputFormat(FileFormat.CSV))
     assert engine.export(plan, tmp_path, "a.csv").row_count == 2
-    plan = ExportPlan(CATALOG["tag_t"], (), FileFormat.JSON)
+    plan = ExportPlan.for_tag(CATALOG["tag_t"], (), OutputFormat(FileFormat.JSON))
     assert engine.export(plan, tmp_path, "a.json").row_count == 2
 
 
 @pytest.mark.parametrize("fmt", [FileFormat.CSV, FileFormat.JSON])
 def test_a_set_stop_event_ends_the_export_with_export_stopped(engine, tmp_path, fmt):
-    plan = ExportPlan(CATALOG["tag_t"], (CATALOG["usr_s"],), fmt)
+    plan = ExportPlan.for_tag(CATALOG["tag_t"], (CATALOG["usr_s"],), OutputFormat(fmt))
     stop = threading.Event()
     before = run(engine, tmp_path, ["usr_s"], fmt)
     assert engine.export(plan, tmp_path, "unset", stop).files[0].read_bytes() == before

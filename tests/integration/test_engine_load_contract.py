@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from tagport.catalog.models import CatalogEntry, Kind, ValueType
-from tagport.engines.base import ExportPlan, FileFormat, InputFormat, LoadReport
+from tagport.engines.base import InputFormat, LoadReport
+from tagport.exports.formats import FileFormat, OutputFormat
+from tagport.exports.plan import ExportPlan
 from tagport.engines.duckdb.engine import DuckDBEngine
 from tagport.engines.duckdb.store import DuckDBStore
 from tests.spark_support import shared_spark
@@ -67,7 +69,7 @@ class Users:
         self.n += 1
         work = self.tmp / f"out{self.n}"
         work.mkdir()
-        plan = ExportPlan(CATALOG["tag_all"], tuple(CATALOG[k] for k in keys), FileFormat.JSON)
+        plan = ExportPlan.for_tag(CATALOG["tag_all"], tuple(CATALOG[k] for k in keys), OutputFormat(FileFormat.JSON))
         rows = []
         for line in self.engine.export(plan, work, "u.json").files[0].read_text().splitlines():
             doc = json.loads(line)

@@ -3,7 +3,9 @@ against every engine of the shared contract suite."""
 
 from __future__ import annotations
 
-from tagport.engines.base import ExportPlan, FileFormat, InputFormat
+from tagport.engines.base import InputFormat
+from tagport.exports.formats import FileFormat, OutputFormat
+from tagport.exports.plan import ExportPlan
 from tests.conftest import write_jsonl
 from tests.integration.test_engine_contract import (
     CATALOG,
@@ -15,7 +17,7 @@ TAGS = [CATALOG["tag_t"], CATALOG["tag_n"], CATALOG["tag_empty"]]
 
 
 def plan(keys, tag="tag_t"):
-    return ExportPlan(CATALOG[tag], tuple(CATALOG[k] for k in keys), FileFormat.JSON)
+    return ExportPlan.for_tag(CATALOG[tag], tuple(CATALOG[k] for k in keys), OutputFormat(FileFormat.JSON))
 
 
 def test_coverage_counts_non_null_tag_values_and_all_users(engine):  # noqa: F811

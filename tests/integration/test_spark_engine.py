@@ -12,13 +12,9 @@ import pytest
 
 from tagport.config import Settings
 from tagport.engines import open_engine
-from tagport.engines.base import (
-    ExportPlan,
-    ExportStopped,
-    FileFormat,
-    InputFormat,
-    TagCoverage,
-)
+from tagport.engines.base import InputFormat, TagCoverage
+from tagport.exports.formats import FileFormat, OutputFormat
+from tagport.exports.plan import ExportPlan, ExportStopped
 from tagport.exports.naming import part_name
 from tests.conftest import write_jsonl
 from tests.integration.test_engine_contract import CATALOG
@@ -46,8 +42,8 @@ def engine(tmp_path):
 
 
 def _plan(fmt=FileFormat.CSV):
-    return ExportPlan(CATALOG["tag_t"], (CATALOG["id_uid"], CATALOG["usr_s"], CATALOG["tag_n"]),
-                      fmt)
+    return ExportPlan.for_tag(
+        CATALOG["tag_t"], (CATALOG["id_uid"], CATALOG["usr_s"], CATALOG["tag_n"]), OutputFormat(fmt))
 
 
 def _export(engine, tmp_path, name, fmt=FileFormat.CSV):
@@ -63,7 +59,7 @@ def test_split_export_parts_hold_at_most_max_rows_and_concatenate_to_the_single_
     output = _export(engine, tmp_path, "parts")
     assert output.row_count == COVERED
     names = [p.name for p in output.files]
-    assert len(names) >= 4 and names == [part_name("f.csv", i) for i in range(1, len(names) + 1)]
+    assert len(names) >= 4 and names == [part_name("f.csv", i, "csv") for i in range(1, len(names) + 1)]
     parts = [p.read_bytes() for p in output.files]
     assert b"".join(parts) == single  # one header, in the first part only
     assert parts[0].startswith(b'"gio_id","id_uid"') and not parts[1].startswith(b'"gio_id"')

@@ -1,7 +1,7 @@
 import pytest
 
 from tagport.catalog.models import CatalogEntry, Kind, ValueType
-from tagport.engines.base import FileFormat, HeaderType
+from tagport.exports.formats import FileFormat, HeaderType
 from tagport.errors import BadRequest, NotFound
 from tagport.exports.spec import ExportRequest, normalise_properties, plan_export
 
@@ -74,3 +74,29 @@ def test_bad_header_type_is_rejected():
 def test_format_names_are_case_insensitive():
     plan = plan_export(ExportRequest("tag_rfm", [], "JSON", "Name"), CATALOG)
     assert plan.file_format is FileFormat.JSON and plan.header_type is HeaderType.NAME
+
+
+def test_an_output_the_engine_does_not_write_is_refused_naming_the_engine():
+    from dataclasses import replace
+
+    from tagport.engines import capabilities
+    from tagport.exports.formats import Compression
+
+    duckdb = capabilities("duckdb")
+    assert plan_export(ExportRequest("tag_rfm", [], "parquet"), CATALOG, duckdb)
+    narrow = replace(duckdb, file_formats=frozenset({FileFormat.CSV, FileFormat.JSON}),
+                     compressions=frozenset({Compression.NONE}))
+    with pytest.raises(BadRequest) as raised:
+        plan_export(ExportRequest("tag_rfm", [], "parquet"), CATALOG, narrow)
+    assert (raised.value.code, raised.value.message) == (
+        "UNSUPPORTED_BY_ENGINE",
+        "fileFormat: the duckdb engine does not write 'parquet' (it writes csv, json)")
+    with pytest.raises(BadRequest, match="^compression: the duckdb engine does not write 'zstd'"):
+        plan_export(ExportRequest("tag_rfm", [], "csv", compression="zstd"), CATALOG, narrow)
+
+
+def test_every_engine_declares_its_capabilities_without_starting():
+    from tagport.engines import ENGINES, capabilities
+
+    for name in ENGINES:
+        assert capabilities(name).engine == name

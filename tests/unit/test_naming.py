@@ -1,7 +1,7 @@
 import re
 from datetime import datetime
 
-from tagport.engines.base import FileFormat
+from tagport.exports.formats import FileFormat, OutputFormat
 from tagport.exports import naming
 
 
@@ -17,20 +17,20 @@ def test_job_name_is_des_minute_and_thirteen_digits():
 
 def test_file_name_is_display_name_date_and_userlist():
     day = datetime(2026, 11, 28, 23, 59)
-    assert naming.result_file_name("会员等级", day, FileFormat.CSV) == "会员等级_2026-11-28_UserList.csv"
-    assert naming.result_file_name("会员等级", day, FileFormat.JSON) == "会员等级_2026-11-28_UserList.json"
+    assert naming.result_file_name("会员等级", day, OutputFormat(FileFormat.CSV)) == "会员等级_2026-11-28_UserList.csv"
+    assert naming.result_file_name("会员等级", day, OutputFormat(FileFormat.JSON)) == "会员等级_2026-11-28_UserList.json"
 
 
 def test_unsafe_characters_in_the_display_name_are_replaced():
     day = datetime(2026, 1, 2)
-    assert naming.result_file_name('a/b\\c:d*e?f"g<h>i|j\nk', day, FileFormat.CSV) == (
+    assert naming.result_file_name('a/b\\c:d*e?f"g<h>i|j\nk', day, OutputFormat(FileFormat.CSV)) == (
         "a_b_c_d_e_f_g_h_i_j_k_2026-01-02_UserList.csv"
     )
-    assert naming.result_file_name("../..", day, FileFormat.CSV) == "__2026-01-02_UserList.csv"  # no leading dots: never a hidden file
+    assert naming.result_file_name("../..", day, OutputFormat(FileFormat.CSV)) == "__2026-01-02_UserList.csv"  # no leading dots: never a hidden file
 
 
 def test_overlong_display_names_are_cut_to_fit_a_file_name():
-    name = naming.result_file_name("长" * 300, datetime(2026, 1, 2), FileFormat.CSV)
+    name = naming.result_file_name("长" * 300, datetime(2026, 1, 2), OutputFormat(FileFormat.CSV))
     assert len(name.encode()) <= 255
 
 

@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tagport.catalog.models import CatalogEntry, Kind, ValueType
-from tagport.engines.base import ExportPlan, FileFormat
-from tagport.engines.duckdb import export
+from tagport.engines.duckdb import writers
+from tagport.exports.formats import FileFormat, OutputFormat
+from tagport.exports.plan import ExportPlan
 from tagport.engines.duckdb.store import DuckDBStore
 
 E = CatalogEntry
@@ -67,7 +68,7 @@ def write(store: DuckDBStore, rows: list[dict], fmt: FileFormat, dest: Path) -> 
              r["usr_ts"], r["tag_a"]],
         )
     columns = store.user_columns(cur)
-    export.export(cur, ExportPlan(TAG, tuple(COLUMNS), fmt), columns, dest)
+    writers.write(cur, ExportPlan.for_tag(TAG, tuple(COLUMNS), OutputFormat(fmt)), columns, dest)
     cur.close()
     return dest.read_bytes().decode("utf-8")  # no newline translation: \r stays \r
 

@@ -5,21 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tagport.api.deps import current_token_async, get_core, store_read
-from tagport.api.responses import JobResult, errors
+from tagport.api.responses import errors
 from tagport.auth.signing import LinkSigner
 from tagport.auth.tokens import Token
 from tagport.exports.spec import ExportRequest
+from tagport.exports.result import JobResult
 from tagport.jobs.models import ExportJob, JobStage
-from tagport.jobs.service import result_document
 
 router = APIRouter(prefix="/v1/api")
 
 
 class ExportJobBody(BaseModel):
-    """The seed's body; every field is optional."""
+    """The seed's body; every field is optional. Keys are matched in any case, as
+    GrowingIO's pages also spell them (`fileformat`, `csvheadertype`)."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -27,8 +28,25 @@ class ExportJobBody(BaseModel):
         None, description="Identities, attributes and tags to include; at most 60.",
         examples=[["ids_$basic_userId", "usr_gender", "tag_rfm"]],
     )
-    fileFormat: str = Field("csv", description="`csv` (default) or `json`.")
+    fileFormat: str = Field("csv", description="`csv` (default), `json` or `parquet`.")
     csvHeaderType: str = Field("key", description="`key` (default) or `name`; csv only.")
+    compression: str = Field("none", description="`none` (default), `gzip` or `zstd`; "
+                             "csv and json only (`..._UserList.csv.gz`, `.zst`).")
+    charset: str = Field("UTF-8", description="csv only: `UTF-8` (default), `UTF-8-BOM` "
+                         "(Excel), or `UTF-16LE` (Excel; tab-separated, with its BOM).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _any_case(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        names = {name.lower(): name for name in cls.model_fields}
+        return {names.get(k.lower(), k) if isinstance(k, str) else k: v
+                for k, v in data.items()}
+
+    def request(self, tag_key: str) -> ExportRequest:
+        return ExportRequest(tag_key, self.properties or [], self.fileFormat,
+                             self.csvHeaderType, self.compression, self.charset)
 
 
 class ExportJobCreated(BaseModel):
@@ -47,7 +65,7 @@ async def submit_export_job(
     """Download the users covered by a user tag: queue an export job."""
     body = body or ExportJobBody()
     core = get_core(request)
-    export = ExportRequest(tag_key, body.properties or [], body.fileFormat, body.csvHeaderType)
+    export = body.request(tag_key)
     job = await core.jobs.submit_async(export, token.id)
     request.app.state.wake_workers()
     return ExportJobCreated(id=job.id, name=job.name)
@@ -73,10 +91,8 @@ def cancel_job(job_id: str, request: Request,
 
 
 def _document(request: Request, job: ExportJob) -> dict[str, Any]:
-    jobs = get_core(request).jobs
-    expired = jobs.is_expired(job)
-    doc = result_document(job, expires_at=jobs.expires_at(job), expired=expired)
-    if job.stage is JobStage.FINISH and not expired:
+    links = None
+    if job.stage is JobStage.FINISH:
         signer: LinkSigner = request.app.state.signer
-        doc["downloadLinks"] = [signer.link(path) for path in job.files]
-    return doc
+        links = [signer.link(path) for path in job.files]
+    return get_core(request).jobs.document(job, links)

@@ -99,14 +99,17 @@ def serve(
 def export(
     tag_key: str = typer.Argument(..., help="The user tag, e.g. tag_rfm."),
     properties: str = typer.Option("", "--properties", "-p", help="Comma-separated keys."),
-    file_format: str = typer.Option("csv", "--format", help="csv or json."),
+    file_format: str = typer.Option("csv", "--format", help="csv, json or parquet."),
     header: str = typer.Option("key", "--header", help="CSV header: key or name."),
+    compression: str = typer.Option("none", "--compression", help="none, gzip or zstd (csv, json)."),
+    charset: str = typer.Option("UTF-8", "--charset",
+                                help="csv: UTF-8, UTF-8-BOM or UTF-16LE (the last two for Excel)."),
     output: Path | None = typer.Option(None, "-o", "--output",
                                           help="Where to put the file (default: its own name)."),
 ) -> None:
     """Export a tag's users to a file, here or through the running server."""
     keys = [p.strip() for p in properties.split(",") if p.strip()]
-    request = ExportRequest(tag_key, keys, file_format, header)
+    request = ExportRequest(tag_key, keys, file_format, header, compression, charset)
     with runtime.core() as tp:
         job = _run_export_job(tp, request)
         if job.stage is JobStage.ERROR:

@@ -11,7 +11,6 @@ from rich.table import Table
 
 from tagport.cli import runtime
 from tagport.jobs.models import ExportJob
-from tagport.jobs.service import result_document
 
 app = typer.Typer(help="Export jobs: list them, show one.", no_args_is_help=True)
 
@@ -33,7 +32,7 @@ def list_(
         jobs = tp.jobs.list(limit)
     if as_json:
         for job in jobs:
-            runtime.out(json.dumps(result_document(job), ensure_ascii=False))
+            runtime.out(json.dumps(tp.jobs.document(job), ensure_ascii=False))
         return
     table = Table("id", "name", "stage", "tag", "format", "rows", "bytes", "created",
                   "duration", "error")
@@ -51,7 +50,7 @@ def show(job_id: str = typer.Argument(..., help="The job's id, e.g. kqQeWeGr."))
     """One job as JSON: its result document, properties, attempts and files on disk."""
     with runtime.core() as tp:
         job = tp.jobs.get(job_id)
-        doc = result_document(job)
+        doc = tp.jobs.document(job)
         doc.update(properties=job.properties, csvHeaderType=job.header_type,
                    attempts=job.attempts, tokenId=job.token_id,
                    files=[tp.results.location(job.name, job.attempts, p.rsplit("/", 1)[-1])

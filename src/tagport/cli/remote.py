@@ -27,8 +27,11 @@ app = typer.Typer(help="Talk to a tagport server over HTTP (TAGPORT_URL, TAGPORT
 def export(
     tag_key: str = typer.Argument(..., help="The user tag, e.g. tag_rfm."),
     properties: str = typer.Option("", "--properties", "-p", help="Comma-separated keys."),
-    file_format: str = typer.Option("csv", "--format", help="csv or json."),
+    file_format: str = typer.Option("csv", "--format", help="csv, json or parquet."),
     header: str = typer.Option("key", "--header", help="CSV header: key or name."),
+    compression: str = typer.Option("none", "--compression", help="none, gzip or zstd (csv, json)."),
+    charset: str = typer.Option("UTF-8", "--charset",
+                                help="csv: UTF-8, UTF-8-BOM or UTF-16LE (the last two for Excel)."),
     output: Path | None = typer.Option(
         None, "-o", "--output", help="A file, or a directory for the server's file names "
         "(default: the current directory)."),
@@ -53,6 +56,7 @@ def export(
                     on_stage=lambda job: _show_stage(progress, task, job),
                     on_progress=lambda done, total: progress.update(
                         task, description="downloading", completed=done, total=total),
+                    compression=compression, charset=charset,
                 )
         except TagportAPIError as exc:
             progress.stop()

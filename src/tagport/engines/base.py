@@ -1,8 +1,10 @@
-"""The engine boundary: what every data engine (DuckDB now, Spark later) must do.
+"""The engine boundary: what every data engine (DuckDB, Spark) must do.
 
 An engine owns the profile store (the wide user table and the identity map). It loads
-user records with identity resolution and writes the users covered by a tag to a file.
-The shared test suite in tests/integration/test_engine_contract.py checks any engine.
+user records with identity resolution and writes the users of a selection to a file, in
+the export domain's vocabulary (tagport.exports): engines import it, never the reverse.
+It declares what it can do as data (`capabilities`). The shared suites in
+tests/integration/test_engine_contract.py and test_engine_load_contract.py check any engine.
 """
 
 from __future__ import annotations
@@ -15,51 +17,14 @@ from threading import Event
 from typing import Any, Protocol
 
 from tagport.catalog.models import CatalogEntry
-
-
-class FileFormat(StrEnum):
-    CSV = "csv"
-    JSON = "json"
-
-
-class HeaderType(StrEnum):
-    KEY = "key"
-    NAME = "name"
+from tagport.exports.capabilities import EngineCapabilities
+from tagport.exports.plan import ExportOutput, ExportPlan
 
 
 class InputFormat(StrEnum):
     CSV = "csv"
     JSONL = "jsonl"
     PARQUET = "parquet"
-
-
-@dataclass(frozen=True)
-class ExportPlan:
-    """One export: the tag whose covered users are written, and the columns after gio_id."""
-
-    tag: CatalogEntry
-    columns: tuple[CatalogEntry, ...]
-    file_format: FileFormat
-    header_type: HeaderType = HeaderType.KEY
-
-
-@dataclass(frozen=True)
-class ExportOutput:
-    """What an export wrote: its rows, and its files in order (one, or several parts)."""
-
-    row_count: int
-    files: list[Path]
-
-
-class ExportStopped(Exception):
-    """An export gave up because its `stop` event was set (the job was cancelled, or its
-    worker lost the claim): what it wrote is incomplete and must be thrown away."""
-
-    def __init__(self, rows: int | None) -> None:
-        """`rows`: how many were written, when the engine knows."""
-        super().__init__("the export was stopped"
-                         + ("" if rows is None else f" after {rows} rows"))
-        self.rows = rows
 
 
 @dataclass(frozen=True)
@@ -96,13 +61,14 @@ class TagCoverage:
 
 class Engine(Protocol):
     name: str
+    capabilities: EngineCapabilities
 
     def export(self, plan: ExportPlan, work_dir: Path, file_name: str,
                stop: Event | None = None) -> ExportOutput:
         """Write the plan's rows into `work_dir` (new, empty, private to this attempt) as
         `file_name`, or as parts named by `exports.naming.part_name`; the job service
         moves them into place. Once `stop` is set, give up as soon as the engine can and
-        raise ExportStopped."""
+        raise exports.plan.ExportStopped."""
         ...
 
     def load(

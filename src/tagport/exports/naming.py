@@ -8,7 +8,7 @@ import string
 from datetime import datetime
 from urllib.parse import quote
 
-from tagport.engines.base import FileFormat
+from tagport.exports.formats import OutputFormat
 
 RESULTS_PREFIX = "/jobs/results"
 _ID_ALPHABET = string.ascii_letters + string.digits
@@ -27,18 +27,20 @@ def new_job_name(now: datetime) -> str:
     return f"DES-{now:%Y%m%d%H%M}-{secrets.randbelow(10**13):013d}"
 
 
-def result_file_name(display_name: str, day: datetime, file_format: FileFormat) -> str:
-    """`{tag display name}_{yyyy-MM-dd}_UserList.{csv,json}`, unsafe characters replaced."""
+def result_file_name(display_name: str, day: datetime, output: OutputFormat) -> str:
+    """`{display name}_{yyyy-MM-dd}_UserList.{extension}` (`csv`, `csv.gz`, `parquet`...),
+    unsafe characters replaced."""
     safe = _UNSAFE.sub("_", display_name).strip(" .") or "tag"
     while len(safe.encode("utf-8")) > _MAX_NAME_BYTES:
         safe = safe[:-1]
-    return f"{safe}_{day:%Y-%m-%d}_UserList.{file_format.value}"
+    return f"{safe}_{day:%Y-%m-%d}_UserList.{output.extension}"
 
 
-def part_name(file_name: str, number: int) -> str:
-    """The name of part `number` (from 1) of a result split into several files."""
-    stem, dot, suffix = file_name.rpartition(".")
-    return f"{stem}-{number:05d}{dot}{suffix}"
+def part_name(file_name: str, number: int, extension: str) -> str:
+    """The name of part `number` (from 1) of a result split into several files:
+    `x_UserList.csv.gz` -> `x_UserList-00001.csv.gz` for `extension` `csv.gz`."""
+    stem = file_name.removesuffix(f".{extension}")
+    return f"{stem}-{number:05d}.{extension}"
 
 
 def result_path(job_name: str, file_name: str) -> str:

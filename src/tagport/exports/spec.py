@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeVar
 
 from tagport.catalog.models import CatalogEntry, Kind
-from tagport.engines.base import ExportPlan, FileFormat, HeaderType
 from tagport.errors import BadRequest, NotFound
+from tagport.exports.capabilities import EngineCapabilities
+from tagport.exports.formats import Charset, Compression, FileFormat, HeaderType, OutputFormat
+from tagport.exports.plan import ExportPlan
+from tagport.exports.selection import TagSelection
 
 MAX_PROPERTIES = 60
+_E = TypeVar("_E", bound=StrEnum)
 
 
 @dataclass(frozen=True)
@@ -19,6 +25,8 @@ class ExportRequest:
     properties: list[str]
     file_format: str = "csv"
     header_type: str = "key"
+    compression: str = "none"
+    charset: str = "UTF-8"
 
 
 def normalise_properties(properties: list[str]) -> list[str]:
@@ -32,15 +40,14 @@ def normalise_properties(properties: list[str]) -> list[str]:
     return list(seen)
 
 
-def plan_export(request: ExportRequest, catalog: dict[str, CatalogEntry]) -> ExportPlan:
-    """Validate a request against the catalog; raise BadRequest/NotFound as the spec says."""
+def plan_export(request: ExportRequest, catalog: dict[str, CatalogEntry],
+                capabilities: EngineCapabilities | None = None) -> ExportPlan:
+    """Validate a request against the catalog, and the engine's capabilities when given;
+    raise BadRequest/NotFound as the spec says."""
     tag = catalog.get(request.tag_key)
     if tag is None or tag.kind is not Kind.TAG:
         raise NotFound(f"user tag {request.tag_key!r} does not exist", code="TAG_NOT_FOUND")
-    file_format = _choice(FileFormat, request.file_format, "fileFormat", "INVALID_FILE_FORMAT")
-    header_type = _choice(
-        HeaderType, request.header_type, "csvHeaderType", "INVALID_CSV_HEADER_TYPE"
-    )
+    output = output_format(request)
     keys = normalise_properties(request.properties)
     if len(keys) > MAX_PROPERTIES:
         raise BadRequest(
@@ -52,16 +59,38 @@ def plan_export(request: ExportRequest, catalog: dict[str, CatalogEntry]) -> Exp
         raise BadRequest(
             "properties: unknown keys: " + ", ".join(unknown), code="UNKNOWN_PROPERTIES"
         )
-    return ExportPlan(
-        tag=tag, columns=tuple(catalog[k] for k in keys),
-        file_format=file_format, header_type=header_type,
+    if capabilities is not None:
+        capabilities.check(output)
+    return ExportPlan(TagSelection(tag), tuple(catalog[k] for k in keys), output)
+
+
+def output_format(request: ExportRequest) -> OutputFormat:
+    """The file's format, header, compression and charset, each checked against the
+    format it applies to."""
+    file_format = _choice(FileFormat, request.file_format, "fileFormat", "INVALID_FILE_FORMAT")
+    header_type = _choice(
+        HeaderType, request.header_type, "csvHeaderType", "INVALID_CSV_HEADER_TYPE"
     )
+    compression = _choice(Compression, request.compression or "none", "compression",
+                          "INVALID_COMPRESSION")
+    charset = _choice(Charset, request.charset or "UTF-8", "charset", "INVALID_CHARSET")
+    output = OutputFormat(file_format, header_type, compression, charset)
+    if compression is not Compression.NONE and not output.info.text:
+        raise BadRequest(f"compression: {file_format.value} files are not compressed as a"
+                         " whole (Parquet compresses its own columns)",
+                         code="INVALID_COMPRESSION")
+    if charset not in output.info.charsets and charset is not Charset.UTF8:
+        allowed = ", ".join(c.value for c in output.info.charsets) or "none"
+        raise BadRequest(f"charset: {charset.value!r} does not apply to {file_format.value}"
+                         f" files (it takes: {allowed})", code="INVALID_CHARSET")
+    return output
 
 
-def _choice(enum: type, value: str, field: str, code: str):  # type: ignore[no-untyped-def]
-    allowed = [m.value for m in enum]
-    if not isinstance(value, str) or value.lower() not in allowed:
+def _choice(enum: type[_E], value: str, field: str, code: str) -> _E:
+    """The member of `enum` named by `value`, matched case-insensitively."""
+    by_lower = {m.value.lower(): m for m in enum}
+    if not isinstance(value, str) or value.lower() not in by_lower:
         raise BadRequest(
-            f"{field}: {value!r} is not one of {', '.join(allowed)}", code=code
+            f"{field}: {value!r} is not one of {', '.join(m.value for m in enum)}", code=code
         )
-    return enum(value.lower())
+    return by_lower[value.lower()]

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from tagport.exports.formats import OutputFormat
+from tagport.exports.spec import ExportRequest, output_format
+
 
 class JobStage(StrEnum):
     """GrowingIO's own stages; a job moves left to right or ends in ERROR.
@@ -60,6 +63,17 @@ class ExportJob:
     expired_at: datetime | None = None  # when retention deleted the files
     claimed_by: str | None = None  # the worker running it (`host:pid:...`), while claimed
     lease_until: datetime | None = None  # the claim lapses then unless renewed
+    compression: str = "none"
+    charset: str = "UTF-8"
+
+    def request(self) -> ExportRequest:
+        """The export request this job runs (validated again when it starts)."""
+        return ExportRequest(self.tag_key, self.properties, self.file_format,
+                             self.header_type, self.compression, self.charset)
+
+    @property
+    def output(self) -> OutputFormat:
+        return output_format(self.request())
 
 
 @dataclass(frozen=True)

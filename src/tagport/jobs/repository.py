@@ -26,7 +26,8 @@ def _job(row: sa.Row, files: tuple[str, ...] = ()) -> ExportJob:
         attempts=row.attempts, files=files, row_count=row.row_count,
         byte_count=row.byte_count, error_code=row.error_code, error_message=row.error_message,
         expired_at=as_utc(row.expired_at), claimed_by=row.claimed_by,
-        lease_until=as_utc(row.lease_until),
+        lease_until=as_utc(row.lease_until), compression=row.compression,
+        charset=row.charset,
     )
 
 
@@ -34,8 +35,8 @@ def _row(job: ExportJob) -> dict[str, Any]:
     return dict(
         id=job.id, name=job.name, token_id=job.token_id, tag_key=job.tag_key,
         properties=job.properties, file_format=job.file_format,
-        header_type=job.header_type, stage=job.stage.value, created_at=job.created_at,
-        updated_at=job.created_at, attempts=0, request_key=job.request_key,
+        header_type=job.header_type, compression=job.compression, charset=job.charset,
+        stage=job.stage.value, created_at=job.created_at, updated_at=job.created_at, attempts=0, request_key=job.request_key,
         cancel_requested=False,
     )
 

@@ -33,10 +33,11 @@ from sqlalchemy.engine import Engine as DbEngine
 
 from tagport.catalog.service import CatalogService
 from tagport.durable import fsync_path
-from tagport.engines.base import Engine, ExportStopped, FileFormat
+from tagport.engines.base import Engine
 from tagport.engines.on_demand import EngineSource, engine_source
 from tagport.errors import StorageError, StoreBusy, TagportError
 from tagport.exports import naming
+from tagport.exports.plan import ExportStopped
 from tagport.exports.spec import ExportRequest, plan_export
 from tagport.jobs import repository
 from tagport.jobs.flush import FlushBehind
@@ -176,12 +177,9 @@ class JobRunner:
         try:
             if not self._move(repository.start, job.id, worker):
                 return  # no longer ours (cancelled, or taken after our lease lapsed)
-            plan = plan_export(
-                ExportRequest(job.tag_key, job.properties, job.file_format, job.header_type),
-                self.catalog.by_key(),
-            )
+            plan = plan_export(job.request(), self.catalog.by_key(), engine.capabilities)
             file_name = naming.result_file_name(
-                plan.tag.name, job.created_at.astimezone(), FileFormat(job.file_format)
+                plan.selection.display_name, job.created_at.astimezone(), plan.output
             )
             _remove_work_dirs(job_dir)  # left by interrupted attempts
             work_dir.mkdir(parents=True)

@@ -18,6 +18,8 @@ from sqlalchemy.engine import Engine as DbEngine
 from tagport.catalog.service import CatalogService, CatalogSnapshot
 from tagport.errors import Conflict, Gone, NotFound, TagportError, TooManyRequests
 from tagport.exports import naming
+from tagport.exports.capabilities import EngineCapabilities
+from tagport.exports.result import job_result
 from tagport.exports.spec import ExportRequest, plan_export
 from tagport.jobs import repository
 from tagport.jobs.models import ExportJob, JobPage, JobStage
@@ -39,6 +41,8 @@ class Submit:
     properties: list[str]
     file_format: str
     header_type: str
+    compression: str
+    charset: str
     request_key: str
 
 
@@ -47,8 +51,10 @@ class JobService:
         self, db: DbEngine, catalog: CatalogService, results: ResultStore, *,
         max_queued_per_token: int = 20, result_ttl: timedelta = timedelta(days=7),
         lease_seconds: float = 30.0, max_attempts: int = 3,
+        capabilities: EngineCapabilities | None = None,
     ) -> None:
         self.db = db
+        self.capabilities = capabilities  # of the engine that will run the jobs
         self.catalog = catalog
         self.results = results
         self.runner = JobRunner(db, catalog, results, lease_seconds=lease_seconds,
@@ -91,12 +97,14 @@ class JobService:
         """Validate the request against the catalog (raises 400/404 errors); by default
         the catalog as it is now."""
         catalog = catalog or self.catalog.snapshot()
-        plan = plan_export(request, catalog.by_key)
+        plan = plan_export(request, catalog.by_key, self.capabilities)
         properties = [c.key for c in plan.columns]
-        key = _request_key(plan.tag.key, properties, plan.file_format.value,
-                           plan.header_type.value)
-        return Submit(request, catalog.version, token_id, plan.tag.key, properties,
-                      plan.file_format.value, plan.header_type.value, key)
+        output = plan.output
+        fields = [output.file_format.value, output.header_type.value,
+                  output.compression.value, output.charset.value]
+        key = _request_key(plan.selection.column.key, properties, fields)
+        return Submit(request, catalog.version, token_id, plan.selection.column.key,
+                      properties, *fields, key)
 
     def prepare_quickly(self, request: ExportRequest, token_id: int | None) -> Submit:
         """`prepare` against the catalog last read, without asking the store: for the
@@ -211,6 +219,12 @@ class JobService:
         return job.expired_at is not None or (
             expires is not None and (now or datetime.now(UTC)) >= expires)
 
+    def document(self, job: ExportJob,
+                 download_links: list[str] | None = None) -> dict[str, Any]:
+        """The job-result document of `job` (exports.result), with its expiry."""
+        return job_result(job, expires_at=self.expires_at(job), expired=self.is_expired(job),
+                          download_links=download_links)
+
     def get(self, job_id: str, token_id: int | None = None) -> ExportJob:
         """The job, if it exists and (when a token is given) belongs to that token."""
         with self.db.connect() as conn:
@@ -252,7 +266,8 @@ def _new_job(submit: Submit) -> ExportJob:
         id=naming.new_job_id(), name=naming.new_job_name(now.astimezone()),
         token_id=submit.token_id, tag_key=submit.tag_key, properties=submit.properties,
         file_format=submit.file_format, header_type=submit.header_type,
-        stage=JobStage.NONE, created_at=now, request_key=submit.request_key,
+        compression=submit.compression, charset=submit.charset, stage=JobStage.NONE,
+        created_at=now, request_key=submit.request_key,
     )
 
 
@@ -262,40 +277,8 @@ def _existing(conn: Connection, job_id: str) -> ExportJob:
     return job
 
 
-def _request_key(tag_key: str, properties: list[str], file_format: str, header: str) -> str:
-    """What makes two requests identical: tag, properties in order, format, header."""
-    text = json.dumps([tag_key, properties, file_format, header], ensure_ascii=False)
+def _request_key(tag_key: str, properties: list[str], output: list[str]) -> str:
+    """What makes two requests identical: tag, properties in order, format, header,
+    compression and charset."""
+    text = json.dumps([tag_key, properties, *output], ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def result_document(job: ExportJob, *, expires_at: datetime | None = None,
-                    expired: bool = False) -> dict[str, Any]:
-    """The body of `GET /v1/api/job/result/{id}`: the seed's `stage` and `uris`, then extras.
-
-    An expired job keeps `stage` FINISH and its `uris` (they answer 410) and says
-    `"expired": true`.
-    """
-    finished = job.stage is JobStage.FINISH
-    doc: dict[str, Any] = {
-        "stage": job.stage.value,
-        "uris": [naming.encode_uri(path) for path in job.files] if finished else [],
-        "id": job.id,
-        "name": job.name,
-        "tagKey": job.tag_key,
-        "fileFormat": job.file_format,
-        "rowCount": job.row_count,
-        "byteCount": job.byte_count,
-        "createdAt": _iso(job.created_at),
-        "startedAt": _iso(job.started_at),
-        "finishedAt": _iso(job.finished_at),
-    }
-    if finished:
-        doc["expiresAt"] = _iso(expires_at)
-        doc["expired"] = expired
-    if job.stage is JobStage.ERROR:
-        doc["error"] = {"code": job.error_code, "message": job.error_message}
-    return doc
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat(timespec="milliseconds") if value else None

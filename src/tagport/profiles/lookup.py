@@ -10,8 +10,11 @@ from typing import Any
 from tagport.catalog.coverage import CoverageStore, StoredCoverage
 from tagport.catalog.models import CatalogEntry, Kind
 from tagport.catalog.service import CatalogService
-from tagport.engines.base import Engine, ExportPlan, FileFormat
+from tagport.engines.base import Engine
 from tagport.errors import BadRequest, NotFound
+from tagport.exports.formats import FileFormat, OutputFormat
+from tagport.exports.plan import ExportPlan
+from tagport.exports.selection import TagSelection
 from tagport.exports.spec import normalise_properties
 from tagport.i18n import Language, Text
 
@@ -105,7 +108,8 @@ class LookupService:
         columns = self._columns(properties, catalog, language)
         check_page(limit, offset, language)
         engine = self._engine()
-        rows = engine.tag_users(ExportPlan(tag, columns, FileFormat.JSON), limit + 1, offset)
+        plan = ExportPlan(TagSelection(tag), columns, OutputFormat(FileFormat.JSON))
+        rows = engine.tag_users(plan, limit + 1, offset)
         return Page(limit, offset, self._covered(tag, engine), rows[:limit], len(rows) > limit)
 
     def user(self, user_key: str, value: str, language: Language) -> dict[str, Any]:

@@ -264,8 +264,11 @@ function renderPicked() {
 }
 
 function toggleHeaderType() {
-  const json = $("export-form").elements.fileFormat.value === "json";
-  $("header-type").disabled = json;
+  // the header row and the charset are CSV's; Parquet compresses its own columns
+  const format = $("export-form").elements.fileFormat.value;
+  $("header-type").disabled = format !== "csv";
+  $("charset").disabled = format !== "csv";
+  $("compression").disabled = format === "parquet";
 }
 
 async function submitExport(event) {
@@ -276,6 +279,10 @@ async function submitExport(event) {
     fileFormat: form.elements.fileFormat.value,
     csvHeaderType: form.elements.csvHeaderType.value,
   };
+  if (form.elements.fileFormat.value === "csv") body.charset = form.elements.charset.value;
+  if (form.elements.fileFormat.value !== "parquet") {
+    body.compression = form.elements.compression.value;
+  }
   const button = event.submitter;
   if (button) button.disabled = true;
   try {
@@ -360,13 +367,20 @@ function resultCell(job) {
   return el("td", { class: "links" }, ...links, ...names);
 }
 
+function jobFormat(job) {
+  const parts = [job.fileFormat.toUpperCase()];
+  if (job.compression && job.compression !== "none") parts.push(job.compression);
+  if (job.charset && job.charset !== "UTF-8") parts.push(job.charset);
+  return parts.join(" · ");
+}
+
 function jobRow(job) {
   const stage = el("span", { class: `stage stage-${job.stage.toLowerCase()}`, text: job.stage });
   return el("tr", { "data-job": job.id },
     el("th", { scope: "row" }, el("span", { text: job.name }), el("br"),
       el("code", { class: "muted", text: job.id })),
     el("td", {}, el("code", { text: job.tagKey }), el("br"),
-      el("span", { class: "muted", text: job.fileFormat.toUpperCase() })),
+      el("span", { class: "muted", text: jobFormat(job) })),
     el("td", {}, stage),
     el("td", { class: "num", text: number(job.rowCount) }),
     el("td", { class: "num", text: size(job.byteCount) }),

@@ -11,20 +11,20 @@ from typing import Any
 from tagport.catalog.models import CatalogEntry
 from tagport.config import Settings
 from tagport.engines.base import (
-    ExportOutput,
-    ExportPlan,
     InputFormat,
     LoadHook,
     LoadReport,
     TagCoverage,
 )
-from tagport.engines.duckdb import export as export_plan
-from tagport.engines.duckdb import query
+from tagport.engines.duckdb import CAPABILITIES
+from tagport.engines.duckdb import query, writers
 from tagport.engines.duckdb.store import DuckDBStore
+from tagport.exports.plan import ExportOutput, ExportPlan
 
 
 class DuckDBEngine:
     name = "duckdb"
+    capabilities = CAPABILITIES
 
     def __init__(self, store: DuckDBStore) -> None:
         self.store = store
@@ -50,7 +50,7 @@ class DuckDBEngine:
         cur = self.store.cursor()
         try:
             columns = self.store.user_columns(cur)
-            rows = export_plan.export(cur, plan, columns, dest, stop)
+            rows = writers.write(cur, plan, columns, dest, stop)
         finally:
             cur.close()
         return ExportOutput(rows, [dest])

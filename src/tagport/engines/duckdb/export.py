@@ -1,23 +1,19 @@
-"""The export plan on DuckDB: one query; CSV through pyarrow's writer, JSON by COPY.
+"""The SQL of an export on DuckDB: one query per format, read as Arrow batches.
 
 The query has no ORDER BY: the store keeps `users` in ascending gio_id order (see
 store.py) and DuckDB preserves insertion order in a scan, so rows come out ordered
 without a sort (a sort of 10M wide rows costs about as much as the export itself and
 holds the rows in memory).
 
-Both formats are written by two threads: one drains DuckDB's Arrow reader (the query
-runs on DuckDB's own threads), the other writes the batches it hands over, so that the
-scan and the write overlap instead of taking turns.
+The batches are drained by a thread of their own (`read_ahead`) while the writer
+(writers.py, one class per format) writes the ones it was handed, so that the scan and
+the write overlap instead of taking turns.
 
-CSV: the batches go into `pyarrow.csv.CSVWriter`, whose default quoting is the spec's:
-header cells and strings quoted, numbers and booleans bare, null an empty field. Dates,
-datetimes, identities and arrays are rendered as strings in SQL so that they are
-quoted. JSON: DuckDB renders each line with `to_json` of nested structs (compact, keys in
-select order, `null` kept, UTF-8 unescaped: the same bytes as its `COPY ... (FORMAT
-JSON)`), newline included; a batch of lines is then one contiguous Arrow buffer, written
-as it is.
-
-A set `stop` event ends the export between two batches (ExportStopped).
+CSV: dates, datetimes, identities and arrays are rendered as strings in SQL so that
+pyarrow's CSV writer quotes them. JSON: DuckDB renders each line with `to_json` of nested
+structs (compact, keys in select order, `null` kept, UTF-8 unescaped: the same bytes as
+its `COPY ... (FORMAT JSON)`), newline included. Parquet: typed columns (identities split
+into lists, array tags cast from their JSON text).
 """
 
 from __future__ import annotations
@@ -25,15 +21,12 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
-import duckdb
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from tagport.catalog.models import CatalogEntry, ValueType
-from tagport.engines.base import ExportPlan, ExportStopped, FileFormat, HeaderType
-from tagport.engines.duckdb.store import ident, sql_type
+from tagport.engines.duckdb.store import SQL_TYPES, ident, sql_type
+from tagport.exports.plan import ExportPlan
 
 BATCH_ROWS = 32 * 1024  # rows per Arrow batch: ~6 MB of CSV text, ~18 MB of JSON
 QUEUED_BATCHES = 2  # batches read ahead of the writer: bounds the memory in flight
@@ -61,11 +54,12 @@ def json_expression(entry: CatalogEntry, columns: dict[str, str]) -> str:
 
 
 def covered_filter(plan: ExportPlan, columns: dict[str, str]) -> str:
-    """Users whose value for the tag is not null (an empty array counts as null)."""
-    if plan.tag.key not in columns:
+    """The selected users: those holding a value in the selection's column (an empty
+    array counts as null)."""
+    key = plan.selection.column.key
+    if key not in columns:
         return "false"
-    col = ident(plan.tag.key)
-    return f"{col} IS NOT NULL"  # the loader stores an empty array as NULL
+    return f"{ident(key)} IS NOT NULL"  # the loader stores an empty array as NULL
 
 
 def csv_query(plan: ExportPlan, columns: dict[str, str]) -> str:
@@ -95,61 +89,24 @@ def json_query(plan: ExportPlan, columns: dict[str, str]) -> str:
     )
 
 
-def header_names(plan: ExportPlan) -> list[str]:
-    if plan.header_type is HeaderType.NAME:
-        return ["gio_id"] + [e.name for e in plan.columns]
-    return ["gio_id"] + [e.key for e in plan.columns]
-
-
-def write_csv(cur: duckdb.DuckDBPyConnection, plan: ExportPlan, columns: dict[str, str],
-              dest: Path, stop: threading.Event | None = None) -> int:
-    reader = cur.sql(csv_query(plan, columns)).to_arrow_reader(BATCH_ROWS)
-    schema = pa.schema(
-        [f.with_name(name) for f, name in zip(reader.schema, header_names(plan), strict=True)]
-    )
-    rows = 0
-    # the sink is opened here so that its descriptor is closed even when a write fails
-    # (a full disk): the space of the removed partial file must come back at once
-    with pa.OSFile(str(dest), "wb") as sink, pacsv.CSVWriter(sink, schema) as writer:
-        for batch in read_ahead(reader):
-            _check(stop, rows)
-            writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
-            rows += batch.num_rows
-    return rows
-
-
 def json_lines_query(plan: ExportPlan, columns: dict[str, str]) -> str:
     return f"SELECT to_json(line)::VARCHAR || chr(10) FROM ({json_query(plan, columns)}) line"
 
 
-def write_json(cur: duckdb.DuckDBPyConnection, plan: ExportPlan, columns: dict[str, str],
-               dest: Path, stop: threading.Event | None = None) -> int:
-    reader = cur.sql(json_lines_query(plan, columns)).to_arrow_reader(BATCH_ROWS)
-    rows = 0
-    with pa.OSFile(str(dest), "wb") as sink:
-        for batch in read_ahead(reader):
-            _check(stop, rows)
-            sink.write(_text(batch.column(0)))
-            rows += batch.num_rows
-    return rows
+def parquet_expression(entry: CatalogEntry, columns: dict[str, str]) -> str:
+    col = _column(entry, columns)
+    if entry.is_identity:
+        return f"string_split({col}, '||')"
+    if entry.is_array:
+        return f"CAST({col} AS {SQL_TYPES[entry.value_type]}[])"
+    return col
 
 
-def _check(stop: threading.Event | None, rows: int) -> None:
-    if stop is not None and stop.is_set():
-        raise ExportStopped(rows)
-
-
-def _text(lines: pa.Array) -> pa.Buffer:
-    """The bytes of a string array with no nulls, end to end: a slice of its data buffer."""
-    if lines.type not in (pa.string(), pa.large_string()):
-        lines = lines.cast(pa.large_string())
-    if len(lines) == 0:
-        return pa.py_buffer(b"")
-    _, offsets, data = lines.buffers()
-    width = 8 if lines.type == pa.large_string() else 4
-    first = int.from_bytes(offsets[lines.offset * width:][:width], "little")
-    end = int.from_bytes(offsets[(lines.offset + len(lines)) * width:][:width], "little")
-    return data.slice(first, end - first)
+def parquet_query(plan: ExportPlan, columns: dict[str, str]) -> str:
+    selected = ["gio_id"] + [
+        f"{parquet_expression(e, columns)} AS {ident(e.key)}" for e in plan.columns
+    ]
+    return f"SELECT {', '.join(selected)} FROM users WHERE {covered_filter(plan, columns)}"
 
 
 def read_ahead(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
@@ -190,11 +147,3 @@ def read_ahead(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
         stop.set()
         thread.join()
         reader.close()
-
-
-def export(cur: duckdb.DuckDBPyConnection, plan: ExportPlan, columns: dict[str, str],
-           dest: Path, stop: threading.Event | None = None) -> int:
-    """Write `plan`'s file to `dest`; return the number of rows written."""
-    if plan.file_format is FileFormat.CSV:
-        return write_csv(cur, plan, columns, dest, stop)
-    return write_json(cur, plan, columns, dest, stop)

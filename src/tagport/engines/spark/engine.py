@@ -9,6 +9,8 @@ layout, export.py for the bytes, load.py for loading.
 from __future__ import annotations
 
 import atexit
+import os
+import shutil
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,18 +20,19 @@ from pyspark.sql import SparkSession
 
 from tagport.catalog.models import CatalogEntry
 from tagport.config import Settings
+from tagport.errors import ConfigError
 from tagport.engines.base import (
-    ExportOutput,
-    ExportPlan,
     InputFormat,
     LoadHook,
     LoadReport,
     TagCoverage,
 )
+from tagport.engines.spark import CAPABILITIES
 from tagport.engines.spark import export as export_plan
 from tagport.engines.spark import query
 from tagport.engines.spark.load import DuckDBOptions, load_file
 from tagport.engines.spark.store import ProfileStore
+from tagport.exports.plan import ExportOutput, ExportPlan
 
 _session: SparkSession | None = None
 _session_lock = threading.Lock()
@@ -47,6 +50,9 @@ def spark_session(master: str) -> SparkSession:
 
 
 def _new_session(master: str) -> SparkSession:
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        raise ConfigError("the Spark engine needs Java 17: install it (Debian: apt-get install"
+                          " openjdk-17-jre-headless) or set JAVA_HOME", code="ENGINE_UNAVAILABLE")
     builder = (SparkSession.builder.master(master).appName("tagport")
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.ui.showConsoleProgress", "false")
@@ -61,6 +67,7 @@ def _new_session(master: str) -> SparkSession:
 
 class SparkEngine:
     name = "spark"
+    capabilities = CAPABILITIES
 
     def __init__(self, spark: SparkSession, store: ProfileStore, *,
                  max_rows_per_file: int | None = None,
@@ -71,9 +78,9 @@ class SparkEngine:
         self._duckdb_options = duckdb_options
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, read_only: bool = False) -> SparkEngine:
-        """`read_only` is accepted for the DuckDB engine's callers: Parquet versions are
-        read by any number of processes, and a load takes the dataset's write lock."""
+    def from_settings(cls, settings: Settings) -> SparkEngine:
+        """Parquet versions are read by any number of processes, and a load takes the
+        dataset's write lock: there is no read-only opening."""
         return cls(
             spark_session(settings.spark_master), ProfileStore(settings.profile_dataset_path),
             max_rows_per_file=settings.max_rows_per_file,

@@ -1,18 +1,22 @@
-"""The export plan as a Spark job that writes the DuckDB engine's bytes.
+"""The export plan as a Spark job, with one small writer per file format.
 
-Each output line is built as one string column by SQL (values rendered by render.py),
-the covered users are range-partitioned and sorted by gio_id, and Spark's text writer
-writes the lines in parallel as part files (no header, `\\n` after each line). The driver
-then assembles the result in the attempt's work dir:
+The selected users are range-partitioned and sorted by gio_id, and the executors write
+part files in parallel into the attempt's work dir; the driver then assembles the result:
 
-- one file (no `TAGPORT_MAX_ROWS_PER_FILE`): the header, then the parts in order, copied
-  into `file_name` with copy_file_range;
-- several files (`max_rows` set): Spark writes at most `max_rows` lines per part file
-  (`maxRecordsPerFile`); the parts are renamed in order with `exports.naming.part_name`
+- CSV and JSON lines (`LinesWriter`): each line is one string column built by SQL
+  (lines.py: the DuckDB engine's bytes), written by Spark's text writer (no header, `\\n`
+  after each line). One file: the header, then the parts in order, copied with
+  copy_file_range, or streamed through exports.sinks.text_sink when a charset or a
+  compression applies.
+- Parquet (`ParquetWriter`): typed columns written by Spark's Parquet writer, then read
+  back part by part, in order, cast to the export's schema (exports/parquet.py) and
+  written as one file by pyarrow.
+- several files (`max_rows` set): Spark writes at most `max_rows` rows per part file
+  (`maxRecordsPerFile`); the parts are named in order with `exports.naming.part_name`
   and only the first carries the CSV header, so that the parts concatenated in order are
-  byte for byte the single-file export. A part ends where Spark's sort range ends, so a
-  part may hold fewer than `max_rows` rows. When everything fits in one part, the result
-  is one file named `file_name`.
+  the single-file export. A part ends where Spark's sort range ends, so a part may hold
+  fewer than `max_rows` rows. When everything fits in one part, the result is one file
+  named `file_name`.
 
 The executors write into the work dir, so on a cluster the result dir must be a path
 that the driver and every executor share (the same mount).
@@ -20,176 +24,40 @@ that the driver and every executor share (the same mount).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import ClassVar, Protocol
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 
-from tagport.catalog.models import CatalogEntry, ValueType
-from tagport.engines.base import (
-    ExportOutput,
-    ExportPlan,
-    ExportStopped,
-    FileFormat,
-    HeaderType,
+from tagport.engines.spark.lines import (
+    csv_line,
+    digit_columns,
+    digits_name,
+    header,
+    json_line,
+    stored_column,
 )
-from tagport.engines.spark.render import (
-    ARROW_CSV,
-    DUCKDB_JSON,
-    PYTHON_REPR,
-    DoubleStyle,
-    double_from_digits,
-    double_text,
-    let,
-    literal,
-    quote_ident,
-    shortest_digits,
-)
-from tagport.engines.spark.store import ProfileStore, spark_type
+from tagport.engines.spark.render import quote_ident
+from tagport.engines.spark.store import ProfileStore
+from tagport.exports.formats import FileFormat
 from tagport.exports.naming import part_name
+from tagport.exports.parquet import ROWS_PER_GROUP, arrow_schema, conform
+from tagport.exports.plan import ExportOutput, ExportPlan, ExportStopped
+from tagport.exports.sinks import text_sink
 
 ROWS_PER_TASK = 250_000  # below this, fewer sort tasks: each costs a fixed ~50 ms
-_PART = re.compile(r"^part-(\d+)-.*-c(\d+)\.txt$")
-
-
-# --- rendering one value ----------------------------------------------------------------
-
-
-def _csv_quoted(text: str) -> str:
-    return f"concat('\"', replace({text}, '\"', '\"\"'), '\"')"
-
-
-def _double(col: str, digits: str | None, style: DoubleStyle) -> str:
-    """`digits` is the column of shortest_digits(col), when the query computed one."""
-    return double_from_digits(col, digits, style) if digits else double_text(col, style)
-
-
-def csv_cell(entry: CatalogEntry, col: str, digits: str | None = None) -> str:
-    """SQL: the CSV field of `col` (quoted strings, bare numbers, NULL as empty)."""
-    vt = entry.value_type
-    if entry.is_identity:
-        cell = _csv_quoted(col)
-    elif entry.is_array and vt is ValueType.DOUBLE:
-        # DuckDB's VARCHAR cast of each element (Python's repr)
-        joined = f"array_join(transform({col}, e -> {double_text('e', PYTHON_REPR)}), '||')"
-        cell = _csv_quoted(joined)
-    elif entry.is_array:
-        cell = _csv_quoted(f"array_join(cast({col} AS array<string>), '||')")
-    elif vt is ValueType.DOUBLE:
-        cell = _double(col, digits, ARROW_CSV)
-    elif vt in (ValueType.INT, ValueType.BOOL):
-        cell = f"cast({col} AS string)"
-    else:  # strings, dates and datetimes are quoted
-        cell = _csv_quoted(f"cast({col} AS string)")
-    return f"coalesce({cell}, '')"
-
-
-def _json_string(text: str) -> str:
-    # Spark's JSON generator escapes exactly as DuckDB's does; most strings need none
-    return (f"CASE WHEN {text} RLIKE '[\\\\x00-\\\\x1f\"\\\\\\\\]'"
-            f" THEN {let(f'to_json(array({text}))', lambda v: f'substr({v}, 2, length({v}) - 2)')}"
-            f" ELSE concat('\"', {text}, '\"') END")
-
-
-def json_value(entry: CatalogEntry, col: str, digits: str | None = None) -> str:
-    """SQL: the JSON text of `col` (`null` for NULL)."""
-    vt = entry.value_type
-    if entry.is_identity or (vt is ValueType.STRING and not entry.is_array):
-        value = _json_string(col)
-    elif entry.is_array and vt is ValueType.DOUBLE:
-        value = (f"concat('[', array_join(transform({col},"
-                 f" e -> {double_text('e', DUCKDB_JSON)}), ','), ']')")
-    elif entry.is_array and vt is ValueType.DATETIME:
-        value = f"to_json(cast({col} AS array<string>))"
-    elif entry.is_array:
-        value = f"to_json({col})"
-    elif vt is ValueType.DOUBLE:
-        value = _double(col, digits, DUCKDB_JSON)
-    elif vt in (ValueType.INT, ValueType.BOOL):
-        value = f"cast({col} AS string)"
-    else:  # dates and datetimes
-        value = f"concat('\"', cast({col} AS string), '\"')"
-    return f"coalesce({value}, 'null')"
-
-
-# --- one line --------------------------------------------------------------------------
-
-
-def stored_column(entry: CatalogEntry, stored: dict[str, str]) -> str | None:
-    """The column holding `entry`, or None when no load brought it with its current type
-    (a type changes only while the key holds no data, so such a column is all NULL)."""
-    if stored.get(entry.key) == spark_type(entry):
-        return quote_ident(entry.key)
-    return None
-
-
-def digit_columns(entries: Sequence[CatalogEntry], stored: dict[str, str]) -> dict[str, str]:
-    """key -> SQL of shortest_digits(column) for the scalar double columns: computed as
-    columns of their own before the line, which reads each several times."""
-    return {e.key: shortest_digits(col) for e in entries
-            if e.value_type is ValueType.DOUBLE and not e.is_array
-            and (col := stored_column(e, stored))}
-
-
-def _digits_name(key: str) -> str:
-    return quote_ident(f"__digits_{key}")
-
-
-def csv_line(plan: ExportPlan, stored: dict[str, str], digits: dict[str, str]) -> str:
-    cells = ["cast(gio_id AS string)"]
-    for entry in plan.columns:
-        col = stored_column(entry, stored)
-        d = _digits_name(entry.key) if entry.key in digits else None
-        cells.append(csv_cell(entry, col, d) if col else "''")
-    return f"concat_ws(',', {', '.join(cells)})"
-
-
-def _json_object(entries: list[CatalogEntry], stored: dict[str, str],
-                 digits: dict[str, str]) -> list[str]:
-    parts: list[str] = []
-    for i, entry in enumerate(entries):
-        col = stored_column(entry, stored)
-        d = _digits_name(entry.key) if entry.key in digits else None
-        key = ("," if i else "") + json.dumps(entry.key, ensure_ascii=False) + ":"
-        parts += [literal(key), json_value(entry, col, d) if col else "'null'"]
-    return parts
-
-
-def json_line(plan: ExportPlan, stored: dict[str, str], digits: dict[str, str]) -> str:
-    return user_json(plan.columns, stored, digits)
-
-
-def user_json(entries: Sequence[CatalogEntry], stored: dict[str, str],
-              digits: dict[str, str] | None = None) -> str:
-    """SQL: a user as a line of the JSON export (gio_id, identifications, properties);
-    `digits`: the digit_columns the query computed beforehand."""
-    digits = digits or {}
-    identities = [e for e in entries if e.is_identity]
-    properties = [e for e in entries if not e.is_identity]
-    parts = ["'{\"gio_id\":'", "cast(gio_id AS string)", "',\"identifications\":{'",
-             *_json_object(identities, stored, digits), "'},\"properties\":{'",
-             *_json_object(properties, stored, digits), "'}}'"]
-    return f"concat({', '.join(parts)})"
-
-
-def header(plan: ExportPlan) -> bytes:
-    """The CSV header line (every cell quoted, as pyarrow's writer does); none for JSON."""
-    if plan.file_format is FileFormat.JSON:
-        return b""
-    names = [e.name if plan.header_type is HeaderType.NAME else e.key for e in plan.columns]
-    cells = ['"' + n.replace('"', '""') + '"' for n in ["gio_id", *names]]
-    return (",".join(cells) + "\n").encode("utf-8")
-
-
-# --- the job ---------------------------------------------------------------------------
+COPY_CHUNK = 1 << 20  # bytes read at a time when a part is streamed through a sink
+_PART = re.compile(r"^part-(\d+)-.*-c(\d+)(\.[a-z]+)*\.(txt|parquet)$")
 
 
 def export(spark: SparkSession, store: ProfileStore, plan: ExportPlan, work_dir: Path,
@@ -242,45 +110,124 @@ def _cancelled_by(spark: SparkSession, stop: threading.Event | None) -> Iterator
 
 def _export(spark: SparkSession, store: ProfileStore, plan: ExportPlan, work_dir: Path,
             file_name: str, max_rows: int | None) -> ExportOutput:
-    head = header(plan)
+    writer = WRITERS[plan.file_format]
     with store.reading() as version:
         users = spark.read.parquet(str(version.users)) if version else None
         stored = {f.name: f.dataType.simpleString() for f in users.schema} if users else {}
-        if users is None or stored_column(plan.tag, stored) is None:
-            return _single(work_dir / file_name, head, [])
-        covered = users.where(f"{quote_ident(plan.tag.key)} IS NOT NULL")
-        rows = covered.count()
+        selected = stored_column(plan.selection.column, stored) if users else None
+        rows = 0
+        if users is not None and selected is not None:
+            users = users.where(f"{selected} IS NOT NULL")
+            rows = users.count()
         if rows == 0:
-            return _single(work_dir / file_name, head, [])
-        digits = digit_columns(plan.columns, stored)
-        line = (csv_line if plan.file_format is FileFormat.CSV else json_line)(
-            plan, stored, digits)
+            return ExportOutput(0, writer.assemble(plan, [work_dir / file_name], [[]]))
         spark_out = work_dir / f".spark-{uuid.uuid4().hex}"
         try:
-            helpers = [f"{sql} AS {_digits_name(key)}" for key, sql in digits.items()]
-            _write_lines(covered.selectExpr("*", *helpers), line, rows, max_rows, spark_out)
+            tasks = max(1, math.ceil(rows / ROWS_PER_TASK))
+            if max_rows is not None:
+                # ranges a little under max_rows, so that few parts are cut short
+                tasks = max(tasks, math.ceil(rows / (0.9 * max_rows)))
+            ordered = users.repartitionByRange(tasks, "gio_id").sortWithinPartitions("gio_id")
+            writer.write(ordered, plan, stored, max_rows, spark_out)
             parts = _parts_in_order(spark_out)
             if max_rows is None or len(parts) <= 1:
-                output = _single(work_dir / file_name, head, parts)
+                files = writer.assemble(plan, [work_dir / file_name], [parts])
             else:
-                output = _split(work_dir, file_name, head, parts)
+                dests = [work_dir / part_name(file_name, n, plan.output.extension)
+                         for n in range(1, len(parts) + 1)]
+                files = writer.assemble(plan, dests, [[part] for part in parts])
         finally:
             shutil.rmtree(spark_out, ignore_errors=True)
-    return ExportOutput(rows, output.files)
+    return ExportOutput(rows, files)
 
 
-def _write_lines(covered: DataFrame, line: str, rows: int, max_rows: int | None,
-                 out: Path) -> None:
-    tasks = max(1, math.ceil(rows / ROWS_PER_TASK))
-    if max_rows is not None:
-        # ranges a little under max_rows, so that few parts are cut short
-        tasks = max(tasks, math.ceil(rows / (0.9 * max_rows)))
-    lines = (covered.repartitionByRange(tasks, "gio_id").sortWithinPartitions("gio_id")
-             .selectExpr(f"{line} AS value"))
-    writer = lines.write.mode("errorifexists")
-    if max_rows is not None:
-        writer = writer.option("maxRecordsPerFile", max_rows)
-    writer.text(str(out))
+class Writer(Protocol):
+    file_format: ClassVar[FileFormat]
+
+    def write(self, users: DataFrame, plan: ExportPlan, stored: dict[str, str],
+              max_rows: int | None, out: Path) -> None:
+        """Write the ordered `users` as Spark part files into `out`."""
+        ...
+
+    def assemble(self, plan: ExportPlan, dests: list[Path],
+                 parts: list[list[Path]]) -> list[Path]:
+        """Make each file of `dests` from its list of `parts` (in order); the first
+        carries the header. Return `dests`."""
+        ...
+
+
+class LinesWriter:
+    """CSV or JSON lines: each line rendered by SQL, written as text."""
+
+    def __init__(self, file_format: FileFormat,
+                 line: Callable[[ExportPlan, dict[str, str], dict[str, str]], str]) -> None:
+        self.file_format = file_format  # type: ignore[misc]
+        self.line = line
+
+    def write(self, users: DataFrame, plan: ExportPlan, stored: dict[str, str],
+              max_rows: int | None, out: Path) -> None:
+        digits = digit_columns(plan.columns, stored)
+        helpers = [f"{sql} AS {digits_name(key)}" for key, sql in digits.items()]
+        lines = users.selectExpr("*", *helpers).selectExpr(
+            f"{self.line(plan, stored, digits)} AS value")
+        writer = lines.write.mode("errorifexists")
+        if max_rows is not None:
+            writer = writer.option("maxRecordsPerFile", max_rows)
+        writer.text(str(out))
+
+    def assemble(self, plan: ExportPlan, dests: list[Path],
+                 parts: list[list[Path]]) -> list[Path]:
+        head = header(plan)
+        for number, (dest, sources) in enumerate(zip(dests, parts, strict=True)):
+            first = head if number == 0 else b""
+            if plan.output.plain_utf8:
+                _concatenate(dest, first, sources)
+            else:
+                _stream(dest, plan, first, sources)
+        return dests
+
+
+class ParquetWriter:
+    """Typed columns, written by Spark, merged in order into the export's schema."""
+
+    file_format = FileFormat.PARQUET
+
+    def write(self, users: DataFrame, plan: ExportPlan, stored: dict[str, str],
+              max_rows: int | None, out: Path) -> None:
+        columns = ["gio_id"] + [_typed(e, stored) for e in plan.columns]
+        writer = users.selectExpr(*columns).write.mode("errorifexists")
+        if max_rows is not None:
+            writer = writer.option("maxRecordsPerFile", max_rows)
+        writer.parquet(str(out))
+
+    def assemble(self, plan: ExportPlan, dests: list[Path],
+                 parts: list[list[Path]]) -> list[Path]:
+        schema = arrow_schema(plan)
+        for dest, sources in zip(dests, parts, strict=True):
+            with pa.OSFile(str(dest), "wb") as sink, pq.ParquetWriter(sink, schema) as out:
+                for source in sources:
+                    for batch in pq.ParquetFile(source).iter_batches(ROWS_PER_GROUP):
+                        out.write_batch(conform(batch, schema))
+                if not sources:
+                    out.write_table(schema.empty_table())
+        return dests
+
+
+def _typed(entry, stored: dict[str, str]) -> str:  # type: ignore[no-untyped-def]
+    """SQL: the column of `entry` in its export type (identities as lists of values)."""
+    col = stored_column(entry, stored)
+    name = quote_ident(entry.key)
+    if col is None:
+        return f"NULL AS {name}"
+    if entry.is_identity:
+        return f"split({col}, '[|][|]') AS {name}"
+    return f"{col} AS {name}"
+
+
+WRITERS: dict[FileFormat, Writer] = {
+    w.file_format: w for w in (LinesWriter(FileFormat.CSV, csv_line),
+                               LinesWriter(FileFormat.JSON, json_line), ParquetWriter())
+}
 
 
 def _parts_in_order(out: Path) -> list[Path]:
@@ -293,25 +240,23 @@ def _parts_in_order(out: Path) -> list[Path]:
     return [path for _, _, path in sorted(found)]
 
 
-def _single(dest: Path, head: bytes, parts: list[Path]) -> ExportOutput:
+def _concatenate(dest: Path, head: bytes, parts: list[Path]) -> None:
     with open(dest, "wb") as out:
         out.write(head)
         out.flush()
         for part in parts:
             _append(out.fileno(), part)
-    return ExportOutput(0, [dest])
 
 
-def _split(work_dir: Path, file_name: str, head: bytes, parts: list[Path]) -> ExportOutput:
-    files = []
-    for number, part in enumerate(parts, start=1):
-        dest = work_dir / part_name(file_name, number)
-        if number == 1 and head:
-            _single(dest, head, [part])
-        else:
-            os.replace(part, dest)
-        files.append(dest)
-    return ExportOutput(0, files)
+def _stream(dest: Path, plan: ExportPlan, head: bytes, parts: list[Path]) -> None:
+    """The header and the parts' UTF-8 text through the output's charset and compression."""
+    with text_sink(dest, plan.output) as sink:
+        if head:
+            sink.write(head)
+        for part in parts:
+            with open(part, "rb") as src:
+                while chunk := src.read(COPY_CHUNK):
+                    sink.write(chunk)
 
 
 def _append(fd: int, source: Path) -> None:

@@ -13,8 +13,9 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 
 from tagport.catalog.models import CatalogEntry
-from tagport.engines.base import ExportPlan, TagCoverage
-from tagport.engines.spark.export import stored_column, user_json
+from tagport.engines.base import TagCoverage
+from tagport.exports.plan import ExportPlan
+from tagport.engines.spark.lines import stored_column, user_json
 from tagport.engines.spark.render import literal
 from tagport.engines.spark.store import ProfileStore
 
@@ -44,7 +45,7 @@ def tag_users(spark: SparkSession, store: ProfileStore, plan: ExportPlan, limit:
         if version is None:
             return []
         users, stored = _users(spark, store, version)
-        tag = stored_column(plan.tag, stored)
+        tag = stored_column(plan.selection.column, stored)
         if tag is None:
             return []
         rows = (users.where(f"{tag} IS NOT NULL").orderBy("gio_id").offset(offset)

@@ -1,0 +1,49 @@
+"""The Spark engine without its pieces: one clear line naming what to install, no traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import SEED_CATALOG, SEED_USERS, write_jsonl
+
+# runs the CLI as `python -m tagport` would, with pyspark impossible to import
+WITHOUT_PYSPARK = ("import sys; sys.modules['pyspark'] = None; sys.argv[0] = 'tagport'; "
+                   "from tagport.cli.main import app; app(prog_name='tagport')")
+
+
+def run(args: list[str], tmp: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", WITHOUT_PYSPARK, "--data-dir", str(tmp / "d"),
+                           *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "TAGPORT_ENGINE": "spark", **env})
+
+
+def test_a_spark_load_without_pyspark_says_what_to_install(tmp_path):
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps(SEED_CATALOG), encoding="utf-8")
+    assert run(["catalog", "apply", str(catalog)], tmp_path, {}).returncode == 0
+    done = run(["load", str(write_jsonl(tmp_path / "u.jsonl", SEED_USERS))], tmp_path, {})
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "error: the Spark engine needs pyspark: pip install 'tagport[spark]' (and Java 17)")
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_a_spark_load_without_java_says_what_to_install(tmp_path):
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps(SEED_CATALOG), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "JAVA_HOME"}
+    env.update(PATH="/nonexistent", TAGPORT_ENGINE="spark")
+    args = [sys.executable, "-m", "tagport", "--data-dir", str(tmp_path / "d")]
+    assert subprocess.run([*args, "catalog", "apply", str(catalog)], env=env,
+                          capture_output=True, timeout=120).returncode == 0
+    done = subprocess.run([*args, "load", str(write_jsonl(tmp_path / "u.jsonl", SEED_USERS))],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "error: the Spark engine needs Java 17: install it (Debian: apt-get install"
+        " openjdk-17-jre-headless) or set JAVA_HOME")
+    assert "Traceback" not in done.stdout + done.stderr
