@@ -6,6 +6,7 @@ URL change.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -100,6 +101,13 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_POOL_SIZE = 64  # a SQLite connection is a file handle and a page cache
 POSTGRESQL_POOL_SIZE = 10  # the server's max_connections is shared by every process
 POSTGRESQL_MAX_OVERFLOW = 40
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; tagport stores UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
 
 
 def create_db_engine(url: str) -> Engine:

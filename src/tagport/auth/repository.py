@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from tagport.auth.models import Token
+from tagport.db import as_utc
 from tagport.db import tokens as t
-from tagport.jobs.models import as_utc
 
 
 def _token(row: sa.Row) -> Token:

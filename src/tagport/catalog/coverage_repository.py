@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from tagport.catalog.models import StoredCoverage
+from tagport.db import as_utc
 from tagport.db import tag_coverage as t
-from tagport.jobs.models import as_utc
 
 
 def measured_at(conn: Connection) -> dict[str, datetime]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 
 from tagport.exports.formats import OutputFormat
@@ -31,13 +31,6 @@ class JobStage(StrEnum):
 
 UNFINISHED = (JobStage.NONE, JobStage.READY, JobStage.RUNNING, JobStage.DATA_READY)
 CLAIMED = (JobStage.READY, JobStage.RUNNING, JobStage.DATA_READY)
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; tagport stores UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from tagport.db import job_files
+from tagport.db import as_utc, job_files
 from tagport.db import jobs as t
-from tagport.jobs.models import CLAIMED, UNFINISHED, ExportJob, JobPage, JobStage, as_utc
+from tagport.jobs.models import CLAIMED, UNFINISHED, ExportJob, JobPage, JobStage
 
 
 def _job(row: sa.Row, files: tuple[str, ...] = ()) -> ExportJob:
@@ -36,8 +36,8 @@ def _row(job: ExportJob) -> dict[str, Any]:
         id=job.id, name=job.name, token_id=job.token_id, tag_key=job.tag_key,
         properties=job.properties, file_format=job.file_format,
         header_type=job.header_type, compression=job.compression, charset=job.charset,
-        stage=job.stage.value, created_at=job.created_at, updated_at=job.created_at, attempts=0, request_key=job.request_key,
-        cancel_requested=False,
+        stage=job.stage.value, created_at=job.created_at, updated_at=job.created_at,
+        attempts=0, request_key=job.request_key, cancel_requested=False,
     )
 
 
