@@ -11,8 +11,8 @@ from tagport.api.deps import current_token_async, get_core, store_read
 from tagport.api.responses import errors
 from tagport.auth.signing import LinkSigner
 from tagport.auth.tokens import Token
-from tagport.exports.spec import ExportRequest
 from tagport.exports.result import JobResult
+from tagport.exports.spec import ExportRequest
 from tagport.jobs.models import ExportJob, JobStage
 
 router = APIRouter(prefix="/v1/api")

@@ -38,7 +38,7 @@ from tagport.engines.on_demand import EngineSource, engine_source
 from tagport.errors import StorageError, StoreBusy, TagportError
 from tagport.exports import naming
 from tagport.exports.plan import ExportStopped
-from tagport.exports.spec import ExportRequest, plan_export
+from tagport.exports.spec import plan_export
 from tagport.jobs import repository
 from tagport.jobs.flush import FlushBehind
 from tagport.jobs.lease import LeaseKeeper
