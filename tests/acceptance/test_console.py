@@ -213,3 +213,31 @@ def test_sign_in_export_follow_the_job_and_download_the_file(page, served):
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_label("API token")).to_be_visible()
     assert page.evaluate("sessionStorage.getItem('tagport.token')") is None
+
+
+def test_export_for_excel_gzipped_and_parquet_from_the_dialog(page, served):
+    import gzip
+
+    _, token, _ = served
+    page.goto("/console")
+    sign_in(page, token)
+    dialog = page.get_by_role("dialog")
+    page.get_by_role("button", name="Export 会员等级").click()
+    dialog.get_by_label("Search by name or key").fill("性别")
+    dialog.get_by_role("checkbox", name="性别").check()
+    dialog.get_by_role("radio", name="Parquet").check()
+    expect(dialog.get_by_role("radio", name="For Excel (UTF-8 with BOM)")).to_be_disabled()
+    expect(dialog.get_by_role("radio", name="gzip (.gz)")).to_be_disabled()
+    dialog.get_by_role("radio", name="CSV").check()
+    dialog.get_by_role("radio", name="For Excel (UTF-8 with BOM)").check()
+    dialog.get_by_role("radio", name="gzip (.gz)").check()
+    dialog.get_by_role("button", name="Start export").click()
+    job = page.locator("#jobs tbody tr").first
+    expect(job.locator(".stage")).to_have_text("FINISH", timeout=JOB_TIMEOUT_MS)
+    expect(job).to_contain_text("CSV · gzip · UTF-8-BOM")
+    with page.expect_download() as downloading:
+        job.get_by_role("link", name="Download").click()
+    assert downloading.value.suggested_filename.endswith("_UserList.csv.gz")
+    content = gzip.decompress(Path(downloading.value.path()).read_bytes())
+    assert content.decode("utf-8").splitlines() == [
+        '\ufeff"gio_id","usr_gender"', '1,"男"', '3,"女"', '4,']

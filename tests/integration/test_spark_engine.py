@@ -75,6 +75,40 @@ def test_split_json_export_lists_parts_in_gio_id_order(engine, tmp_path):
     assert ids == sorted(ids) and len(ids) == COVERED and len(output.files) >= 5
 
 
+def test_split_gzipped_csv_parts_each_decompress_and_concatenate_to_the_plain_file(
+        engine, tmp_path):
+    import gzip
+
+    from tagport.exports.formats import Compression
+
+    single = _export(engine, tmp_path, "plain").files[0].read_bytes()
+    engine.max_rows_per_file = 5
+    work = tmp_path / "gz"
+    work.mkdir()
+    plan = ExportPlan.for_tag(CATALOG["tag_t"], _plan().columns,
+                              OutputFormat(compression=Compression.GZIP))
+    output = engine.export(plan, work, "f.csv.gz")
+    names = [p.name for p in output.files]
+    assert len(names) >= 4 and names == [part_name("f.csv.gz", i, "csv.gz")
+                                         for i in range(1, len(names) + 1)]
+    assert names[0] == "f-00001.csv.gz"
+    assert b"".join(gzip.decompress(p.read_bytes()) for p in output.files) == single
+
+
+def test_split_parquet_parts_hold_the_rows_in_order(engine, tmp_path):
+    import pyarrow.parquet as pq
+
+    engine.max_rows_per_file = 5
+    work = tmp_path / "pq"
+    work.mkdir()
+    plan = ExportPlan.for_tag(CATALOG["tag_t"], _plan().columns, OutputFormat(FileFormat.PARQUET))
+    output = engine.export(plan, work, "f.parquet")
+    tables = [pq.read_table(p) for p in output.files]
+    ids = [i for t in tables for i in t.column("gio_id").to_pylist()]
+    assert len(tables) >= 4 and all(t.num_rows <= 5 for t in tables)
+    assert ids == sorted(ids) and len(ids) == COVERED == output.row_count
+
+
 def test_export_fitting_in_one_part_is_one_file_with_the_plain_name(engine, tmp_path):
     engine.max_rows_per_file = 1000
     assert [p.name for p in _export(engine, tmp_path, "fits").files] == ["f.csv"]
