@@ -14,7 +14,7 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
-from tagport.api.download import CONTENT_TYPES, content_disposition
+from tagport.api.download import content_disposition
 from tagport.client import Client
 from tests.acceptance.processes import TAGPORT, Api
 from tests.conftest import SEED_CATALOG, SEED_USERS, write_jsonl
@@ -64,7 +64,7 @@ def test_results_in_s3_are_uploaded_and_downloads_redirect_to_them(prepared, s3,
         assert location.startswith(f"{s3.endpoint}/{bucket}/")
         fetched = httpx.get(location)
         assert fetched.content == CSV_KEY.encode()
-        assert fetched.headers["content-type"] == CONTENT_TYPES["csv"]
+        assert fetched.headers["content-type"] == "text/csv; charset=utf-8"
         assert fetched.headers["content-disposition"] == content_disposition(name)
         ranged = httpx.get(location, headers={"Range": "bytes=0-7"})
         assert (ranged.status_code, ranged.content) == (206, CSV_KEY.encode()[:8])

@@ -12,10 +12,10 @@ import pytest
 
 from tagport.catalog.models import CatalogEntry, Kind, ValueType
 from tagport.engines.base import InputFormat
-from tagport.exports.formats import FileFormat, HeaderType, OutputFormat
-from tagport.exports.plan import ExportPlan, ExportStopped
 from tagport.engines.duckdb.engine import DuckDBEngine
 from tagport.engines.duckdb.store import DuckDBStore
+from tagport.exports.formats import FileFormat, HeaderType, OutputFormat
+from tagport.exports.plan import ExportPlan, ExportStopped
 from tests.conftest import write_jsonl
 from tests.spark_support import loaded_spark_engine
 

@@ -14,10 +14,10 @@ import pytest
 
 from tagport.catalog.models import CatalogEntry, Kind, ValueType
 from tagport.engines.base import InputFormat, LoadReport
-from tagport.exports.formats import FileFormat, OutputFormat
-from tagport.exports.plan import ExportPlan
 from tagport.engines.duckdb.engine import DuckDBEngine
 from tagport.engines.duckdb.store import DuckDBStore
+from tagport.exports.formats import FileFormat, OutputFormat
+from tagport.exports.plan import ExportPlan
 from tests.spark_support import shared_spark
 
 UID, DEVICE = "id_uid", "id_device"

@@ -10,12 +10,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tagport.catalog.models import TagCoverage
 from tagport.config import Settings
 from tagport.engines import open_engine
-from tagport.engines.base import InputFormat, TagCoverage
+from tagport.engines.base import InputFormat
 from tagport.exports.formats import FileFormat, OutputFormat
-from tagport.exports.plan import ExportPlan, ExportStopped
 from tagport.exports.naming import part_name
+from tagport.exports.plan import ExportPlan, ExportStopped
 from tests.conftest import write_jsonl
 from tests.integration.test_engine_contract import CATALOG
 from tests.spark_support import loaded_spark_engine, shared_spark

@@ -1,8 +1,8 @@
 import pytest
 
 from tagport.catalog.models import CatalogEntry, Kind, ValueType
-from tagport.exports.formats import FileFormat, HeaderType
 from tagport.errors import BadRequest, NotFound
+from tagport.exports.formats import FileFormat, HeaderType
 from tagport.exports.spec import ExportRequest, normalise_properties, plan_export
 
 CATALOG = {

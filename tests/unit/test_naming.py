@@ -1,8 +1,8 @@
 import re
 from datetime import datetime
 
-from tagport.exports.formats import FileFormat, OutputFormat
 from tagport.exports import naming
+from tagport.exports.formats import FileFormat, OutputFormat
 
 
 def test_job_id_is_eight_letters_or_digits():

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from tagport.catalog.models import CatalogEntry, Kind, ValueType
 from tagport.engines.duckdb import writers
+from tagport.engines.duckdb.store import DuckDBStore
 from tagport.exports.formats import FileFormat, OutputFormat
 from tagport.exports.plan import ExportPlan
-from tagport.engines.duckdb.store import DuckDBStore
 
 E = CatalogEntry
 COLUMNS = [

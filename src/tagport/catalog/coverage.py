@@ -12,8 +12,7 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 
 from tagport.catalog import coverage_repository as repository
-from tagport.catalog.models import StoredCoverage
-from tagport.engines.base import TagCoverage
+from tagport.catalog.models import StoredCoverage, TagCoverage
 
 
 class CoverageStore:

@@ -70,6 +70,15 @@ class CatalogEntry:
 
 
 @dataclass(frozen=True)
+class TagCoverage:
+    """Users covered by each tag (a non-null value), counted by an engine in one pass,
+    and all users."""
+
+    all_users: int
+    covered: dict[str, int]
+
+
+@dataclass(frozen=True)
 class StoredCoverage:
     """A tag's coverage as last measured: its users, all users, and when."""
 

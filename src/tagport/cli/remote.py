@@ -29,7 +29,8 @@ def export(
     properties: str = typer.Option("", "--properties", "-p", help="Comma-separated keys."),
     file_format: str = typer.Option("csv", "--format", help="csv, json or parquet."),
     header: str = typer.Option("key", "--header", help="CSV header: key or name."),
-    compression: str = typer.Option("none", "--compression", help="none, gzip or zstd (csv, json)."),
+    compression: str = typer.Option("none", "--compression",
+                                    help="none, gzip or zstd (csv, json)."),
     charset: str = typer.Option("UTF-8", "--charset",
                                 help="csv: UTF-8, UTF-8-BOM or UTF-16LE (the last two for Excel)."),
     output: Path | None = typer.Option(

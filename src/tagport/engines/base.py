@@ -16,7 +16,7 @@ from pathlib import Path
 from threading import Event
 from typing import Any, Protocol
 
-from tagport.catalog.models import CatalogEntry
+from tagport.catalog.models import CatalogEntry, TagCoverage
 from tagport.exports.capabilities import EngineCapabilities
 from tagport.exports.plan import ExportOutput, ExportPlan
 
@@ -49,14 +49,6 @@ class LoadReport:
     applied: bool = False
     # catalog keys that received at least one non-null value (they now "hold data")
     keys_with_data: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class TagCoverage:
-    """Users covered by each tag (a non-null value), counted in one pass, and all users."""
-
-    all_users: int
-    covered: dict[str, int]
 
 
 class Engine(Protocol):

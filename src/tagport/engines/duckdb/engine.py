@@ -16,8 +16,7 @@ from tagport.engines.base import (
     LoadReport,
     TagCoverage,
 )
-from tagport.engines.duckdb import CAPABILITIES
-from tagport.engines.duckdb import query, writers
+from tagport.engines.duckdb import CAPABILITIES, query, writers
 from tagport.engines.duckdb.store import DuckDBStore
 from tagport.exports.plan import ExportOutput, ExportPlan
 

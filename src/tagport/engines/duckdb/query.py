@@ -13,8 +13,7 @@ from typing import Any
 
 import duckdb
 
-from tagport.catalog.models import CatalogEntry
-from tagport.engines.base import TagCoverage
+from tagport.catalog.models import CatalogEntry, TagCoverage
 from tagport.engines.duckdb.export import covered_filter, json_expression
 from tagport.engines.duckdb.store import ident
 from tagport.exports.plan import ExportPlan

@@ -20,18 +20,17 @@ from pyspark.sql import SparkSession
 
 from tagport.catalog.models import CatalogEntry
 from tagport.config import Settings
-from tagport.errors import ConfigError
 from tagport.engines.base import (
     InputFormat,
     LoadHook,
     LoadReport,
     TagCoverage,
 )
-from tagport.engines.spark import CAPABILITIES
+from tagport.engines.spark import CAPABILITIES, query
 from tagport.engines.spark import export as export_plan
-from tagport.engines.spark import query
 from tagport.engines.spark.load import DuckDBOptions, load_file
 from tagport.engines.spark.store import ProfileStore
+from tagport.errors import ConfigError
 from tagport.exports.plan import ExportOutput, ExportPlan
 
 _session: SparkSession | None = None

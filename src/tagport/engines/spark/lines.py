@@ -25,7 +25,6 @@ from tagport.engines.spark.render import (
 from tagport.engines.spark.store import spark_type
 from tagport.exports.plan import ExportPlan
 
-
 # --- rendering one value ----------------------------------------------------------------
 
 

@@ -12,12 +12,11 @@ from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
-from tagport.catalog.models import CatalogEntry
-from tagport.engines.base import TagCoverage
-from tagport.exports.plan import ExportPlan
+from tagport.catalog.models import CatalogEntry, TagCoverage
 from tagport.engines.spark.lines import stored_column, user_json
 from tagport.engines.spark.render import literal
 from tagport.engines.spark.store import ProfileStore
+from tagport.exports.plan import ExportPlan
 
 
 def _users(spark: SparkSession, store: ProfileStore, version) -> tuple[DataFrame, dict[str, str]]:  # type: ignore[no-untyped-def]
