@@ -13,7 +13,8 @@ import pytest
 from tagport.catalog.models import CatalogEntry, Kind, ValueType
 from tagport.engines.base import InputFormat, LoadReport
 from tagport.engines.duckdb.load import load_file
-from tagport.engines.duckdb.store import SQL_TYPES, DuckDBStore
+from tagport.engines.duckdb.store import DuckDBStore
+from tagport.engines.staging.sql import SQL_TYPES
 from tagport.errors import InvalidInput
 
 UID = "id_$basic_userId"

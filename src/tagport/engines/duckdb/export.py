@@ -33,7 +33,8 @@ import pyarrow.csv as pacsv
 
 from tagport.catalog.models import CatalogEntry, ValueType
 from tagport.engines.base import ExportPlan, ExportStopped, FileFormat, HeaderType
-from tagport.engines.duckdb.store import ident, sql_type
+from tagport.engines.duckdb.store import sql_type
+from tagport.engines.staging.sql import ident
 
 BATCH_ROWS = 32 * 1024  # rows per Arrow batch: ~6 MB of CSV text, ~18 MB of JSON
 QUEUED_BATCHES = 2  # batches read ahead of the writer: bounds the memory in flight

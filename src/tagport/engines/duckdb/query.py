@@ -16,7 +16,7 @@ import duckdb
 from tagport.catalog.models import CatalogEntry
 from tagport.engines.base import ExportPlan, TagCoverage
 from tagport.engines.duckdb.export import covered_filter, json_expression
-from tagport.engines.duckdb.store import ident
+from tagport.engines.staging.sql import ident
 
 
 def tag_coverage(
