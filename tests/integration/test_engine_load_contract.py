@@ -395,6 +395,14 @@ def test_keys_with_data_count_new_users_from_one_record_or_several_and_updated_u
     ]
 
 
+def test_keys_with_data_leave_out_an_identity_whose_values_were_all_known(users):
+    # an earlier load mapped D1 and marked id_device then; identities are never cleared
+    users.load({"identifications": {UID: "C1", DEVICE: "D1"}})
+    report = users.load({"identifications": {DEVICE: "D1"}, "properties": {"usr_gender": "男"}})
+    assert report.updated == 1
+    assert report.keys_with_data == ["tag_all", "usr_gender"]
+
+
 def test_a_csv_in_the_export_shape_loads_back(users):
     users.csv(f"{UID}\nC001\n")
     path = users.path("csv")
