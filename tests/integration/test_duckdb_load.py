@@ -1,7 +1,8 @@
 """What only the DuckDB store shows of a load: its tables and its memory settings.
 
 Every other load behaviour (formats, types, line numbers, rejects, resolution, nulls,
-all or nothing) is in the shared suite test_engine_load_contract.py, run on each engine.
+all or nothing) is in the shared suite, run on each engine: test_engine_load_contract.py
+and test_engine_load_formats.py.
 """
 
 from __future__ import annotations

@@ -1,124 +1,30 @@
-"""Loading, the same on every engine: formats, types, line numbers and rejects, identity
-resolution, conflicts, all or nothing, nulls.
+"""Loading, the same on every engine: identity resolution, conflicts, all or nothing,
+nulls and the keys that received data.
 
-Each behaviour is loaded through `Engine.load` and read back through `Engine.export` (or
-`Engine.find_user`), so the assertions hold for any engine. What only the DuckDB store
-has (its tables, its memory settings) stays in test_duckdb_load.py.
+Formats, types, line numbers and malformed input are in test_engine_load_formats.py; the
+catalog and helpers in tests/load_support.py. What only the DuckDB store has (its
+tables, its memory settings) stays in test_duckdb_load.py.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-from pathlib import Path
-
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
-from tagport.catalog.models import CatalogEntry, Kind, ValueType
-from tagport.engines.base import ExportPlan, FileFormat, InputFormat, LoadReport
-from tagport.engines.duckdb.engine import DuckDBEngine
-from tagport.engines.duckdb.store import DuckDBStore
-from tagport.errors import InvalidInput
-from tests.spark_support import shared_spark
-
-UID, DEVICE = "id_$basic_userId", "id_device"  # keys may hold `$`
-E = CatalogEntry
-CATALOG = {e.key: e for e in [
-    E(UID, Kind.IDENTITY, "用户ID", ValueType.STRING),
-    E(DEVICE, Kind.IDENTITY, "设备", ValueType.STRING),
-    E("usr_gender", Kind.ATTRIBUTE, "性别", ValueType.STRING),
-    E("usr_age", Kind.ATTRIBUTE, "年龄", ValueType.INT),
-    E("usr_score", Kind.ATTRIBUTE, "得分", ValueType.DOUBLE),
-    E("usr_vip", Kind.ATTRIBUTE, "会员", ValueType.BOOL),
-    E("usr_birthday", Kind.ATTRIBUTE, "生日", ValueType.DATE),
-    E("usr_seen", Kind.ATTRIBUTE, "最近访问", ValueType.DATETIME),
-    E("tag_all", Kind.TAG, "全部", ValueType.STRING),
-    E("tag_rfm", Kind.TAG, "会员等级", ValueType.STRING),
-    E("tag_orders", Kind.TAG, "订单", ValueType.INT, is_array=True),
-]}
+from tagport.engines.base import LoadReport
+from tests.load_support import DEVICE, ENGINES, UID, Users, lines
 
 
-def duckdb_engine(tmp_path: Path):
-    return DuckDBEngine(DuckDBStore(tmp_path / "p.duckdb"))
-
-
-def spark_engine(tmp_path: Path):
-    from tagport.engines.spark.engine import SparkEngine
-    from tagport.engines.spark.store import ProfileStore
-
-    return SparkEngine(shared_spark(), ProfileStore(tmp_path / "profiles"))
-
-
-@pytest.fixture(params=[duckdb_engine, spark_engine], ids=["duckdb", "spark"])
+@pytest.fixture(params=list(ENGINES.values()), ids=list(ENGINES))
 def engine(request, tmp_path):
     engine = request.param(tmp_path)
     yield engine
     engine.close()
 
 
-class Users:
-    """Loads small files in which every record carries tag_all (so every user is exported)
-    and reads the users back as exported JSON: identities `||`-joined, dates and datetimes
-    as text."""
-
-    def __init__(self, engine, tmp: Path) -> None:
-        self.engine, self.tmp, self.n = engine, tmp, 0
-
-    def path(self, suffix: str) -> Path:
-        self.n += 1
-        return self.tmp / f"in{self.n}.{suffix}"
-
-    def load(self, *records: dict | str, **kw) -> LoadReport:
-        """JSON lines; a string is written as the line it is."""
-        lines = [r if isinstance(r, str) else json.dumps(
-            {**r, "properties": {"tag_all": "x", **r.get("properties", {})}}, ensure_ascii=False)
-            for r in records]
-        path = self.path("jsonl")
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        return self.file(path, InputFormat.JSONL, **kw)
-
-    def csv(self, text: str, **kw) -> LoadReport:
-        """A tag_all column is added to each line (the tests' fields hold no line breaks)."""
-        header, *rows = text.split("\n")
-        text = "\n".join([header + ",tag_all", *(r + ",x" if r else r for r in rows)])
-        path = self.path("csv")
-        path.write_text(text, encoding="utf-8")
-        return self.file(path, InputFormat.CSV, **kw)
-
-    def parquet(self, table: pa.Table, **kw) -> LoadReport:
-        path = self.path("parquet")
-        pq.write_table(table.append_column("tag_all", pa.array(["x"] * len(table))), path)
-        return self.file(path, InputFormat.PARQUET, **kw)
-
-    def file(self, path: Path, input_format: InputFormat, **kw) -> LoadReport:
-        return self.engine.load(path, input_format, CATALOG, **kw)
-
-    def read(self, *keys: str) -> list[tuple]:
-        self.n += 1
-        work = self.tmp / f"out{self.n}"
-        work.mkdir()
-        plan = ExportPlan(CATALOG["tag_all"], tuple(CATALOG[k] for k in keys), FileFormat.JSON)
-        rows = []
-        for line in self.engine.export(plan, work, "u.json").files[0].read_text().splitlines():
-            doc = json.loads(line)
-            values = {**doc["identifications"], **doc["properties"]}
-            rows.append((doc["gio_id"], *(values[k] for k in keys)))
-        return rows
-
-    def gio_id_of(self, key: str, value: str) -> int | None:
-        user = self.engine.find_user(key, value, [])
-        return None if user is None else user["gio_id"]
-
-
 @pytest.fixture
 def users(engine, tmp_path) -> Users:
     return Users(engine, tmp_path)
-
-
-def lines(report: LoadReport) -> list[tuple[int, str | None]]:
-    return [(r.line, r.field) for r in report.rejects]
 
 
 # --- inserting and resolving -------------------------------------------------------------
@@ -401,186 +307,3 @@ def test_keys_with_data_leave_out_an_identity_whose_values_were_all_known(users)
     report = users.load({"identifications": {DEVICE: "D1"}, "properties": {"usr_gender": "男"}})
     assert report.updated == 1
     assert report.keys_with_data == ["tag_all", "usr_gender"]
-
-
-def test_a_csv_in_the_export_shape_loads_back(users):
-    users.csv(f"{UID}\nC001\n")
-    path = users.path("csv")
-    # the spec's export: UTF-8 BOM for Excel, every header cell quoted, CRLF tolerated
-    path.write_bytes(
-        '\ufeff"gio_id","id_$basic_userId","usr_gender","tag_rfm","tag_all"\r\n'
-        '1,"C001","男","高","x"\r\n'.encode())
-    report = users.file(path, InputFormat.CSV)
-    assert (report.applied, report.updated) == (True, 1)
-    assert users.read(UID, "usr_gender", "tag_rfm") == [(1, "C001", "男", "高")]
-
-
-def test_a_csv_with_only_a_header_loads_nothing(users):
-    report = users.csv(f"gio_id,{UID}\n")
-    assert (report.applied, report.inserted, report.rejected) == (True, 0, 0)
-    assert users.engine.user_count() == 0
-
-
-# --- types ----------------------------------------------------------------------------------
-
-
-def test_values_are_read_as_their_types(users):
-    users.csv(f"{UID},usr_age,usr_score,usr_vip,usr_birthday,usr_seen,tag_orders\n"
-              "C1,42,1.5,TRUE,2020-02-29,2024-01-05T10:00:00,1||2||3\n"
-              "C2,-7,3,0,1999-12-31,2024-01-05 10:00:00+08:00,\n")
-    assert users.read("usr_age", "usr_score", "usr_vip", "usr_birthday", "usr_seen",
-                      "tag_orders") == [
-        (1, 42, 1.5, True, "2020-02-29", "2024-01-05 10:00:00", [1, 2, 3]),
-        (2, -7, 3.0, False, "1999-12-31", "2024-01-05 02:00:00", None)]  # +08:00 is UTC
-
-
-@pytest.mark.parametrize(("key", "value"), [
-    ("usr_age", "1.5"), ("usr_age", "abc"), ("usr_age", "99999999999999999999"),
-    ("usr_score", "1,5"), ("usr_score", "nan"), ("usr_vip", "yes"),
-    ("usr_birthday", "2021-02-30"), ("usr_birthday", "2021/01/01"),
-    ("usr_birthday", "2021-01-01 10:00:00"), ("usr_seen", "yesterday"),
-    ("tag_orders", "1||two"),
-])
-def test_a_type_error_is_rejected_with_its_line_field_and_value(users, key, value):
-    report = users.csv(f"{UID},{key}\nC1,\nC2,\"{value}\"\n")
-    assert not report.applied
-    assert lines(report) == [(3, key)]
-    bad = "two" if key == "tag_orders" else value
-    assert f"'{bad}'" in report.rejects[0].reason
-
-
-def test_json_lines_type_errors_name_the_field(users):
-    report = users.load(
-        {"identifications": {UID: "C1"}, "properties": {"usr_age": "x", "usr_gender": ["a"]}},
-        {"identifications": {UID: "C2"}, "properties": {"tag_orders": [1, 2.5]}},
-    )
-    assert lines(report) == [(1, "usr_age"), (1, "usr_gender"), (2, "tag_orders")]
-    assert report.rejected == 2
-
-
-# --- unknown keys and malformed input ---------------------------------------------------------
-
-
-def test_an_unknown_csv_column_refuses_the_whole_file(users):
-    report = users.csv(f"{UID},usr_nope\nC1,x\nC2,y\n", skip_invalid=True)
-    assert (report.applied, report.rejected) == (False, 2)
-    assert lines(report) == [(1, "usr_nope")]
-    assert "not in the catalog" in report.rejects[0].reason
-    assert users.engine.user_count() == 0
-
-
-def test_an_unknown_json_lines_key_rejects_its_record(users):
-    report = users.load({"identifications": {UID: "C1"}, "properties": {"usr_nope": 1}},
-                        {"identifications": {UID: "C2"}}, skip_invalid=True)
-    assert lines(report) == [(1, "usr_nope")]
-    assert users.read(UID) == [(1, "C2")]
-
-
-def test_a_json_lines_key_in_the_wrong_section_is_rejected(users):
-    report = users.load({"identifications": {"usr_gender": "男", UID: "C1"}},
-                        {"identifications": {UID: "C2"}, "properties": {DEVICE: "D1"}})
-    assert lines(report) == [(1, "usr_gender"), (2, DEVICE)]
-
-
-def test_bad_json_lines_are_rejected_and_blank_lines_keep_the_numbering(users):
-    report = users.load({"identifications": {UID: "C1"}}, "", "not json", "[1, 2]", "",
-                        {"identifications": {UID: "C2"}}, {"id_x": "flat"}, skip_invalid=True)
-    assert lines(report) == [(3, None), (4, None), (7, None), (7, "id_x")]
-    assert "not valid JSON" in report.rejects[0].reason
-    assert users.read(UID) == [(1, "C1"), (2, "C2")]
-
-
-@pytest.mark.parametrize(("name", "content"), [
-    ("empty.csv", b""), ("garbage.parquet", b"not a parquet file"),
-    ("ragged.csv", f"{UID}\nC1\nC2,extra\n".encode()),
-    ("latin1.csv", "usr_gender\ncaf\xe9\n".encode("latin-1")),
-])
-def test_an_unreadable_file_raises_invalid_input(users, tmp_path, name, content):
-    path = tmp_path / name
-    path.write_bytes(content)
-    fmt = InputFormat.PARQUET if name.endswith(".parquet") else InputFormat.CSV
-    with pytest.raises(InvalidInput):
-        users.file(path, fmt)
-
-
-def test_a_missing_file_raises_invalid_input(users, tmp_path):
-    with pytest.raises(InvalidInput, match="no such file"):
-        users.file(tmp_path / "nope.csv", InputFormat.CSV)
-
-
-# --- Parquet ----------------------------------------------------------------------------------
-
-
-def test_parquet_identities_may_be_lists_or_joined_values(users):
-    table = pa.table({
-        UID: ["C1||C2", "C3", None],
-        DEVICE: pa.array([["D1"], [], ["D3", "D3"]], pa.list_(pa.string())),
-        "usr_age": pa.array([30, None, 5], pa.int64()),
-        "usr_birthday": pa.array([dt.date(2000, 1, 1), None, None]),
-        "tag_orders": pa.array([[1, 2], None, []], pa.list_(pa.int64())),
-    })
-    report = users.parquet(table)
-    assert (report.applied, report.inserted) == (True, 3)
-    assert users.read(UID, DEVICE, "usr_age", "usr_birthday", "tag_orders") == [
-        (1, "C1||C2", "D1", 30, "2000-01-01", [1, 2]),
-        (2, "C3", None, None, None, None),
-        (3, None, "D3", 5, None, None)]
-
-
-def test_parquet_errors_carry_row_numbers(users):
-    report = users.parquet(pa.table({UID: ["C1", "C2", "C3"], "usr_vip": ["true", "maybe", "0"]}))
-    assert lines(report) == [(2, "usr_vip")]
-
-
-def test_typed_parquet_columns_load_as_they_are_and_a_nan_is_still_refused(users):
-    table = pa.table({
-        UID: ["u1", "u2"],
-        "usr_age": pa.array([30, None], pa.int32()),
-        "usr_score": pa.array([1.5, float("nan")], pa.float64()),
-        "usr_vip": [True, False],
-        "usr_birthday": [dt.date(1990, 1, 2), None],
-        "usr_seen": pa.array([dt.datetime(2026, 5, 1, 8, 30, 15, 123456), None],
-                             pa.timestamp("us")),
-    })
-    report = users.parquet(table)
-    assert not report.applied
-    assert [(r.line, r.field, r.reason) for r in report.rejects] == [
-        (2, "usr_score", "value 'nan' is not a double (a finite number)"),
-    ]
-    report = users.parquet(table, skip_invalid=True)
-    assert report.applied and report.inserted == 1
-    assert users.read(UID, "usr_age", "usr_score", "usr_vip", "usr_birthday", "usr_seen") == [
-        (1, "u1", 30, 1.5, True, "1990-01-02", "2026-05-01 08:30:15.123456"),
-    ]
-
-
-# --- large files ------------------------------------------------------------------------------
-
-
-def test_a_large_parquet_file_keeps_its_row_numbers_and_links_its_records(users):
-    n = 200_000
-    table = pa.table({
-        UID: [f"C{i}" for i in range(n)],
-        DEVICE: [f"D{i // 2}" for i in range(n)],  # pairs of rows share a device
-        "usr_age": [str(i % 90) if i != n - 7 else "old" for i in range(n)],
-        "tag_orders": [[i, i + 1] for i in range(n)],
-    })
-    report = users.parquet(table, skip_invalid=True)
-    assert lines(report) == [(n - 6, "usr_age")]  # row numbers survive parallel scans
-    assert (report.inserted, report.rejected) == (n // 2, 1)
-    assert users.engine.user_count() == n // 2
-    assert users.read(UID, DEVICE, "usr_age")[:2] == [(1, "C0||C1", "D0", 1),
-                                                      (2, "C2||C3", "D1", 3)]
-    report = users.parquet(pa.table({DEVICE: [f"D{i}" for i in range(0, n // 2, 1000)],
-                                     "usr_age": [1] * (n // 2000)}))
-    assert (report.inserted, report.updated) == (0, n // 2000)
-
-
-def test_line_numbers_follow_the_file_order_in_large_csv_and_json_lines(users):
-    n = 100_000
-    ages = ["x" if i == n - 3 else str(i % 90) for i in range(n)]
-    report = users.csv(f"{UID},usr_age\n" + "".join(f"C{i},{a}\n" for i, a in enumerate(ages)))
-    assert lines(report) == [(n - 1, "usr_age")]  # record n-2 (1-based) + header
-    report = users.load(*({"identifications": {UID: f"C{i}"}, "properties": {"usr_age": a}}
-                          for i, a in enumerate(ages)))
-    assert lines(report) == [(n - 2, "usr_age")]
