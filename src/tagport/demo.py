@@ -11,7 +11,7 @@ from pathlib import Path
 
 import duckdb
 
-from tagport.engines.duckdb.store import literal
+from tagport.engines.staging.sql import literal
 
 CATALOG = {
     "identities": [

@@ -1,81 +1,25 @@
-"""Loading, the same on every engine: identity resolution, conflicts, all or nothing, nulls.
+"""Loading, the same on every engine: identity resolution, conflicts, all or nothing,
+nulls and the keys that received data.
 
-Each behaviour is loaded through `Engine.load` and read back through `Engine.export`, so
-the assertions hold for any engine. DuckDB-only details (its storage, large-file line
-numbers) stay in test_duckdb_load.py.
+Formats, types, line numbers and malformed input are in test_engine_load_formats.py; the
+catalog and helpers in tests/load_support.py. What only the DuckDB store has (its
+tables, its memory settings) stays in test_duckdb_load.py.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
+import pyarrow as pa
 import pytest
 
-from tagport.catalog.models import CatalogEntry, Kind, ValueType
-from tagport.engines.base import InputFormat, LoadReport
-from tagport.engines.duckdb.engine import DuckDBEngine
-from tagport.engines.duckdb.store import DuckDBStore
-from tagport.exports.formats import FileFormat, OutputFormat
-from tagport.exports.plan import ExportPlan
-from tests.spark_support import shared_spark
-
-UID, DEVICE = "id_uid", "id_device"
-E = CatalogEntry
-CATALOG = {e.key: e for e in [
-    E(UID, Kind.IDENTITY, "用户ID", ValueType.STRING),
-    E(DEVICE, Kind.IDENTITY, "设备", ValueType.STRING),
-    E("usr_gender", Kind.ATTRIBUTE, "性别", ValueType.STRING),
-    E("usr_age", Kind.ATTRIBUTE, "年龄", ValueType.INT),
-    E("tag_all", Kind.TAG, "全部", ValueType.STRING),
-    E("tag_orders", Kind.TAG, "订单", ValueType.INT, is_array=True),
-]}
+from tagport.engines.base import LoadReport
+from tests.load_support import DEVICE, ENGINES, UID, Users, lines
 
 
-def duckdb_engine(tmp_path: Path):
-    return DuckDBEngine(DuckDBStore(tmp_path / "p.duckdb"))
-
-
-def spark_engine(tmp_path: Path):
-    from tagport.engines.spark.engine import SparkEngine
-    from tagport.engines.spark.store import ProfileStore
-
-    return SparkEngine(shared_spark(), ProfileStore(tmp_path / "profiles"))
-
-
-@pytest.fixture(params=[duckdb_engine, spark_engine], ids=["duckdb", "spark"])
+@pytest.fixture(params=list(ENGINES.values()), ids=list(ENGINES))
 def engine(request, tmp_path):
     engine = request.param(tmp_path)
     yield engine
     engine.close()
-
-
-class Users:
-    """Loads JSON-lines records (every record carries tag_all, so every user is exported)
-    and reads the users back as exported JSON."""
-
-    def __init__(self, engine, tmp: Path) -> None:
-        self.engine, self.tmp, self.n = engine, tmp, 0
-
-    def load(self, *records: dict, **kw) -> LoadReport:
-        self.n += 1
-        path = self.tmp / f"in{self.n}.jsonl"
-        lines = [json.dumps({**r, "properties": {"tag_all": "x", **r.get("properties", {})}},
-                            ensure_ascii=False) for r in records]
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        return self.engine.load(path, InputFormat.JSONL, CATALOG, **kw)
-
-    def read(self, *keys: str) -> list[tuple]:
-        self.n += 1
-        work = self.tmp / f"out{self.n}"
-        work.mkdir()
-        plan = ExportPlan.for_tag(CATALOG["tag_all"], tuple(CATALOG[k] for k in keys), OutputFormat(FileFormat.JSON))
-        rows = []
-        for line in self.engine.export(plan, work, "u.json").files[0].read_text().splitlines():
-            doc = json.loads(line)
-            values = {**doc["identifications"], **doc["properties"]}
-            rows.append((doc["gio_id"], *(values[k] for k in keys)))
-        return rows
 
 
 @pytest.fixture
@@ -83,8 +27,7 @@ def users(engine, tmp_path) -> Users:
     return Users(engine, tmp_path)
 
 
-def lines(report: LoadReport) -> list[tuple[int, str | None]]:
-    return [(r.line, r.field) for r in report.rejects]
+# --- inserting and resolving -------------------------------------------------------------
 
 
 def test_new_users_get_ascending_ids_and_later_files_resolve_them_by_any_identity(users):
@@ -99,6 +42,46 @@ def test_new_users_get_ascending_ids_and_later_files_resolve_them_by_any_identit
         (1, "C1", "D1", "男", None), (2, "C2||C3", None, None, 20), (3, "C4", None, None, None)]
 
 
+def test_new_users_from_a_csv_file_get_ascending_gio_ids_from_1(users):
+    report = users.csv(f"{UID},usr_gender\nC001,男\nC002,女\nC003,男\n")
+    assert (report.applied, report.inserted, report.updated, report.rejected) == (True, 3, 0, 0)
+    assert users.read(UID, "usr_gender") == [
+        (1, "C001", "男"), (2, "C002", "女"), (3, "C003", "男")]
+    assert users.csv(f"{UID}\nC004\n").inserted == 1
+    assert users.read()[-1] == (4,)
+
+
+def test_a_second_csv_file_resolves_existing_users_by_any_identity_value(users):
+    users.csv(f"{UID},{DEVICE},usr_gender\nC001,D1,男\nC002,D2,女\n")
+    report = users.csv(f"{DEVICE},tag_rfm\nD2,高\nD1,低\n")
+    assert (report.inserted, report.updated) == (0, 2)
+    assert users.read(UID, "tag_rfm", "usr_gender") == [(1, "C001", "低", "男"),
+                                                         (2, "C002", "高", "女")]
+
+
+def test_multi_valued_identities_accumulate_and_each_value_finds_the_user(users):
+    users.csv(f"{UID}\nC001||C002\n")
+    users.load({"identifications": {UID: ["C002", "C003"]}, "properties": {"usr_age": 30}})
+    users.load({"identifications": {UID: "C003||C004||C004"}, "properties": {"tag_rfm": "高"}})
+    assert users.read(UID, "usr_age", "tag_rfm") == [(1, "C001||C002||C003||C004", 30, "高")]
+    report = users.csv(f"{UID},usr_gender\nC001,男\nC004,女\n")
+    assert (report.inserted, report.updated) == (0, 1)
+    assert users.read("usr_gender") == [(1, "女")]
+
+
+def test_records_in_one_file_sharing_an_identity_become_one_user(users):
+    report = users.load(
+        {"identifications": {UID: "C001"}, "properties": {"usr_gender": "男"}},
+        {"identifications": {UID: "C001", DEVICE: "D1"}, "properties": {"usr_age": 20}},
+        {"identifications": {UID: "C009"}},
+        {"identifications": {DEVICE: ["D1", "D2"]}, "properties": {"usr_gender": "女"}},
+    )
+    assert (report.inserted, report.updated) == (2, 0)
+    # the group's first line comes first, so it gets gio_id 1; the last record wins
+    assert users.read(UID, DEVICE, "usr_gender", "usr_age") == [
+        (1, "C001", "D1||D2", "女", 20), (2, "C009", None, None, None)]
+
+
 def test_records_sharing_values_become_one_user_even_through_a_chain(users):
     chain = [{"identifications": {DEVICE: [f"D{i}", f"D{i + 1}"]}} for i in range(6, 0, -1)]
     report = users.load({"identifications": {UID: "C1", DEVICE: "D1"}}, *chain,
@@ -106,6 +89,57 @@ def test_records_sharing_values_become_one_user_even_through_a_chain(users):
                         {"identifications": {DEVICE: "D7"}, "properties": {"usr_age": 5}})
     assert report.inserted == 2
     assert users.read(UID, "usr_age") == [(1, "C1", 5), (2, "C9", 1)]
+
+
+def test_a_long_chain_links_its_ends_and_keeps_each_value_once_in_first_seen_order(users):
+    # line 1 and line 21 are linked only through a chain of 19 other records
+    chain = [{"identifications": {DEVICE: [f"D{i}", f"D{i + 1}"]}} for i in range(20, 0, -1)]
+    report = users.load({"identifications": {UID: "C1", DEVICE: "D1"}}, *chain,
+                        {"identifications": {UID: "C2"}})
+    assert report.inserted == 2
+    devices = ["D1", "D20", "D21", *(f"D{i}" for i in range(19, 1, -1))]
+    assert users.read(UID, DEVICE) == [(1, "C1", "||".join(devices)), (2, "C2", None)]
+
+
+def test_a_given_gio_id_updates_that_user(users):
+    users.csv(f"{UID}\nC001\nC002\n")
+    report = users.csv(f"gio_id,{DEVICE},usr_gender\n2,D9,女\n")
+    assert (report.inserted, report.updated) == (0, 1)
+    assert users.read(UID, DEVICE, "usr_gender") == [(1, "C001", None, None),
+                                                    (2, "C002", "D9", "女")]
+
+
+def test_an_unknown_gio_id_is_rejected(users):
+    users.csv(f"{UID}\nC001\n")
+    report = users.load({"gio_id": 7, "properties": {"usr_gender": "男"}})
+    assert not report.applied
+    assert lines(report) == [(1, "gio_id")]
+    assert "gio_id 7 is not a known user" in report.rejects[0].reason
+
+
+def test_a_gio_id_with_another_users_identity_is_rejected(users):
+    users.csv(f"{UID}\nC001\nC002\n")
+    report = users.csv(f"gio_id,{UID}\n1,C002\n")
+    assert lines(report) == [(2, UID)]
+    assert "belongs to gio_id 2" in report.rejects[0].reason
+
+
+def test_a_record_without_identity_or_gio_id_is_rejected(users):
+    report = users.load({"properties": {"usr_gender": "男"}})
+    assert lines(report) == [(1, None)]
+    assert "at least one identity value or a gio_id" in report.rejects[0].reason
+
+
+def test_repeated_identity_values_are_mapped_once_to_their_user(users):
+    users.csv(f"{UID},{DEVICE}\nC001||C001,D1\nC001,D1||D2\n")
+    users.load({"identifications": {UID: ["C001", "C002"], DEVICE: "D2"}},
+               {"identifications": {UID: "C002"}})
+    assert users.read(UID, DEVICE) == [(1, "C001||C002", "D1||D2")]
+    assert {users.gio_id_of(k, v) for k, v in
+            [(UID, "C001"), (UID, "C002"), (DEVICE, "D1"), (DEVICE, "D2")]} == {1}
+
+
+# --- conflicts, all or nothing --------------------------------------------------------------
 
 
 def test_a_conflict_is_rejected_with_its_line_and_nothing_is_applied(users):
@@ -125,13 +159,55 @@ def test_a_conflict_is_rejected_with_its_line_and_nothing_is_applied(users):
     assert users.read(UID) == [(1, "C1"), (2, "C2"), (3, "C3")]
 
 
-def test_an_absent_key_keeps_its_value_null_clears_and_the_last_record_wins(users):
-    users.load({"identifications": {UID: "C1"},
-                "properties": {"usr_gender": "男", "usr_age": 30, "tag_orders": [1, 2]}})
-    users.load({"identifications": {UID: "C1"}, "properties": {"usr_age": None}},
-               {"identifications": {UID: "C1"}, "properties": {"tag_orders": [3]}},
-               {"identifications": {UID: "C1"}, "properties": {"tag_orders": []}})
-    assert users.read("usr_gender", "usr_age", "tag_orders") == [(1, "男", None, None)]
+def test_a_conflict_between_two_existing_users_names_the_value_and_both_users(users):
+    users.csv(f"{UID},{DEVICE}\nC001,D1\nC002,D2\n")
+    report = users.csv(f"{UID},{DEVICE},usr_gender\nC003,,男\nC001,D2,女\n")
+    assert not report.applied
+    assert report.rejected == 1
+    assert lines(report) == [(3, None)]
+    reason = report.rejects[0].reason
+    assert "gio_id 1" in reason and "gio_id 2" in reason and "'D2'" in reason
+    assert users.read(UID, DEVICE) == [(1, "C001", "D1"), (2, "C002", "D2")]
+
+
+def test_a_group_linking_two_existing_users_is_rejected_whole(users):
+    users.csv(f"{UID}\nC001\nC002\n")
+    report = users.load(
+        {"identifications": {UID: "C001", DEVICE: "D1"}},
+        {"identifications": {DEVICE: "D1"}, "properties": {"usr_age": 5}},
+        {"identifications": {UID: "C002", DEVICE: "D1"}},
+        {"identifications": {UID: "C003"}},
+        skip_invalid=True,
+    )
+    assert lines(report) == [(1, None), (2, None), (3, None)]
+    assert "gio_ids 1, 2" in report.rejects[0].reason
+    assert (report.applied, report.inserted, report.updated) == (True, 1, 0)
+    assert users.read(UID, "usr_age") == [(1, "C001", None), (2, "C002", None),
+                                          (3, "C003", None)]
+
+
+def test_one_bad_row_changes_nothing(users):
+    users.csv(f"{UID},usr_age\nC001,1\n")
+    report = users.csv(f"{UID},usr_age\nC001,2\nC002,3\nC003,old\n")
+    assert (report.applied, report.rejected, report.inserted, report.updated) == (False, 1, 0, 0)
+    assert lines(report) == [(4, "usr_age")]
+    assert users.read(UID, "usr_age") == [(1, "C001", 1)]
+    assert (users.gio_id_of(UID, "C002"), users.gio_id_of(UID, "C003")) == (None, None)
+    assert users.engine.user_count() == 1
+
+
+def test_skip_invalid_applies_the_other_records(users):
+    report = users.csv(f"{UID},usr_age\nC001,2\nC002,x\nC003,4\n", skip_invalid=True)
+    assert (report.applied, report.rejected, report.inserted) == (True, 1, 2)
+    assert lines(report) == [(3, "usr_age")]
+    assert users.read(UID, "usr_age") == [(1, "C001", 2), (2, "C003", 4)]
+
+
+def test_a_rejected_record_does_not_link_a_group(users):
+    # line 3 would link C001 and C002 into one user, but its age is invalid
+    report = users.csv(f"{UID},usr_age\nC001,1\nC001||C002,x\nC002,3\n", skip_invalid=True)
+    assert report.inserted == 2
+    assert users.read(UID, "usr_age") == [(1, "C001", 1), (2, "C002", 3)]
 
 
 def test_before_commit_sees_the_report_and_can_cancel_the_load(users):
@@ -148,3 +224,86 @@ def test_before_commit_sees_the_report_and_can_cancel_the_load(users):
         users.load({"identifications": {UID: "C2"}}, before_commit=refuse)
     assert users.read(UID) == [(1, "C1")]
     assert users.engine.user_count() == 1
+    assert users.gio_id_of(UID, "C2") is None
+
+
+# --- presence and nulls ---------------------------------------------------------------------
+
+
+def test_an_absent_key_keeps_its_value_null_clears_and_the_last_record_wins(users):
+    users.load({"identifications": {UID: "C1"},
+                "properties": {"usr_gender": "男", "usr_age": 30, "tag_orders": [1, 2]}})
+    users.load({"identifications": {UID: "C1"}, "properties": {"usr_age": None}},
+               {"identifications": {UID: "C1"}, "properties": {"tag_orders": [3]}},
+               {"identifications": {UID: "C1"}, "properties": {"tag_orders": []}})
+    assert users.read("usr_gender", "usr_age", "tag_orders") == [(1, "男", None, None)]
+
+
+def test_a_key_absent_from_a_json_line_keeps_its_value_and_an_explicit_null_clears_it(users):
+    users.load({"identifications": {UID: "C001"},
+                "properties": {"usr_gender": "男", "usr_age": 30, "tag_orders": [1, 2]}})
+    users.load({"identifications": {UID: "C001"}, "properties": {"usr_age": None}})
+    assert users.read("usr_gender", "usr_age", "tag_orders") == [(1, "男", None, [1, 2])]
+    users.load({"identifications": {UID: "C001"}, "properties": {"tag_orders": []}})
+    assert users.read("usr_gender", "tag_orders") == [(1, "男", None)]
+
+
+def test_the_last_record_carrying_a_key_wins_even_with_null(users):
+    users.load(
+        {"identifications": {UID: "C001"}, "properties": {"usr_gender": "男", "usr_age": 1}},
+        {"identifications": {UID: "C001"}, "properties": {"usr_gender": None}},
+        {"identifications": {UID: "C001"}, "properties": {"usr_age": 3}},
+    )
+    assert users.read("usr_gender", "usr_age") == [(1, None, 3)]
+
+
+def test_an_empty_csv_field_clears_the_value(users):
+    users.csv(f"{UID},usr_gender,usr_age\nC001,男,30\n")
+    report = users.csv(f"{UID},usr_gender,usr_age\nC001,,31\n")
+    assert report.updated == 1
+    assert users.read("usr_gender", "usr_age") == [(1, None, 31)]
+
+
+def test_a_quoted_empty_csv_string_is_an_empty_string_and_a_bare_empty_is_null(users):
+    users.csv(f'{UID},usr_gender,tag_rfm,usr_age\nC001,"",,""\n')
+    assert users.read("usr_gender", "tag_rfm", "usr_age") == [(1, "", None, None)]
+
+
+def test_json_lines_and_parquet_empty_strings_stay_empty_strings(users):
+    users.load({"identifications": {UID: "C001"}, "properties": {"usr_gender": "", "usr_age": ""}})
+    users.parquet(pa.table({UID: ["C002"], "tag_rfm": [""]}))
+    assert users.read("usr_gender", "usr_age", "tag_rfm") == [(1, "", None, None),
+                                                             (2, None, None, "")]
+
+
+def test_keys_with_data_lists_the_keys_that_received_values(users):
+    report = users.load({"identifications": {UID: "C001"},
+                         "properties": {"usr_gender": "男", "usr_age": None}})
+    assert report.keys_with_data == [UID, "tag_all", "usr_gender"]
+
+
+def test_keys_with_data_count_new_users_from_one_record_or_several_and_updated_users(users):
+    users.load({"identifications": {UID: "C1"}, "properties": {"usr_age": 30}})
+    report = users.load(
+        {"identifications": {UID: "C1"}, "properties": {"usr_gender": "男"}},  # an update
+        {"identifications": {UID: "C2"}, "properties": {"tag_rfm": "高"}},  # new, one record
+        # new from two records: the last carrier's null wins, so usr_score gets no value
+        {"identifications": {UID: "C3"}, "properties": {"usr_score": 1.5}},
+        {"identifications": {UID: "C3"}, "properties": {"usr_score": None, "usr_vip": True}},
+    )
+    assert (report.inserted, report.updated) == (2, 1)
+    # usr_age holds data from the first load only: this load gave it nothing
+    assert report.keys_with_data == [UID, "tag_all", "tag_rfm", "usr_gender", "usr_vip"]
+    assert users.read(UID, "usr_age", "usr_gender", "tag_rfm", "usr_score", "usr_vip") == [
+        (1, "C1", 30, "男", None, None, None),
+        (2, "C2", None, None, "高", None, None),
+        (3, "C3", None, None, None, None, True),
+    ]
+
+
+def test_keys_with_data_leave_out_an_identity_whose_values_were_all_known(users):
+    # an earlier load mapped D1 and marked id_device then; identities are never cleared
+    users.load({"identifications": {UID: "C1", DEVICE: "D1"}})
+    report = users.load({"identifications": {DEVICE: "D1"}, "properties": {"usr_gender": "男"}})
+    assert report.updated == 1
+    assert report.keys_with_data == ["tag_all", "usr_gender"]

@@ -25,7 +25,8 @@ from collections.abc import Iterator
 import pyarrow as pa
 
 from tagport.catalog.models import CatalogEntry, ValueType
-from tagport.engines.duckdb.store import SQL_TYPES, ident, sql_type
+from tagport.engines.duckdb.store import SQL_TYPES, sql_type
+from tagport.engines.staging.sql import ident
 from tagport.exports.plan import ExportPlan
 
 BATCH_ROWS = 32 * 1024  # rows per Arrow batch: ~6 MB of CSV text, ~18 MB of JSON

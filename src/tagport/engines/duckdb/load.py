@@ -3,10 +3,12 @@
 Everything is set-based SQL over the whole file, in one transaction on one cursor, under
 the store's write lock. The steps pass temp tables (all named `load_*`) along:
 
-1. stage: the file becomes `load_input(line, gio_raw, "<key>", "<key>?")`: per catalog
-   key the raw value (VARCHAR, or VARCHAR[] for identities and array tags) and whether the
-   record carries the key at all (only JSON lines can leave a key out).
-2. validate: `load_rec` holds the typed values; every problem goes to `load_rejects`.
+1. stage (engines/staging/parse.py, shared with the Spark engine): the file becomes
+   `load_input(line, gio_raw, "<key>", "<key>?")`: per catalog key the raw value (VARCHAR,
+   or VARCHAR[] for identities and array tags) and whether the record carries the key at
+   all (only JSON lines can leave a key out).
+2. validate (engines/staging/validate.py, shared): `load_rec` holds the typed values;
+   every problem goes to `load_rejects`.
 3. resolve: identity values are looked up in `identity_map`; records sharing a value are
    grouped by label propagation; each group gets its target gio_id (`load_target`).
 4. apply: per target user the last record carrying a key wins; identity values
@@ -24,38 +26,13 @@ from pathlib import Path
 
 import duckdb
 
-from tagport.catalog.models import CatalogEntry, ValueType
-from tagport.engines.base import InputFormat, LoadReport, Reject
-from tagport.engines.duckdb.stage import GIO_ID, TYPE_WORDS, stage_file
-from tagport.engines.duckdb.store import DuckDBStore, ident, literal, restore_gio_order
+from tagport.catalog.models import CatalogEntry
+from tagport.engines.base import InputFormat, LoadReport
+from tagport.engines.duckdb.store import DuckDBStore, restore_gio_order
+from tagport.engines.staging.parse import GIO_ID, stage_file
+from tagport.engines.staging.sql import ident, literal
+from tagport.engines.staging.validate import NOT_REJECTED, prepare, rejects_report, validate
 from tagport.errors import InvalidInput
-
-_VALID = "line NOT IN (SELECT line FROM load_rejects)"
-
-_TIME_RE = r"[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
-_OFFSET_RE = r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)"
-_DATETIME_RE = rf"[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}({_TIME_RE}{_OFFSET_RE}?)?"
-_MACROS = [
-    "load_nonempty(l) AS CASE WHEN len(l) > 0 THEN l END",
-    # keeps the first occurrence of each value, in order (list_distinct loses the order)
-    "load_distinct(l) AS list_filter(l, lambda x, i: list_position(l, x) = i)",
-    # a JSON 5.0 or a pandas float column holding whole numbers is still an int
-    (r"load_int(x) AS CASE WHEN regexp_full_match(trim(x), '[+-]?[0-9]+(\.0+)?')"
-     " THEN TRY_CAST(trim(x) AS BIGINT) END"),
-    (r"load_uint(x) AS CASE WHEN regexp_full_match(trim(x), '[0-9]+(\.0+)?')"
-     " THEN TRY_CAST(trim(x) AS UBIGINT) END"),
-    # NaN and infinity cannot be written to JSON exports
-    "load_double(x) AS CASE WHEN isfinite(TRY_CAST(x AS DOUBLE)) THEN TRY_CAST(x AS DOUBLE) END",
-    ("load_bool(x) AS CASE lower(trim(x)) WHEN 'true' THEN true WHEN '1' THEN true"
-     " WHEN 'false' THEN false WHEN '0' THEN false END"),
-    ("load_date(x) AS CASE WHEN regexp_full_match(trim(x), '[0-9]{4}-[0-9]{2}-[0-9]{2}')"
-     " THEN TRY_CAST(trim(x) AS DATE) END"),
-    # a value with a UTC offset is stored as UTC; TRY_CAST to TIMESTAMP would drop the offset
-    (f"load_datetime(x) AS CASE WHEN NOT regexp_full_match(trim(x), '{_DATETIME_RE}') THEN NULL"
-     f" WHEN regexp_matches(trim(x), ':[0-9]{{2}}(\\.[0-9]+)?{_OFFSET_RE}$')"
-     " THEN timezone('UTC', TRY_CAST(trim(x) AS TIMESTAMPTZ))"
-     " ELSE TRY_CAST(trim(x) AS TIMESTAMP) END"),
-]
 
 
 def load_file(
@@ -114,90 +91,19 @@ def _load(
     store: DuckDBStore, cur: duckdb.DuckDBPyConnection, path: Path,
     input_format: InputFormat, catalog: dict[str, CatalogEntry], skip_invalid: bool,
 ) -> LoadReport:
-    for macro in _MACROS:
-        cur.execute(f"CREATE OR REPLACE TEMP MACRO {macro}")
-    cur.execute("CREATE TEMP TABLE load_rejects (line BIGINT, field VARCHAR, reason VARCHAR)")
+    prepare(cur)
     staged = stage_file(cur, path, input_format, catalog)
     if staged.file_rejects:
         return LoadReport(rejected=staged.records, rejects=staged.file_rejects)
     store.ensure_columns(cur, staged.entries)
-    _validate(cur, staged.entries, staged.typed)
+    validate(cur, staged.entries, staged.typed)
     _resolve(cur, [e for e in staged.entries if e.is_identity])
-    report = _rejects_report(cur)
+    report = rejects_report(cur)
     if report.rejects and not skip_invalid:
         return report
     _apply(cur, staged.entries, report)
     report.applied = True
     return report
-
-
-# --- 2. validate -----------------------------------------------------------------------
-
-
-def _cast(entry: CatalogEntry, x: str) -> str:
-    if entry.is_identity or entry.value_type is ValueType.STRING:
-        return x
-    return f"load_{entry.value_type.value}({x})"
-
-
-def _elements(raw: str) -> str:
-    return f"list_filter({raw}, lambda e: e IS NOT NULL AND e <> '')"
-
-
-def _typed(entry: CatalogEntry, staged_typed: bool) -> str:
-    """The SQL of `entry`'s stored value, from its raw column in `load_input`."""
-    raw = ident(entry.key)
-    if staged_typed:  # a Parquet column of the key's own type; a NaN or an infinity stays
-        return raw  # for the check below, and rejects its record: it is never applied
-    if entry.is_identity:  # empty values and repeats within a record are dropped
-        return f"load_nonempty(load_distinct({_elements(raw)}))"
-    if entry.is_array:
-        return f"load_nonempty(list_transform({_elements(raw)}, lambda e: {_cast(entry, 'e')}))"
-    return _cast(entry, raw)
-
-
-def _type_rejects(cur: duckdb.DuckDBPyConnection, entry: CatalogEntry,
-                  staged_typed: bool) -> None:
-    raw, source = ident(entry.key), "load_input"
-    if staged_typed:  # typed already: only a double can still be wrong (NaN, infinity)
-        if entry.value_type is not ValueType.DOUBLE:
-            return
-        # checked in load_rec, not in load_input: when that is a view of the Parquet file,
-        # DuckDB pushes the filter into the Parquet scan, whose statistics ignore NaN, and
-        # the NaN is missed (duckdb/duckdb#25521, open)
-        value, wrong, source = f"CAST({raw} AS VARCHAR)", f"NOT isfinite({raw})", "load_rec"
-    elif entry.is_array:
-        bad = f"list_filter({_elements(raw)}, lambda e: {_cast(entry, 'e')} IS NULL)"
-        value, wrong = f"({bad})[1]", f"len({bad}) > 0"
-    else:
-        value, wrong = raw, f"{raw} IS NOT NULL AND {_cast(entry, raw)} IS NULL"
-    reason = literal("value '{}' is not " + TYPE_WORDS[entry.value_type])
-    cur.execute(f"INSERT INTO load_rejects SELECT line, {literal(entry.key)},"
-                f" format({reason}, left({value}, 80)) FROM {source} WHERE {wrong}")
-
-
-def _validate(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry],
-              typed: frozenset[str]) -> None:
-    select = ["line", "gio_raw", "load_uint(gio_raw) AS gio_id"]
-    for e in entries:
-        select += [f"{_typed(e, e.key in typed)} AS {ident(e.key)}", ident(e.key + "?")]
-    cur.execute(f"CREATE TEMP TABLE load_rec AS SELECT {', '.join(select)} FROM load_input")
-    for e in entries:
-        if not e.is_identity and e.value_type is not ValueType.STRING:
-            _type_rejects(cur, e, e.key in typed)
-    cur.execute(
-        "INSERT INTO load_rejects SELECT line, 'gio_id', CASE WHEN gio_id IS NULL"
-        " THEN format('gio_id ''{}'' is not a valid gio_id (a positive whole number)', gio_raw)"
-        " ELSE format('gio_id {} is not a known user; omit gio_id to create a user', gio_id) END"
-        " FROM load_rec WHERE gio_raw IS NOT NULL"
-        " AND (gio_id IS NULL OR gio_id NOT IN (SELECT gio_id FROM users))"
-    )
-    no_ids = " AND ".join([f"{ident(e.key)} IS NULL" for e in entries if e.is_identity] or ["true"])
-    cur.execute(
-        "INSERT INTO load_rejects SELECT line, NULL,"
-        " 'a record needs at least one identity value or a gio_id'"
-        f" FROM load_rec WHERE gio_raw IS NULL AND {no_ids}"
-    )
 
 
 # --- 3. resolve ------------------------------------------------------------------------
@@ -216,7 +122,7 @@ def _stage_identity_values(cur: duckdb.DuckDBPyConnection, identities: list[Cata
     parts = [
         f"SELECT line, {literal(e.key)} AS id_key, unnest({ident(e.key)}) AS id_value,"
         f" generate_subscripts({ident(e.key)}, 1) AS pos FROM load_rec"
-        f" WHERE {ident(e.key)} IS NOT NULL AND {_VALID}" for e in identities
+        f" WHERE {ident(e.key)} IS NOT NULL AND {NOT_REJECTED}" for e in identities
     ] or [("SELECT NULL::BIGINT AS line, NULL::VARCHAR AS id_key, NULL::VARCHAR AS id_value,"
            " NULL::BIGINT AS pos WHERE false")]
     cur.execute(f"CREATE TEMP TABLE load_ids AS {' UNION ALL '.join(parts)}")
@@ -243,8 +149,8 @@ def _reject_record_conflicts(cur: duckdb.DuckDBPyConnection) -> None:
         " GROUP BY line"
     )
     # a rejected record must not link other records into its group
-    cur.execute(f"DELETE FROM load_ids WHERE NOT ({_VALID})")
-    cur.execute(f"DELETE FROM load_hits WHERE NOT ({_VALID})")
+    cur.execute(f"DELETE FROM load_ids WHERE NOT ({NOT_REJECTED})")
+    cur.execute(f"DELETE FROM load_hits WHERE NOT ({NOT_REJECTED})")
 
 
 def _label_groups(cur: duckdb.DuckDBPyConnection) -> None:
@@ -269,7 +175,7 @@ def _label_groups(cur: duckdb.DuckDBPyConnection) -> None:
     # the first round is folded into the creation: a value's label is its first line
     cur.execute(
         "CREATE TEMP TABLE load_label AS SELECT r.line, coalesce(s.label, r.line) AS label"
-        f" FROM (SELECT line FROM load_rec WHERE {_VALID}) r LEFT JOIN ("
+        f" FROM (SELECT line FROM load_rec WHERE {NOT_REJECTED}) r LEFT JOIN ("
         " SELECT k.line, min(v.label) AS label FROM load_links k JOIN ("
         "  SELECT vid, min(line) AS label FROM load_links GROUP BY vid"
         " ) v USING (vid) GROUP BY k.line) s USING (line)"
@@ -315,7 +221,7 @@ def _assign_targets(cur: duckdb.DuckDBPyConnection) -> None:
     """
     cur.execute(
         "CREATE TEMP TABLE load_target AS"
-        f" WITH ok AS (SELECT line, label FROM load_label WHERE {_VALID}),"
+        f" WITH ok AS (SELECT line, label FROM load_label WHERE {NOT_REJECTED}),"
         " known AS (SELECT label, min(gio_id) AS gio_id FROM load_group_users GROUP BY label),"
         " fresh AS (SELECT label, (SELECT coalesce(max(gio_id), 0) FROM users)"
         "  + CAST(dense_rank() OVER (ORDER BY label) AS UBIGINT) AS gio_id"
@@ -323,13 +229,6 @@ def _assign_targets(cur: duckdb.DuckDBPyConnection) -> None:
         " SELECT ok.line, coalesce(k.gio_id, f.gio_id) AS gio_id, k.gio_id IS NULL AS is_new"
         " FROM ok LEFT JOIN known k USING (label) LEFT JOIN fresh f USING (label)"
     )
-
-
-def _rejects_report(cur: duckdb.DuckDBPyConnection) -> LoadReport:
-    rows = cur.execute("SELECT line, field, reason FROM load_rejects"
-                       " ORDER BY line, field NULLS FIRST, reason").fetchall()
-    rejects = [Reject(line, fld, reason) for line, fld, reason in rows]
-    return LoadReport(rejected=len({r.line for r in rejects}), rejects=rejects)
 
 
 # --- 4. apply --------------------------------------------------------------------------

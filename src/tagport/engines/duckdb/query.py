@@ -15,7 +15,7 @@ import duckdb
 
 from tagport.catalog.models import CatalogEntry, TagCoverage
 from tagport.engines.duckdb.export import covered_filter, json_expression
-from tagport.engines.duckdb.store import ident
+from tagport.engines.staging.sql import ident
 from tagport.exports.plan import ExportPlan
 
 

@@ -24,17 +24,9 @@ from pathlib import Path
 
 import duckdb
 
-from tagport.catalog.models import CatalogEntry, ValueType
+from tagport.catalog.models import CatalogEntry
+from tagport.engines.staging.sql import SQL_TYPES, ident, literal
 from tagport.errors import StoreBusy
-
-SQL_TYPES: dict[ValueType, str] = {
-    ValueType.STRING: "VARCHAR",
-    ValueType.INT: "BIGINT",
-    ValueType.DOUBLE: "DOUBLE",
-    ValueType.BOOL: "BOOLEAN",
-    ValueType.DATE: "DATE",
-    ValueType.DATETIME: "TIMESTAMP",
-}
 
 
 def sql_type(entry: CatalogEntry) -> str:
@@ -60,15 +52,6 @@ def restore_gio_order(cur: duckdb.DuckDBPyConnection) -> bool:
     cur.execute("DROP TABLE users")
     cur.execute("ALTER TABLE users_sorted RENAME TO users")
     return True
-
-
-def ident(name: str) -> str:
-    """Quote an identifier (keys may hold `$`)."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 class DuckDBStore:

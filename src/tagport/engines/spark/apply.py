@@ -35,8 +35,9 @@ def apply(views: Views, entries: list[CatalogEntry], resolved: Resolved,
         "SELECT count_if(is_new) AS inserted, count_if(NOT is_new) AS updated,"
         " max(CASE WHEN is_new THEN gio_id END) AS max_new,"
         " (SELECT count(*) FROM load_new_ids) AS added,"
-        " (SELECT collect_set(i.id_key) FROM load_ids i JOIN load_target t"
-        "  ON i.line = t.line) AS identities"
+        # an identity key counts when the load maps a new value of it: a value it meets
+        # again was mapped, and the key marked, by an earlier load (as the DuckDB engine)
+        " (SELECT collect_set(id_key) FROM load_new_ids) AS identities"
         f"{''.join(', ' + f for f in flags)} FROM load_change").collect()[0]
     report.inserted, report.updated = int(counts["inserted"]), int(counts["updated"])
     report.keys_with_data = sorted(

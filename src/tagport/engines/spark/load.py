@@ -1,9 +1,9 @@
 """Load a file of user records into the Parquet dataset: DuckDB stages, Spark resolves.
 
-1. stage and validate on the driver with the DuckDB engine's own code (engines/duckdb:
-   stage.py and load.py's `_validate`), so both engines parse CSV, JSON lines and Parquet
-   alike, number lines alike and reject the same values with the same messages. The valid
-   typed records go to `<profile path>/.staging/<id>/records.parquet`.
+1. stage and validate on the driver with the staging both engines share (engines/staging:
+   parse.py and validate.py, DuckDB as the parser), so both engines parse CSV, JSON lines
+   and Parquet alike, number lines alike and reject the same values with the same
+   messages. The valid typed records go to `<profile path>/.staging/<id>/records.parquet`.
 2. resolve with Spark joins (resolve.py): identity values against the current version's
    `identity_map`, records sharing values grouped by label propagation, conflicts
    rejected, each group's target gio_id chosen (new ones ascending in load order).
@@ -28,11 +28,11 @@ from pyspark.sql import DataFrame, SparkSession
 
 from tagport.catalog.models import CatalogEntry, ValueType
 from tagport.engines.base import InputFormat, LoadReport, Reject
-from tagport.engines.duckdb import load as duckdb_load
-from tagport.engines.duckdb.stage import stage_file
-from tagport.engines.duckdb.store import ident, literal
 from tagport.engines.spark import apply, resolve
 from tagport.engines.spark.store import ProfileStore, Version, spark_type
+from tagport.engines.staging.parse import stage_file
+from tagport.engines.staging.sql import ident, literal
+from tagport.engines.staging.validate import NOT_REJECTED, prepare, rejects_report, validate
 from tagport.errors import InvalidInput
 
 
@@ -97,7 +97,7 @@ def _merge_rejects(staged: LoadReport, more: list[Reject]) -> LoadReport:
     return LoadReport(rejected=len({r.line for r in rejects}), rejects=rejects)
 
 
-# --- 1. stage and validate with DuckDB -----------------------------------------------------
+# --- 1. stage and validate (engines/staging) ---------------------------------------------
 
 
 def _stage(
@@ -114,16 +114,14 @@ def _stage(
     try:
         # line numbers come from the scan order
         con.execute("SET preserve_insertion_order = true")
-        for macro in duckdb_load._MACROS:
-            con.execute(f"CREATE OR REPLACE TEMP MACRO {macro}")
-        con.execute("CREATE TEMP TABLE load_rejects (line BIGINT, field VARCHAR, reason VARCHAR)")
+        prepare(con)
         _users_view(con, current)
         staged = stage_file(con, path, input_format, catalog)
         if staged.file_rejects:
             report = LoadReport(rejected=staged.records, rejects=staged.file_rejects)
             return Staged([], None, report)
-        duckdb_load._validate(con, staged.entries, staged.typed)
-        report = duckdb_load._rejects_report(con)
+        validate(con, staged.entries, staged.typed)
+        report = rejects_report(con)
         target = staging / "records.parquet"
         con.execute(f"COPY ({_records_query(staged.entries)}) TO {literal(str(target))}"
                     " (FORMAT PARQUET)")
@@ -152,8 +150,7 @@ def _records_query(entries: list[CatalogEntry]) -> str:
         if e.value_type is ValueType.DATETIME and not e.is_identity:
             col = f"CAST({col} AS VARCHAR[])" if e.is_array else f"CAST({col} AS VARCHAR)"
         select += [f"{col} AS c{i}", f"{ident(e.key + '?')} AS p{i}"]
-    return (f"SELECT {', '.join(select)} FROM load_rec"
-            " WHERE line NOT IN (SELECT line FROM load_rejects)")
+    return f"SELECT {', '.join(select)} FROM load_rec WHERE {NOT_REJECTED}"
 
 
 def _typed_records(records: DataFrame, entries: list[CatalogEntry]) -> DataFrame:

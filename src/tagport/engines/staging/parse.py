@@ -1,4 +1,4 @@
-"""Staging: a CSV, JSON-lines or Parquet file becomes `load_input` (a temp table; for
+"""Parsing: a CSV, JSON-lines or Parquet file becomes `load_input` (a temp table; for
 Parquet, a view of the file).
 
 `load_input(line, gio_raw, "<key>", "<key>?")` holds, per catalog key the file touches,
@@ -6,7 +6,7 @@ the raw value (VARCHAR, or VARCHAR[] for identities and array tags) and whether 
 record carries the key at all (only JSON lines can leave a key out). A Parquet column
 that already has the key's type (BIGINT for an int, DATE for a date, ...) is staged as it
 is, typed, and listed in `Staged.typed`: validation then has nothing to parse. Problems found on the
-way go to `load_rejects`. See load.py for the steps after this one.
+way go to `load_rejects`. See validate.py for the step after this one.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import duckdb
 
 from tagport.catalog.models import CatalogEntry, ValueType
 from tagport.engines.base import InputFormat, Reject
-from tagport.engines.duckdb.store import SQL_TYPES, ident, literal
+from tagport.engines.staging.sql import SQL_TYPES, ident, literal
 from tagport.errors import InvalidInput
 
 GIO_ID = "gio_id"
@@ -57,13 +57,11 @@ _NATIVE_TYPES: dict[ValueType, frozenset[str]] = {
 }
 
 
-# --- 1. stage ------------------------------------------------------------------------
-
-
 def stage_file(
     cur: duckdb.DuckDBPyConnection, path: Path, input_format: InputFormat,
     catalog: dict[str, CatalogEntry],
 ) -> Staged:
+    """Parse `path` into `load_input`; an unreadable file raises InvalidInput."""
     stage = {InputFormat.CSV: _stage_csv, InputFormat.PARQUET: _stage_parquet,
              InputFormat.JSONL: _stage_jsonl}[input_format]
     try:
@@ -73,6 +71,7 @@ def stage_file(
 
 
 def is_list(entry: CatalogEntry) -> bool:
+    """Whether `entry` takes several values (an identity or an array tag)."""
     return entry.is_identity or entry.is_array
 
 

@@ -1,0 +1,108 @@
+"""The shared load suite's catalog and helpers (test_engine_load_*.py, run on every
+engine): each behaviour is loaded through `Engine.load` and read back through
+`Engine.export` (or `Engine.find_user`), so the assertions hold for any engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tagport.catalog.models import CatalogEntry, Kind, ValueType
+from tagport.engines.base import InputFormat, LoadReport
+from tagport.engines.duckdb.engine import DuckDBEngine
+from tagport.engines.duckdb.store import DuckDBStore
+from tagport.exports.formats import FileFormat, OutputFormat
+from tagport.exports.plan import ExportPlan
+from tests.spark_support import shared_spark
+
+UID, DEVICE = "id_$basic_userId", "id_device"  # keys may hold `$`
+E = CatalogEntry
+CATALOG = {e.key: e for e in [
+    E(UID, Kind.IDENTITY, "用户ID", ValueType.STRING),
+    E(DEVICE, Kind.IDENTITY, "设备", ValueType.STRING),
+    E("usr_gender", Kind.ATTRIBUTE, "性别", ValueType.STRING),
+    E("usr_age", Kind.ATTRIBUTE, "年龄", ValueType.INT),
+    E("usr_score", Kind.ATTRIBUTE, "得分", ValueType.DOUBLE),
+    E("usr_vip", Kind.ATTRIBUTE, "会员", ValueType.BOOL),
+    E("usr_birthday", Kind.ATTRIBUTE, "生日", ValueType.DATE),
+    E("usr_seen", Kind.ATTRIBUTE, "最近访问", ValueType.DATETIME),
+    E("tag_all", Kind.TAG, "全部", ValueType.STRING),
+    E("tag_rfm", Kind.TAG, "会员等级", ValueType.STRING),
+    E("tag_orders", Kind.TAG, "订单", ValueType.INT, is_array=True),
+]}
+
+
+def duckdb_engine(tmp_path: Path):
+    return DuckDBEngine(DuckDBStore(tmp_path / "p.duckdb"))
+
+
+def spark_engine(tmp_path: Path):
+    from tagport.engines.spark.engine import SparkEngine
+    from tagport.engines.spark.store import ProfileStore
+
+    return SparkEngine(shared_spark(), ProfileStore(tmp_path / "profiles"))
+
+
+ENGINES = {"duckdb": duckdb_engine, "spark": spark_engine}
+
+
+class Users:
+    """Loads small files in which every record carries tag_all (so every user is exported)
+    and reads the users back as exported JSON: identities `||`-joined, dates and datetimes
+    as text."""
+
+    def __init__(self, engine, tmp: Path) -> None:
+        self.engine, self.tmp, self.n = engine, tmp, 0
+
+    def path(self, suffix: str) -> Path:
+        self.n += 1
+        return self.tmp / f"in{self.n}.{suffix}"
+
+    def load(self, *records: dict | str, **kw) -> LoadReport:
+        """JSON lines; a string is written as the line it is."""
+        lines = [r if isinstance(r, str) else json.dumps(
+            {**r, "properties": {"tag_all": "x", **r.get("properties", {})}}, ensure_ascii=False)
+            for r in records]
+        path = self.path("jsonl")
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return self.file(path, InputFormat.JSONL, **kw)
+
+    def csv(self, text: str, **kw) -> LoadReport:
+        """A tag_all column is added to each line (the tests' fields hold no line breaks)."""
+        header, *rows = text.split("\n")
+        text = "\n".join([header + ",tag_all", *(r + ",x" if r else r for r in rows)])
+        path = self.path("csv")
+        path.write_text(text, encoding="utf-8")
+        return self.file(path, InputFormat.CSV, **kw)
+
+    def parquet(self, table: pa.Table, **kw) -> LoadReport:
+        path = self.path("parquet")
+        pq.write_table(table.append_column("tag_all", pa.array(["x"] * len(table))), path)
+        return self.file(path, InputFormat.PARQUET, **kw)
+
+    def file(self, path: Path, input_format: InputFormat, **kw) -> LoadReport:
+        return self.engine.load(path, input_format, CATALOG, **kw)
+
+    def read(self, *keys: str) -> list[tuple]:
+        self.n += 1
+        work = self.tmp / f"out{self.n}"
+        work.mkdir()
+        plan = ExportPlan.for_tag(CATALOG["tag_all"], tuple(CATALOG[k] for k in keys),
+                                  OutputFormat(FileFormat.JSON))
+        rows = []
+        for line in self.engine.export(plan, work, "u.json").files[0].read_text().splitlines():
+            doc = json.loads(line)
+            values = {**doc["identifications"], **doc["properties"]}
+            rows.append((doc["gio_id"], *(values[k] for k in keys)))
+        return rows
+
+    def gio_id_of(self, key: str, value: str) -> int | None:
+        user = self.engine.find_user(key, value, [])
+        return None if user is None else user["gio_id"]
+
+
+def lines(report: LoadReport) -> list[tuple[int, str | None]]:
+    return [(r.line, r.field) for r in report.rejects]
