@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -58,6 +59,15 @@ class Settings(BaseSettings):
         None, ge=1,
         description="Spark engine: split an export into parts of at most this many rows; "
         "default one file.",
+    )
+    timezone: str | None = Field(
+        None, description="IANA time zone of event times without an offset and of the "
+        "calendar days of tag windows (`Asia/Shanghai`); default the server's own.",
+    )
+    compute_at: str = Field(
+        "02:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="Local time (HH:MM, in `TAGPORT_TIMEZONE`) at which `DAILY` tags and "
+        "segments are computed, once a day across all processes.",
     )
     duckdb_threads: int = Field(2, ge=1, description="Threads DuckDB may use.")
     duckdb_memory_limit: str = Field(
@@ -135,6 +145,17 @@ class Settings(BaseSettings):
         timedelta(minutes=15), description="Lifetime of signed download links."
     )
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ValueError, KeyError) as exc:
+                raise ValueError(f"unknown time zone {value!r} (use an IANA name such as "
+                                 "Asia/Shanghai)") from exc
+        return value
+
     @field_validator("result_ttl", "signed_link_ttl", mode="before")
     @classmethod
     def _seconds(cls, value: object) -> object:
@@ -165,6 +186,13 @@ class Settings(BaseSettings):
     def profile_dataset_path(self) -> Path:
         path = self.profile_path or self.resolved_data_dir / "profiles.parquet"
         return path.expanduser().resolve()
+
+    @property
+    def zone(self) -> tzinfo:
+        """The time zone of event days and tag windows (the server's own by default)."""
+        if self.timezone is None:
+            return datetime.now().astimezone().tzinfo or UTC
+        return ZoneInfo(self.timezone)
 
     @property
     def load_memory_limit(self) -> str:

@@ -30,6 +30,59 @@ catalog_entries = sa.Table(
     sa.Column("position", sa.Integer, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # a computed tag's definition (spec section 6) and its trigger; NULL: loaded values
+    sa.Column("compute", sa.JSON),
+    sa.Column("scheduler", sa.String(8)),  # DAILY | ONCE
+)
+
+# the event catalog (spec section 5): events and their attributes
+event_definitions = sa.Table(
+    "event_definitions",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("name_en", sa.String(200)),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+event_attributes = sa.Table(
+    "event_attributes",
+    metadata,
+    sa.Column("event_key", sa.String(200),
+              sa.ForeignKey("event_definitions.key", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("name_en", sa.String(200)),
+    sa.Column("value_type", sa.String(16), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+)
+
+# the last computation of each computed tag: its detector (spec section 6)
+tag_computes = sa.Table(
+    "tag_computes",
+    metadata,
+    sa.Column("tag_key", sa.String(200), primary_key=True),
+    sa.Column("stage", sa.String(16), nullable=False),  # RUNNING | FINISH | ERROR
+    sa.Column("job_id", sa.String(8)),
+    sa.Column("as_of", sa.Date),
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("covered_users", sa.BigInteger),
+    sa.Column("error_code", sa.String(64)),
+    sa.Column("error_message", sa.Text),
+)
+
+# a scheduled run claimed once across processes: (schedule name, day) is unique
+schedule_runs = sa.Table(
+    "schedule_runs",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("claimed_by", sa.String(100), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 tokens = sa.Table(
@@ -55,6 +108,8 @@ jobs = sa.Table(
     sa.Column("header_type", sa.String(8), nullable=False),
     sa.Column("compression", sa.String(8), nullable=False, server_default="none"),
     sa.Column("charset", sa.String(16), nullable=False, server_default="UTF-8"),
+    sa.Column("kind", sa.String(16), nullable=False, server_default="export"),  # | compute
+    sa.Column("as_of", sa.Date),  # a computation's compute date
     sa.Column("stage", sa.String(16), nullable=False, index=True),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
