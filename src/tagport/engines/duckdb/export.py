@@ -9,11 +9,9 @@ The batches are drained by a thread of their own (`read_ahead`) while the writer
 (writers.py, one class per format) writes the ones it was handed, so that the scan and
 the write overlap instead of taking turns.
 
-CSV: dates, datetimes, identities and arrays are rendered as strings in SQL so that
-pyarrow's CSV writer quotes them. JSON: DuckDB renders each line with `to_json` of nested
-structs (compact, keys in select order, `null` kept, UTF-8 unescaped: the same bytes as
-its `COPY ... (FORMAT JSON)`), newline included. Parquet: typed columns (identities split
-into lists, array tags cast from their JSON text).
+CSV and JSON: the queries every engine renders with (engines/rendering), over the
+covered users. Parquet: typed columns (identities split into lists, array tags cast from
+their JSON text).
 """
 
 from __future__ import annotations
@@ -24,34 +22,13 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-from tagport.catalog.models import CatalogEntry, ValueType
-from tagport.engines.duckdb.store import SQL_TYPES, sql_type
-from tagport.engines.staging.sql import ident
+from tagport.catalog.models import CatalogEntry
+from tagport.engines.rendering.sql import column
+from tagport.engines.staging.sql import SQL_TYPES, ident
 from tagport.exports.plan import ExportPlan
 
 BATCH_ROWS = 32 * 1024  # rows per Arrow batch: ~6 MB of CSV text, ~18 MB of JSON
 QUEUED_BATCHES = 2  # batches read ahead of the writer: bounds the memory in flight
-_AS_TEXT_IN_CSV = {ValueType.DATE, ValueType.DATETIME}
-
-
-def _column(entry: CatalogEntry, columns: dict[str, str]) -> str:
-    """The stored column, or a typed NULL when no load has brought this key yet."""
-    if entry.key in columns:
-        return ident(entry.key)
-    return f"CAST(NULL AS {sql_type(entry)})"
-
-
-def csv_expression(entry: CatalogEntry, columns: dict[str, str]) -> str:
-    col = _column(entry, columns)
-    if entry.is_array:
-        return f"array_to_string(CAST({col} AS VARCHAR[]), '||')"
-    if entry.value_type in _AS_TEXT_IN_CSV:
-        return f"CAST({col} AS VARCHAR)"
-    return col
-
-
-def json_expression(entry: CatalogEntry, columns: dict[str, str]) -> str:
-    return _column(entry, columns)
 
 
 def covered_filter(plan: ExportPlan, columns: dict[str, str]) -> str:
@@ -63,39 +40,13 @@ def covered_filter(plan: ExportPlan, columns: dict[str, str]) -> str:
     return f"{ident(key)} IS NOT NULL"  # the loader stores an empty array as NULL
 
 
-def csv_query(plan: ExportPlan, columns: dict[str, str]) -> str:
-    selected = ["gio_id"] + [
-        f"{csv_expression(e, columns)} AS {ident(e.key)}" for e in plan.columns
-    ]
-    return (
-        f"SELECT {', '.join(selected)} FROM users"
-        f" WHERE {covered_filter(plan, columns)}"
-    )
-
-
-def _struct(entries: list[CatalogEntry], columns: dict[str, str]) -> str:
-    if not entries:
-        return "'{}'::JSON"
-    fields = ", ".join(f"{ident(e.key)} := {json_expression(e, columns)}" for e in entries)
-    return f"struct_pack({fields})"
-
-
-def json_query(plan: ExportPlan, columns: dict[str, str]) -> str:
-    identities = [e for e in plan.columns if e.is_identity]
-    properties = [e for e in plan.columns if not e.is_identity]
-    return (
-        f"SELECT gio_id, {_struct(identities, columns)} AS identifications,"
-        f" {_struct(properties, columns)} AS properties FROM users"
-        f" WHERE {covered_filter(plan, columns)}"
-    )
-
-
-def json_lines_query(plan: ExportPlan, columns: dict[str, str]) -> str:
-    return f"SELECT to_json(line)::VARCHAR || chr(10) FROM ({json_query(plan, columns)}) line"
+def selected_users(plan: ExportPlan, columns: dict[str, str]) -> str:
+    """The relation the text formats' queries (engines/rendering) read: `users`, filtered."""
+    return f"users WHERE {covered_filter(plan, columns)}"
 
 
 def parquet_expression(entry: CatalogEntry, columns: dict[str, str]) -> str:
-    col = _column(entry, columns)
+    col = column(entry, columns)
     if entry.is_identity:
         return f"string_split({col}, '||')"
     if entry.is_array:
@@ -107,7 +58,7 @@ def parquet_query(plan: ExportPlan, columns: dict[str, str]) -> str:
     selected = ["gio_id"] + [
         f"{parquet_expression(e, columns)} AS {ident(e.key)}" for e in plan.columns
     ]
-    return f"SELECT {', '.join(selected)} FROM users WHERE {covered_filter(plan, columns)}"
+    return f"SELECT {', '.join(selected)} FROM {selected_users(plan, columns)}"
 
 
 def read_ahead(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:

@@ -14,7 +14,8 @@ from typing import Any
 import duckdb
 
 from tagport.catalog.models import CatalogEntry, TagCoverage
-from tagport.engines.duckdb.export import covered_filter, json_expression
+from tagport.engines.duckdb.export import covered_filter
+from tagport.engines.rendering.sql import json_expression
 from tagport.engines.staging.sql import ident
 from tagport.exports.plan import ExportPlan
 

@@ -3,9 +3,8 @@
 Each runs its format's query (export.py) and writes the Arrow batches into the attempt's
 file; a set `stop` event ends the export between two batches (ExportStopped).
 
-- CSV: the batches go into `pyarrow.csv.CSVWriter`, whose default quoting is the spec's:
-  header cells and strings quoted, numbers and booleans bare, null an empty field.
-- JSON lines: a batch of rendered lines is one contiguous Arrow buffer, written as it is.
+- CSV and JSON lines (`TextWriter`): the query and the writer every engine renders with
+  (engines/rendering: pyarrow's CSV writer; DuckDB's `to_json` lines).
 - Parquet: the typed batches, cast to the export's schema (exports/parquet.py), grouped
   into row groups of ROWS_PER_GROUP.
 CSV and JSON write UTF-8 text into exports.sinks.text_sink, which applies the request's
@@ -20,16 +19,10 @@ from typing import ClassVar, Protocol
 
 import duckdb
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from tagport.engines.duckdb.export import (
-    BATCH_ROWS,
-    csv_query,
-    json_lines_query,
-    parquet_query,
-    read_ahead,
-)
+from tagport.engines.duckdb.export import BATCH_ROWS, parquet_query, read_ahead, selected_users
+from tagport.engines.rendering.text import TEXT_FORMATS, TextFormat
 from tagport.exports.formats import FileFormat
 from tagport.exports.parquet import ROWS_PER_GROUP, arrow_schema, conform
 from tagport.exports.plan import ExportPlan, ExportStopped
@@ -45,36 +38,25 @@ class Writer(Protocol):
         ...
 
 
-class CsvWriter:
-    file_format = FileFormat.CSV
+class TextWriter:
+    """CSV or JSON lines: the format's query over the covered users, written by the
+    format's writer that every engine shares (engines/rendering)."""
+
+    def __init__(self, text: TextFormat) -> None:
+        self.text = text
+        self.file_format = text.file_format  # type: ignore[misc]
 
     def write(self, cur: duckdb.DuckDBPyConnection, plan: ExportPlan,
               columns: dict[str, str], dest: Path, stop: threading.Event | None) -> int:
-        reader = cur.sql(csv_query(plan, columns)).to_arrow_reader(BATCH_ROWS)
-        schema = pa.schema([f.with_name(name) for f, name
-                            in zip(reader.schema, plan.header_names(), strict=True)])
-        options = pacsv.WriteOptions(delimiter=plan.output.encoding.delimiter)
+        query = self.text.query(plan, columns, selected_users(plan, columns))
+        reader = cur.sql(query).to_arrow_reader(BATCH_ROWS)
+        header = plan.header_names() if plan.output.info.header else None
         rows = 0
-        with text_sink(dest, plan.output) as sink, \
-                pacsv.CSVWriter(sink, schema, write_options=options) as writer:
+        with text_sink(dest, plan.output) as sink, self.text.writer(
+                sink, reader.schema, plan.output.encoding.delimiter, header) as writer:
             for batch in read_ahead(reader):
                 _check(stop, rows)
-                writer.write_batch(pa.RecordBatch.from_arrays(batch.columns, schema=schema))
-                rows += batch.num_rows
-        return rows
-
-
-class JsonWriter:
-    file_format = FileFormat.JSON
-
-    def write(self, cur: duckdb.DuckDBPyConnection, plan: ExportPlan,
-              columns: dict[str, str], dest: Path, stop: threading.Event | None) -> int:
-        reader = cur.sql(json_lines_query(plan, columns)).to_arrow_reader(BATCH_ROWS)
-        rows = 0
-        with text_sink(dest, plan.output) as sink:
-            for batch in read_ahead(reader):
-                _check(stop, rows)
-                sink.write(_text(batch.column(0)))
+                writer.write_batch(batch)
                 rows += batch.num_rows
         return rows
 
@@ -102,7 +84,8 @@ class ParquetWriter:
 
 
 WRITERS: dict[FileFormat, Writer] = {
-    writer.file_format: writer for writer in (CsvWriter(), JsonWriter(), ParquetWriter())
+    writer.file_format: writer for writer in (
+        *(TextWriter(text) for text in TEXT_FORMATS.values()), ParquetWriter())
 }
 
 
@@ -115,16 +98,3 @@ def write(cur: duckdb.DuckDBPyConnection, plan: ExportPlan, columns: dict[str, s
 def _check(stop: threading.Event | None, rows: int) -> None:
     if stop is not None and stop.is_set():
         raise ExportStopped(rows)
-
-
-def _text(lines: pa.Array) -> pa.Buffer:
-    """The bytes of a string array with no nulls, end to end: a slice of its data buffer."""
-    if lines.type not in (pa.string(), pa.large_string()):
-        lines = lines.cast(pa.large_string())
-    if len(lines) == 0:
-        return pa.py_buffer(b"")
-    _, offsets, data = lines.buffers()
-    width = 8 if lines.type == pa.large_string() else 4
-    first = int.from_bytes(offsets[lines.offset * width:][:width], "little")
-    end = int.from_bytes(offsets[(lines.offset + len(lines)) * width:][:width], "little")
-    return data.slice(first, end - first)
