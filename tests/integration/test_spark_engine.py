@@ -202,3 +202,40 @@ def test_a_set_stop_cancels_the_running_spark_jobs():
     # the session's later jobs carry no tag of this one and run
     assert spark.range(3).count() == 3
     assert list(spark.sparkContext.getJobTags()) == []
+
+
+def test_a_stop_set_while_the_executors_write_parts_ends_the_export_and_leaves_no_file(
+        tmp_path):
+    from tagport.engines.spark.engine import SparkEngine
+    from tagport.engines.spark.store import ProfileStore
+
+    spark = shared_spark()
+    version = tmp_path / "profiles" / "v000001"
+    spark.range(0, 3_000_000, numPartitions=2).selectExpr(
+        "id + 1 AS gio_id", "concat('v', id) AS tag_t", "repeat('line ', 20) AS usr_s",
+    ).write.parquet(str(version / "users"))
+    (version / "manifest.json").write_text('{"users": 3000000}')
+    (tmp_path / "profiles" / "CURRENT").write_text("v000001\n")
+    engine = SparkEngine(spark, ProfileStore(tmp_path / "profiles"))
+    work = tmp_path / "work"
+    work.mkdir()
+    stop = threading.Event()
+
+    def stop_once_a_part_is_being_written() -> None:
+        while not stop.is_set():
+            if any(work.glob(".spark-*/.part-*")):
+                stop.set()
+            stop.wait(0.02)
+
+    watcher = threading.Thread(target=stop_once_a_part_is_being_written, daemon=True)
+    watcher.start()
+    plan = ExportPlan.for_tag(CATALOG["tag_t"], (CATALOG["usr_s"],), OutputFormat(FileFormat.CSV))
+    try:
+        with pytest.raises(ExportStopped) as raised:
+            engine.export(plan, work, "f.csv", stop)
+    finally:
+        stop.set()
+        watcher.join()
+    assert "cancel" in str(raised.value.__cause__).lower()  # the write job was cancelled
+    assert list(work.iterdir()) == []
+    assert spark.range(3).count() == 3  # the session goes on

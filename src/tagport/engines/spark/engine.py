@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,6 +53,9 @@ def _new_session(master: str) -> SparkSession:
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         raise ConfigError("the Spark engine needs Java 17: install it (Debian: apt-get install"
                           " openjdk-17-jre-headless) or set JAVA_HOME", code="ENGINE_UNAVAILABLE")
+    # the executors' Python (they render the text exports: engines/spark/parts.py) is
+    # this one, unless the deployment names another; PySpark reads it from the variable
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (SparkSession.builder.master(master).appName("tagport")
                .config("spark.sql.session.timeZone", "UTC")
                .config("spark.ui.showConsoleProgress", "false")

@@ -1,22 +1,29 @@
 """The export plan as a Spark job, with one small writer per file format.
 
-The selected users are range-partitioned and sorted by gio_id, and the executors write
-part files in parallel into the attempt's work dir; the driver then assembles the result:
+The selected users are sorted by gio_id in ranges, one per task, and the executors write
+part files in parallel into the attempt's work dir; the driver then assembles the result
+from the parts in order, streaming (memory flat in the rows):
 
-- CSV and JSON lines (`LinesWriter`): each line is one string column built by SQL
-  (lines.py: the DuckDB engine's bytes), written by Spark's text writer (no header, `\\n`
-  after each line). One file: the header, then the parts in order, copied with
+- CSV and JSON lines (`TextWriter`): each task renders its rows with the rendering every
+  engine shares (parts.py: the DuckDB engine's query over the task's Arrow batches, and
+  its writer), so the bytes are the DuckDB engine's by construction. One file: the
+  header (written by the same CSV writer), then the parts in order, copied with
   copy_file_range, or streamed through exports.sinks.text_sink when a charset or a
   compression applies.
 - Parquet (`ParquetWriter`): typed columns written by Spark's Parquet writer, then read
   back part by part, in order, cast to the export's schema (exports/parquet.py) and
   written as one file by pyarrow.
-- several files (`max_rows` set): Spark writes at most `max_rows` rows per part file
-  (`maxRecordsPerFile`); the parts are named in order with `exports.naming.part_name`
-  and only the first carries the CSV header, so that the parts concatenated in order are
-  the single-file export. A part ends where Spark's sort range ends, so a part may hold
-  fewer than `max_rows` rows. When everything fits in one part, the result is one file
-  named `file_name`.
+- several files (`max_rows` set): each task writes at most `max_rows` rows per part
+  file; the parts are named in order with `exports.naming.part_name` and only the first
+  carries the CSV header, so that the parts concatenated in order are the single-file
+  export. A part ends where a task's range ends, so a part may hold fewer than
+  `max_rows` rows. When everything fits in one part, the result is one file named
+  `file_name`.
+
+Without `max_rows`, the sort is Spark's own `orderBy` (its ranges sized by adaptive
+execution after the shuffle, as in a plain Spark job), and the rows are counted from
+what the tasks wrote: no job counts them beforehand. With `max_rows`, a count sizes the
+ranges a little under `max_rows`, so that few parts are cut short.
 
 The executors write into the work dir, so on a cluster the result dir must be a path
 that the driver and every executor share (the same mount).
@@ -30,7 +37,7 @@ import re
 import shutil
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar, Protocol
@@ -39,13 +46,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 
-from tagport.engines.spark.lines import (
-    csv_line,
-    digit_columns,
-    digits_name,
-    header,
-    json_line,
-    stored_column,
+from tagport.engines.rendering.text import TEXT_FORMATS, TextFormat
+from tagport.engines.spark.lines import stored_column
+from tagport.engines.spark.parts import (
+    RELATION,
+    SOURCE_NAME,
+    Part,
+    PartsSource,
+    read_parts,
+    text_options,
 )
 from tagport.engines.spark.render import quote_ident
 from tagport.engines.spark.store import ProfileStore
@@ -55,9 +64,9 @@ from tagport.exports.parquet import ROWS_PER_GROUP, arrow_schema, conform
 from tagport.exports.plan import ExportOutput, ExportPlan, ExportStopped
 from tagport.exports.sinks import text_sink
 
-ROWS_PER_TASK = 250_000  # below this, fewer sort tasks: each costs a fixed ~50 ms
+ROWS_PER_TASK = 250_000  # split exports: below this, fewer tasks (each costs ~50 ms)
 COPY_CHUNK = 1 << 20  # bytes read at a time when a part is streamed through a sink
-_PART = re.compile(r"^part-(\d+)-.*-c(\d+)(\.[a-z]+)*\.(txt|parquet)$")
+_PART = re.compile(r"^part-(\d+)-.*-c(\d+)(\.[a-z]+)*\.parquet$")
 
 
 def export(spark: SparkSession, store: ProfileStore, plan: ExportPlan, work_dir: Path,
@@ -115,38 +124,40 @@ def _export(spark: SparkSession, store: ProfileStore, plan: ExportPlan, work_dir
         users = spark.read.parquet(str(version.users)) if version else None
         stored = {f.name: f.dataType.simpleString() for f in users.schema} if users else {}
         selected = stored_column(plan.selection.column, stored) if users else None
-        rows = 0
-        if users is not None and selected is not None:
-            users = users.where(f"{selected} IS NOT NULL")
-            rows = users.count()
-        if rows == 0:
+        if users is None or selected is None:
             return ExportOutput(0, writer.assemble(plan, [work_dir / file_name], [[]]))
         spark_out = work_dir / f".spark-{uuid.uuid4().hex}"
         try:
-            tasks = max(1, math.ceil(rows / ROWS_PER_TASK))
-            if max_rows is not None:
-                # ranges a little under max_rows, so that few parts are cut short
-                tasks = max(tasks, math.ceil(rows / (0.9 * max_rows)))
-            ordered = users.repartitionByRange(tasks, "gio_id").sortWithinPartitions("gio_id")
-            writer.write(ordered, plan, stored, max_rows, spark_out)
-            parts = _parts_in_order(spark_out)
+            ordered = _in_order(users.where(f"{selected} IS NOT NULL"), max_rows)
+            parts = writer.write(ordered, plan, stored, max_rows, spark_out)
+            paths = [part.path for part in parts]
             if max_rows is None or len(parts) <= 1:
-                files = writer.assemble(plan, [work_dir / file_name], [parts])
+                files = writer.assemble(plan, [work_dir / file_name], [paths])
             else:
                 dests = [work_dir / part_name(file_name, n, plan.output.extension)
                          for n in range(1, len(parts) + 1)]
-                files = writer.assemble(plan, dests, [[part] for part in parts])
+                files = writer.assemble(plan, dests, [[path] for path in paths])
         finally:
             shutil.rmtree(spark_out, ignore_errors=True)
-    return ExportOutput(rows, files)
+    return ExportOutput(sum(part.rows for part in parts), files)
+
+
+def _in_order(users: DataFrame, max_rows: int | None) -> DataFrame:
+    """`users` sorted by gio_id, in ranges (one per task) in order: Spark's own global
+    sort, or, for split exports, ranges a little under `max_rows` (from a count)."""
+    if max_rows is None:
+        return users.orderBy("gio_id")
+    rows = users.count()
+    tasks = max(1, math.ceil(rows / ROWS_PER_TASK), math.ceil(rows / (0.9 * max_rows)))
+    return users.repartitionByRange(tasks, "gio_id").sortWithinPartitions("gio_id")
 
 
 class Writer(Protocol):
     file_format: ClassVar[FileFormat]
 
     def write(self, users: DataFrame, plan: ExportPlan, stored: dict[str, str],
-              max_rows: int | None, out: Path) -> None:
-        """Write the ordered `users` as Spark part files into `out`."""
+              max_rows: int | None, out: Path) -> list[Part]:
+        """Write the ordered `users` as part files into `out`; the parts in order."""
         ...
 
     def assemble(self, plan: ExportPlan, dests: list[Path],
@@ -156,28 +167,31 @@ class Writer(Protocol):
         ...
 
 
-class LinesWriter:
-    """CSV or JSON lines: each line rendered by SQL, written as text."""
+class TextWriter:
+    """CSV or JSON lines: rendered and written by the executors (parts.py) with the
+    rendering every engine shares, put together here."""
 
-    def __init__(self, file_format: FileFormat,
-                 line: Callable[[ExportPlan, dict[str, str], dict[str, str]], str]) -> None:
-        self.file_format = file_format  # type: ignore[misc]
-        self.line = line
+    def __init__(self, text: TextFormat) -> None:
+        self.text = text
+        self.file_format = text.file_format  # type: ignore[misc]
 
     def write(self, users: DataFrame, plan: ExportPlan, stored: dict[str, str],
-              max_rows: int | None, out: Path) -> None:
-        digits = digit_columns(plan.columns, stored)
-        helpers = [f"{sql} AS {digits_name(key)}" for key, sql in digits.items()]
-        lines = users.selectExpr("*", *helpers).selectExpr(
-            f"{self.line(plan, stored, digits)} AS value")
-        writer = lines.write.mode("errorifexists")
-        if max_rows is not None:
-            writer = writer.option("maxRecordsPerFile", max_rows)
-        writer.text(str(out))
+              max_rows: int | None, out: Path) -> list[Part]:
+        # only the columns the plan reads, stored with their catalog type; the query
+        # takes any other as a typed NULL
+        keys = list(dict.fromkeys(e.key for e in plan.columns if stored_column(e, stored)))
+        query = self.text.query(plan, keys, RELATION)
+        options = text_options(self.file_format, query, plan.output.encoding.delimiter, out,
+                               max_rows)
+        out.mkdir()
+        users.sparkSession.dataSource.register(PartsSource)
+        users.select("gio_id", *keys).write.format(SOURCE_NAME).options(**options) \
+            .mode("append").save()
+        return read_parts(out)
 
     def assemble(self, plan: ExportPlan, dests: list[Path],
                  parts: list[list[Path]]) -> list[Path]:
-        head = header(plan)
+        head = self._header(plan)
         for number, (dest, sources) in enumerate(zip(dests, parts, strict=True)):
             first = head if number == 0 else b""
             if plan.output.plain_utf8:
@@ -186,6 +200,17 @@ class LinesWriter:
                 _stream(dest, plan, first, sources)
         return dests
 
+    def _header(self, plan: ExportPlan) -> bytes:
+        """The header line in UTF-8, by the format's own writer (empty for JSON lines)."""
+        if not plan.output.info.header:
+            return b""
+        names = plan.header_names()
+        sink = pa.BufferOutputStream()
+        schema = pa.schema([(f"c{n}", pa.string()) for n in range(len(names))])
+        with self.text.writer(sink, schema, plan.output.encoding.delimiter, names):
+            pass
+        return bytes(sink.getvalue())
+
 
 class ParquetWriter:
     """Typed columns, written by Spark, merged in order into the export's schema."""
@@ -193,12 +218,15 @@ class ParquetWriter:
     file_format = FileFormat.PARQUET
 
     def write(self, users: DataFrame, plan: ExportPlan, stored: dict[str, str],
-              max_rows: int | None, out: Path) -> None:
+              max_rows: int | None, out: Path) -> list[Part]:
         columns = ["gio_id"] + [_typed(e, stored) for e in plan.columns]
         writer = users.selectExpr(*columns).write.mode("errorifexists")
         if max_rows is not None:
             writer = writer.option("maxRecordsPerFile", max_rows)
         writer.parquet(str(out))
+        parts = [Part(path, pq.ParquetFile(path).metadata.num_rows)
+                 for path in _parquet_parts(out)]
+        return [part for part in parts if part.rows]
 
     def assemble(self, plan: ExportPlan, dests: list[Path],
                  parts: list[list[Path]]) -> list[Path]:
@@ -225,13 +253,13 @@ def _typed(entry, stored: dict[str, str]) -> str:  # type: ignore[no-untyped-def
 
 
 WRITERS: dict[FileFormat, Writer] = {
-    w.file_format: w for w in (LinesWriter(FileFormat.CSV, csv_line),
-                               LinesWriter(FileFormat.JSON, json_line), ParquetWriter())
+    w.file_format: w for w in (*(TextWriter(t) for t in TEXT_FORMATS.values()),
+                               ParquetWriter())
 }
 
 
-def _parts_in_order(out: Path) -> list[Path]:
-    """Spark's part files in row order: by task number, then by file counter."""
+def _parquet_parts(out: Path) -> list[Path]:
+    """Spark's Parquet part files in row order: by task number, then by file counter."""
     found = []
     for path in out.iterdir():
         match = _PART.match(path.name)

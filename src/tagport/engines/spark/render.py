@@ -1,18 +1,16 @@
-"""Spark SQL text that renders stored values as the DuckDB engine's export bytes.
+"""Spark SQL text that renders stored values as the DuckDB engine's JSON (lines.py: the
+pages of a tag's users and the one-user lookup), and SQL quoting for the engine's queries.
 
-The Spark export builds each output line as one string column (see export.py), so every
-value is rendered here, in SQL that runs on the executors, never in Python:
+Exports do not render in Spark SQL (parts.py runs the DuckDB engine's own rendering on
+the executors); these render what the API answers from Spark queries:
 
-- strings: CSV doubles `"` inside quotes; JSON escapes through Spark's own `to_json`, whose
-  escapes (`\\n`, `\\"`, `\\u000B` ...) are byte-for-byte DuckDB's.
-- doubles: the shortest round-trip digits, laid out three ways, because the DuckDB engine
-  prints a double differently in each place:
-  - a CSV cell (pyarrow's writer): `1e+10`, `0.000001`, `1e-7`, `3` (no `.0`);
-  - JSON (DuckDB's JSON writer): `3.0`, `100000000000000000000.0`, `1e21`, `1e-7`;
-  - a CSV array element (DuckDB's VARCHAR cast, Python's `repr`): `3.0`, `1e+16`, `1e-05`.
-  Java's `Double.toString` (Spark's cast) is not always the shortest on Java 17 (about
-  1 in 700 random doubles get a 17th or 18th digit), so values with more than 15 digits
-  are re-derived from `format_string('%.{14,15,16}e')`, the first that reads back.
+- strings: JSON escapes through Spark's own `to_json`, whose escapes (`\\n`, `\\"`,
+  `\\u000B` ...) are byte-for-byte DuckDB's.
+- doubles: the shortest round-trip digits, laid out as DuckDB's JSON writer does (`3.0`,
+  `100000000000000000000.0`, `1e21`, `1e-7`). Java's `Double.toString` (Spark's cast)
+  is not always the shortest on Java 17 (about 1 in 700 random doubles get a 17th or
+  18th digit), so values with more than 15 digits are re-derived from
+  `format_string('%.{14,15,16}e')`, the first that reads back.
 - datetimes: Spark's string cast of TIMESTAMP_NTZ (`2024-02-29 23:59:01.5`) is DuckDB's.
 """
 
@@ -55,9 +53,7 @@ class DoubleStyle:
     exponent_digits: int  # 2 gives `1e-05`
 
 
-ARROW_CSV = DoubleStyle(-6, 10, False, True, 1)
 DUCKDB_JSON = DoubleStyle(-6, 21, True, False, 1)
-PYTHON_REPR = DoubleStyle(-4, 16, True, True, 2)
 
 
 MIN_NORMAL = "2.2250738585072014E-308D"
