@@ -53,6 +53,16 @@ def _export(engine, tmp_path, name, fmt=FileFormat.CSV):
     return engine.export(_plan(fmt), work, "f.csv")
 
 
+def test_an_export_runs_on_a_thread_of_its_own_as_a_worker_runs_it(engine, tmp_path):
+    expected = _export(engine, tmp_path, "main").files[0].read_bytes()
+    found: list[bytes] = []
+    thread = threading.Thread(target=lambda: found.append(
+        _export(engine, tmp_path, "thread").files[0].read_bytes()))
+    thread.start()
+    thread.join()
+    assert found == [expected]
+
+
 def test_split_export_parts_hold_at_most_max_rows_and_concatenate_to_the_single_file(
         engine, tmp_path):
     single = _export(engine, tmp_path, "one").files[0].read_bytes()

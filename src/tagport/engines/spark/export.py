@@ -184,7 +184,7 @@ class TextWriter:
         options = text_options(self.file_format, query, plan.output.encoding.delimiter, out,
                                max_rows)
         out.mkdir()
-        users.sparkSession.dataSource.register(PartsSource)
+        _register_parts_source(users.sparkSession)
         users.select("gio_id", *keys).write.format(SOURCE_NAME).options(**options) \
             .mode("append").save()
         return read_parts(out)
@@ -210,6 +210,15 @@ class TextWriter:
         with self.text.writer(sink, schema, plan.output.encoding.delimiter, names):
             pass
         return bytes(sink.getvalue())
+
+
+def _register_parts_source(spark: SparkSession) -> None:
+    """Register the executors' writer (parts.py) with the session, and make the session
+    this thread's active one: Spark looks Python data sources up in the JVM thread's
+    active session only, and the threads of a worker pool have none."""
+    spark.dataSource.register(PartsSource)
+    spark._jvm.org.apache.spark.sql.SparkSession.setActiveSession(  # type: ignore[union-attr]
+        spark._jsparkSession)
 
 
 class ParquetWriter:
