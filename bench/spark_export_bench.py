@@ -190,7 +190,7 @@ def run(args: argparse.Namespace) -> str:
     users = store.current().users  # type: ignore[union-attr]
 
     env = dict(os.environ, TAGPORT_ENGINE="spark", TAGPORT_SPARK_MASTER=args.master)
-    token = create_token(work)
+    token = create_token(work, f"bench-{os.getpid()}")  # --reuse keeps earlier tokens
     server = start_server(work, token, log_path=work / "server.log", env=env)
     times: dict[str, dict[str, list[float]]] = {f: {"a": [], "b": [], "c": [], "export": [],
                                                     "download": []} for f in args.formats}
