@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from threading import Event
 from typing import Any, Protocol
 
 from tagport.catalog.models import CatalogEntry, TagCoverage
+from tagport.computes import Definition
 from tagport.exports.capabilities import EngineCapabilities
 from tagport.exports.plan import ExportOutput, ExportPlan
 
@@ -73,6 +75,15 @@ class Engine(Protocol):
         before_commit: LoadHook | None = None,
     ) -> LoadReport:
         """Resolve and apply a file of user records, all or nothing (or valid rows only)."""
+        ...
+
+    def compute_tag(self, tag: CatalogEntry, definition: Definition, *, as_of: date,
+                    stop: Event | None = None) -> int:
+        """Replace `tag`'s values for every user at once with what `definition` (checked by
+        tagport.computes) yields on the compute date `as_of`, null for users it gives no
+        value; return the users that got one. A reader sees the old values or the new,
+        never a mix. A failing query raises computes.ComputeFailed and touches no value;
+        once `stop` is set, give up before replacing anything (computes.ComputeStopped)."""
         ...
 
     def user_count(self) -> int: ...

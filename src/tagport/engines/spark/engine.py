@@ -13,12 +13,14 @@ import os
 import shutil
 import threading
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import SparkSession
 
 from tagport.catalog.models import CatalogEntry
+from tagport.computes import Definition
 from tagport.config import Settings
 from tagport.engines.base import (
     InputFormat,
@@ -28,6 +30,7 @@ from tagport.engines.base import (
 )
 from tagport.engines.spark import CAPABILITIES, query
 from tagport.engines.spark import export as export_plan
+from tagport.engines.spark.compute import EventsSource, compute_tag
 from tagport.engines.spark.load import DuckDBOptions, load_file
 from tagport.engines.spark.store import ProfileStore
 from tagport.errors import ConfigError
@@ -64,17 +67,27 @@ def _new_session(master: str) -> SparkSession:
     return spark
 
 
+def _no_events():  # type: ignore[no-untyped-def]
+    # the event store's reader (tagport.engines.spark.events.read_events) plugs in here
+    raise ConfigError("the Spark engine has no events relation to compute tags from",
+                      code="ENGINE_UNAVAILABLE")
+
+
 class SparkEngine:
     name = "spark"
     capabilities = CAPABILITIES
 
     def __init__(self, spark: SparkSession, store: ProfileStore, *,
                  max_rows_per_file: int | None = None,
-                 duckdb_options: DuckDBOptions = DuckDBOptions()) -> None:
+                 duckdb_options: DuckDBOptions = DuckDBOptions(),
+                 events: EventsSource | None = None) -> None:
+        """`events`: the events relation computed tags read (a DataFrame of (gio_id, event,
+        time, dt, id, seq, <attributes>)), asked for at each computation."""
         self.spark = spark
         self.store = store
         self.max_rows_per_file = max_rows_per_file
         self._duckdb_options = duckdb_options
+        self._events = events or _no_events
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SparkEngine:
@@ -104,6 +117,11 @@ class SparkEngine:
         return load_file(self.spark, self.store, path, input_format, catalog,
                          skip_invalid=skip_invalid, before_commit=before_commit,
                          duckdb_options=self._duckdb_options)
+
+    def compute_tag(self, tag: CatalogEntry, definition: Definition, *, as_of: date,
+                    stop: threading.Event | None = None) -> int:
+        return compute_tag(self.spark, self.store, self._events, tag, definition,
+                           as_of=as_of, stop=stop)
 
     def user_count(self) -> int:
         with self.store.reading() as version:
