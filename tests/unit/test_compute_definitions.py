@@ -241,6 +241,7 @@ def test_a_sql_tag_is_one_select_over_event_and_user(sql, message):
 def test_spark_and_duckdb_file_readers_and_host_calls_are_refused():
     refused = [("spark", "SELECT reflect('java.lang.Runtime', 'getRuntime') AS tag_value"),
                ("spark", "SELECT gio_id FROM parquet.`/data/users`"),
+               ("spark", "SELECT TRANSFORM(gio_id) USING 'sh' AS (tag_value) FROM event"),
                ("duckdb", "SELECT * FROM read_parquet('/data/x.parquet')"),
                ("duckdb", "SELECT getenv('HOME') AS tag_value")]
     for dialect, sql in refused:

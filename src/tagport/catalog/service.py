@@ -129,6 +129,11 @@ class CatalogService:
     def by_key(self) -> dict[str, CatalogEntry]:
         return {e.key: e for e in self.list()}
 
+    def event_catalog(self) -> dict[str, dict[str, ValueType]]:
+        """Event key -> attribute key -> type, as conditions and computed tags read it."""
+        with self.engine.connect() as conn:
+            return repository.event_catalog(conn)
+
     def snapshot(self, conn: Connection | None = None) -> CatalogSnapshot:
         """The catalog as it is now, for validating requests: kept between calls and read
         again only when its version (entries, newest `updated_at`) moved, which every

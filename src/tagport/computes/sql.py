@@ -131,6 +131,9 @@ def _check_sources(query: exp.Query) -> None:
 
 
 def _check_functions(query: exp.Query) -> None:
+    if query.find(exp.QueryTransform) is not None:  # Spark/Hive: pipes rows through a program
+        raise SqlRefused("TRANSFORM ... USING (a script) is not allowed: a query reads only"
+                         " event and user")
     for func in query.find_all(exp.Func):
         name = _function_name(func)
         if name.lower() in _REFUSED_FUNCTIONS:
