@@ -23,6 +23,7 @@ from tagport.ops.metrics import Metrics
 from tagport.profiles.lookup import LookupService
 from tagport.profiles.service import ProfileService
 from tagport.results import open_result_store
+from tagport.tags.service import TagComputeService
 
 
 class Tagport:
@@ -48,6 +49,8 @@ class Tagport:
             lease_seconds=settings.job_lease_seconds, max_attempts=settings.max_attempts,
             capabilities=engine_capabilities(settings.engine),
         )
+        self.tag_computes = TagComputeService(self.db, self.catalog, self.jobs,
+                                              self.coverage, settings.zone)
         self._engine: Engine | None = None
         self._engine_lock = threading.Lock()
 
@@ -80,7 +83,8 @@ class Tagport:
 
     @cached_property
     def lookup(self) -> LookupService:
-        return LookupService(self.catalog, self.coverage, lambda: self.engine)
+        return LookupService(self.catalog, self.coverage, lambda: self.engine,
+                             detectors=self.tag_computes.detectors)
 
     def close(self) -> None:
         self.jobs.close()

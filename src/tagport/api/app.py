@@ -21,7 +21,9 @@ from tagport.console import install as install_console
 from tagport.core import Tagport
 from tagport.errors import TagportError, TooManyRequests
 from tagport.jobs.retention import RetentionSweeper
+from tagport.jobs.runner import worker_id
 from tagport.jobs.worker import WorkerPool
+from tagport.tags.schedule import DailySchedule
 
 log = logging.getLogger("tagport.api")
 
@@ -48,6 +50,8 @@ def create_app(
         pool: WorkerPool | None = None
         sweeper = RetentionSweeper(core.jobs, core.settings.retention_interval)
         sweeper.start()
+        schedule = DailySchedule(core.db, core.tag_computes, core.settings.compute_at,
+                                 core.settings.zone, worker_id("schedule")).__enter__()
         if run_workers:
             pool = WorkerPool(core.jobs, core.engine, core.settings.workers,
                               core.settings.poll_interval)
@@ -63,6 +67,7 @@ def create_app(
             if pool is not None:
                 app.state.exports_abandoned = not pool.stop(core.settings.shutdown_grace)
             sweeper.stop()
+            schedule.__exit__(None, None, None)
             sys.setswitchinterval(switch_interval)
             gc.unfreeze()
 

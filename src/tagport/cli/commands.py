@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from datetime import date
 from pathlib import Path
 
 import typer
@@ -161,6 +162,35 @@ def run_job(tp: Tagport, job: ExportJob, engine: Engine | None) -> ExportJob:
                                    code="NO_WORKER")
             time.sleep(0.2)  # a retry's time has not come, or the server's workers run it
     return job
+
+
+def compute(
+    keys: list[str] | None = typer.Argument(
+        None, help="Computed tags to compute (default: all, in dependency order)."),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="The compute date, YYYY-MM-DD (default: today, in "
+        "TAGPORT_TIMEZONE); `lastDays` windows end the day before it."),
+) -> None:
+    """Compute tags from the events, here or through the running server."""
+    day = _date(as_of) if as_of else None
+    with runtime.core() as tp:
+        engine = engine_or_server(tp, "computation")
+        job = run_job(tp, tp.tag_computes.trigger(keys or None, as_of=day), engine)
+        detectors = tp.tag_computes.detectors()
+    for key in job.properties:
+        if (state := detectors.get(key, {})).get("stage") == "FINISH":
+            runtime.out(f"{key}: {state['totalUsers']} users (as of {job.as_of})")
+    if job.stage is JobStage.ERROR:
+        with runtime.reported_errors():
+            raise TagportError(f"computation failed: {job.error_code}: {job.error_message}")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        runtime.err.print(f"error: --as-of: {text!r} is not a date (YYYY-MM-DD)", markup=False)
+        raise typer.Exit(2) from None
 
 
 def _place(src: Path, dest: Path) -> None:

@@ -12,7 +12,7 @@ from tagport.cli import jobs as jobs_cli
 from tagport.cli import remote as remote_cli
 from tagport.cli import runtime
 from tagport.cli import tokens as tokens_cli
-from tagport.cli.commands import demo, export, load, serve
+from tagport.cli.commands import compute, demo, export, load, serve
 from tagport.cli.worker import worker
 
 app = typer.Typer(help="tagport: export the users of a user tag, GrowingIO CDP 2.9 style.",
@@ -37,6 +37,7 @@ app.command()(load)
 app.command()(serve)
 app.command()(worker)
 app.command()(export)
+app.command()(compute)
 app.command()(demo)
 
 
