@@ -12,15 +12,18 @@ import atexit
 import os
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import SparkSession
 
-from tagport.catalog.models import CatalogEntry
+from tagport.catalog.models import CatalogEntry, EventDefinition
 from tagport.config import Settings
 from tagport.engines.base import (
+    EventLoadHook,
+    EventLoadReport,
     InputFormat,
     LoadHook,
     LoadReport,
@@ -28,6 +31,7 @@ from tagport.engines.base import (
 )
 from tagport.engines.spark import CAPABILITIES, query
 from tagport.engines.spark import export as export_plan
+from tagport.engines.spark.event_load import load_events
 from tagport.engines.spark.load import DuckDBOptions, load_file
 from tagport.engines.spark.store import ProfileStore
 from tagport.errors import ConfigError
@@ -104,6 +108,23 @@ class SparkEngine:
         return load_file(self.spark, self.store, path, input_format, catalog,
                          skip_invalid=skip_invalid, before_commit=before_commit,
                          duckdb_options=self._duckdb_options)
+
+    def load_events(
+        self,
+        path: Path,
+        input_format: InputFormat,
+        catalog: dict[str, CatalogEntry],
+        events_catalog: Mapping[str, EventDefinition],
+        *,
+        zone: tzinfo,
+        known_users_only: bool = False,
+        skip_invalid: bool = False,
+        before_commit: EventLoadHook | None = None,
+    ) -> EventLoadReport:
+        return load_events(self.spark, self.store, path, input_format, catalog, events_catalog,
+                           zone=zone, known_users_only=known_users_only,
+                           skip_invalid=skip_invalid, before_commit=before_commit,
+                           duckdb_options=self._duckdb_options)
 
     def user_count(self) -> int:
         with self.store.reading() as version:
