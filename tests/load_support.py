@@ -55,8 +55,8 @@ class Users:
     and reads the users back as exported JSON: identities `||`-joined, dates and datetimes
     as text."""
 
-    def __init__(self, engine, tmp: Path) -> None:
-        self.engine, self.tmp, self.n = engine, tmp, 0
+    def __init__(self, engine, tmp: Path, catalog: dict[str, CatalogEntry] = CATALOG) -> None:
+        self.engine, self.tmp, self.n, self.catalog = engine, tmp, 0, catalog
 
     def path(self, suffix: str) -> Path:
         self.n += 1
@@ -85,7 +85,7 @@ class Users:
         return self.file(path, InputFormat.PARQUET, **kw)
 
     def file(self, path: Path, input_format: InputFormat, **kw) -> LoadReport:
-        return self.engine.load(path, input_format, CATALOG, **kw)
+        return self.engine.load(path, input_format, self.catalog, **kw)
 
     def read(self, *keys: str) -> list[tuple]:
         self.n += 1

@@ -184,10 +184,13 @@ class Client:
                 return
             offset += len(page["values"])
 
-    def user(self, user_key: str, value: str) -> dict[str, Any]:
-        """One user found by an identity value (`user_key` like `$basic_userId`)."""
-        return self._call(  # type: ignore[no-any-return]
+    def user(self, user_key: str, value: str) -> dict[str, Any] | None:
+        """One user found by an identity value (`user_key` like `$basic_userId`), in
+        GrowingIO's shape (`gioId`, identity lists, values as strings); None when no user
+        holds it (the server's `gioId` "0")."""
+        found: dict[str, Any] = self._call(
             "GET", f"/v1/api/users/{quote(user_key, safe='')}/{quote(value, safe='')}")
+        return None if found.get("gioId") == "0" else found
 
     # -- exporting -----------------------------------------------------------------
 

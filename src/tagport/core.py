@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine as DbEngine
 from tagport.auth.tokens import TokenService
 from tagport.catalog.coverage import CoverageStore
 from tagport.catalog.service import CatalogService
+from tagport.computes import check_catalog
 from tagport.config import Settings
 from tagport.db import create_db_engine, migrate
 from tagport.engines import capabilities as engine_capabilities
@@ -37,7 +38,7 @@ class Tagport:
         self.results.work_root.mkdir(parents=True, exist_ok=True)
         self.db: DbEngine = create_db_engine(settings.metadata_url)
         migrate(self.db)
-        self.catalog = CatalogService(self.db)
+        self.catalog = CatalogService(self.db, check_computes=check_catalog)
         self.tokens = TokenService(self.db, settings.token_cache_seconds)
         self.coverage = CoverageStore(self.db)
         self.metrics = Metrics(self.db)

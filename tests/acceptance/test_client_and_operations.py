@@ -149,11 +149,12 @@ def test_list_tags_tag_users_and_user(client):
     assert tags["tag_rfm"]["detector"]["totalUsers"] == 3
     page = client.tag_users("tag_rfm", ["ids_$basic_userId"], limit=2)
     assert [u["identifications"]["id_$basic_userId"] for u in page["values"]] == [
-        "C001", "C004||C005"]
+        ["C001"], ["C004", "C005"]]
     assert page["hasNextPage"] and page["totalCount"] == 3
-    assert [u["gio_id"] for u in client.iter_tag_users("tag_rfm", page_size=2)] == [1, 3, 4]
+    assert [u["gioId"] for u in client.iter_tag_users("tag_rfm", page_size=2)] == ["1", "3", "4"]
     user = client.user("$basic_userId", "C004")
-    assert user["gio_id"] == 3 and user["properties"]["tag_interests"] == ["数码", "美妆"]
+    assert user["gioId"] == "3" and user["properties"]["tag_interests"] == ["数码", "美妆"]
+    assert client.user("$basic_userId", "C999") is None
 
 
 def test_server_errors_are_typed_exceptions_with_code_and_message(server, client):
@@ -165,8 +166,8 @@ def test_server_errors_are_typed_exceptions_with_code_and_message(server, client
         client.submit_export("tag_rfm", ["usr_nope"])
     assert bad.value.code == "UNKNOWN_PROPERTIES"
     with pytest.raises(NotFoundError) as nobody:
-        client.user("$basic_userId", "C999")
-    assert nobody.value.code == "USER_NOT_FOUND"
+        client.user("usr_gender", "男")
+    assert nobody.value.code == "IDENTITY_NOT_FOUND"
     _, url, _, _ = server
     with Client(url, "4aaa22c7-679f-49be-b97d-073dad5dfc15", language="US") as stranger:
         with pytest.raises(UnauthorizedError) as denied:

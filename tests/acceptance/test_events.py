@@ -126,7 +126,7 @@ def test_events_load_while_the_server_runs_is_handed_to_it(data, server, tmp_pat
     result = tagport(data, "events", "load", str(events))
     assert "holds the profile store; the load of" in result.stdout
     assert "appended=2 duplicates=0 users_created=1 rejected=0" in result.stdout
-    assert server.get("/v1/api/users/$basic_userId/C777").json()["gio_id"] == 6
+    assert server.get("/v1/api/users/$basic_userId/C777").json()["gioId"] == "6"
     bad = write_jsonl(tmp_path / "bad.jsonl", [pay("C001", "soon", "e-3")])
     refused = tagport(data, "events", "load", str(bad), check=False)
     assert refused.returncode == 1 and "line 1, field time" in refused.stderr

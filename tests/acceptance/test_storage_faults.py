@@ -79,3 +79,23 @@ def test_a_read_only_result_dir_ends_the_job_in_storage_unwritable(client, small
     assert result["error"]["code"] == "STORAGE_UNWRITABLE"
     subprocess.run(["mount", "-o", "remount,rw", str(small_fs)], check=True)
     assert run(client, {"properties": []})["stage"] == "FINISH"
+
+
+def test_a_cli_export_on_a_full_disk_runs_its_attempts_and_ends_with_the_error(
+        tmp_path, small_fs):
+    import sys
+
+    env = {**os.environ, "TAGPORT_RESULT_DIR": str(small_fs), "TAGPORT_MAX_ATTEMPTS": "2"}
+    tagport = [sys.executable, "-m", "tagport", "--data-dir", str(tmp_path / "data")]
+    for args in (["catalog", "apply", str(write_catalog(tmp_path / "c.json"))],
+                 ["load", str(write_users(tmp_path / "u.parquet", 20_000))]):
+        subprocess.run([*tagport, *args], env=env, check=True, capture_output=True)
+    started = time.monotonic()
+    done = subprocess.run([*tagport, "export", "tag_rfm", "-p", ",".join(ALL),
+                           "-o", str(tmp_path / "out.csv")],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and time.monotonic() - started < 60
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        "error: export failed: STORAGE_FULL: writing the result failed: ")
+    assert done.stderr.strip().endswith("(attempt 2 of 2)")
+    assert "Traceback" not in done.stderr and not (tmp_path / "out.csv").exists()

@@ -106,18 +106,18 @@ def test_english_names_follow_the_language_header(client, seeded, tmp_path):
 # -- GET /v1/api/user_tags/{tag_key}/users -----------------------------------------
 
 
-def test_tag_users_page_is_export_lines_by_gio_id(client):
+def test_tag_users_page_is_growingios_users_by_gio_id(client):
     response = client.get("/v1/api/user_tags/tag_rfm/users",
                           params={"properties": ["ids_$basic_userId", "usr_gender", "tag_rfm"]})
     assert response.status_code == 200
     assert response.json() == {
         "limit": 1000, "offset": 0, "totalCount": 3, "hasNextPage": False,
         "hasPreviousPage": False, "values": [
-            {"gio_id": 1, "identifications": {"id_$basic_userId": "C001"},
+            {"gioId": "1", "identifications": {"id_$basic_userId": ["C001"]},
              "properties": {"usr_gender": "男", "tag_rfm": "高"}},
-            {"gio_id": 3, "identifications": {"id_$basic_userId": "C004||C005"},
+            {"gioId": "3", "identifications": {"id_$basic_userId": ["C004", "C005"]},
              "properties": {"usr_gender": "女", "tag_rfm": "低"}},
-            {"gio_id": 4, "identifications": {"id_$basic_userId": "C006"},
+            {"gioId": "4", "identifications": {"id_$basic_userId": ["C006"]},
              "properties": {"usr_gender": None, "tag_rfm": "中"}},
         ]}
 
@@ -125,9 +125,9 @@ def test_tag_users_page_is_export_lines_by_gio_id(client):
 def test_tag_users_pages_follow_each_other(client):
     first = client.get("/v1/api/user_tags/tag_rfm/users?limit=2").json()
     second = client.get("/v1/api/user_tags/tag_rfm/users?limit=2&offset=2").json()
-    assert [u["gio_id"] for u in first["values"]] == [1, 3]
+    assert [u["gioId"] for u in first["values"]] == ["1", "3"]
     assert first["hasNextPage"] and not first["hasPreviousPage"]
-    assert second["values"] == [{"gio_id": 4, "identifications": {}, "properties": {}}]
+    assert second["values"] == [{"gioId": "4", "identifications": {}, "properties": {}}]
     assert not second["hasNextPage"] and second["hasPreviousPage"]
     assert first["totalCount"] == second["totalCount"] == 3
 
@@ -138,7 +138,7 @@ def test_growingio_bracket_and_comma_spellings_of_properties(client):
     b = client.get("/v1/api/user_tags/tag_interests/users"
                    "?properties=id_$basic_userId,tag_interests,gio_id").json()
     assert a == b
-    assert a["values"] == [{"gio_id": 3, "identifications": {"id_$basic_userId": "C004||C005"},
+    assert a["values"] == [{"gioId": "3", "identifications": {"id_$basic_userId": ["C004", "C005"]},
                             "properties": {"tag_interests": ["数码", "美妆"]}}]
 
 
@@ -201,7 +201,7 @@ def test_one_user_by_any_identity_value_and_key_spelling(client, user_key):
     response = client.get(f"/v1/api/users/{user_key}/C005")
     assert response.status_code == 200
     assert response.json() == {
-        "gio_id": 3, "identifications": {"id_$basic_userId": "C004||C005"},
+        "gioId": "3", "identifications": {"ids_$basic_userId": ["C004", "C005"]},
         "properties": {"usr_gender": "女", "usr_age": None, "tag_rfm": "低",
                        "tag_interests": ["数码", "美妆"]}}
 
@@ -212,16 +212,13 @@ def test_a_value_with_a_slash_or_unicode_is_found(client, seeded, tmp_path):
     assert seeded.profiles.load(odd).applied
     response = client.get("/v1/api/users/$basic_userId/a%2Fb%20%E7%94%A8%E6%88%B7")
     assert response.status_code == 200
-    assert response.json()["properties"]["usr_age"] == 7
+    assert response.json()["properties"]["usr_age"] == "7"  # GrowingIO's values are strings
 
 
-def test_unknown_user_is_404(client):
+def test_unknown_user_is_growingios_user_zero(client):
     response = client.get("/v1/api/users/$basic_userId/C999", headers={"language": "US"})
-    assert response.status_code == 404
-    assert response.json() == {"code": "USER_NOT_FOUND",
-                               "message": "no user has id_$basic_userId 'C999'"}
-    assert client.get("/v1/api/users/$basic_userId/C999").json()["message"] == (
-        "没有用户的 id_$basic_userId 为 'C999'")
+    assert response.status_code == 200
+    assert response.json() == {"gioId": "0", "identifications": {}, "properties": {}}
 
 
 def test_unknown_identity_is_404(client):

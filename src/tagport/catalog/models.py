@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class Kind(StrEnum):
@@ -61,10 +62,19 @@ class CatalogEntry:
     description: str = ""
     name_en: str | None = None
     has_data: bool = False
+    # a computed tag's definition as written (checked by tagport.computes at apply) and
+    # its trigger, DAILY or ONCE; None for loaded values
+    compute: dict[str, Any] | None = field(default=None, hash=False)
+    scheduler: str | None = None
 
     @property
     def is_identity(self) -> bool:
         return self.kind is Kind.IDENTITY
+
+    @property
+    def compute_type(self) -> str | None:
+        """GrowingIO's tag type of a computed tag (`AGGREGATED`, ...); None when loaded."""
+        return None if self.compute is None else str(self.compute.get("type"))
 
     @property
     def type_label(self) -> str:

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from tagport.catalog.models import CatalogEntry, EventAttribute, EventDefinition, Kind, ValueType
 from tagport.db import catalog_entries as t
+from tagport.db import event_attributes, event_definitions
 from tagport.db import event_attributes as ea
 from tagport.db import event_definitions as ed
 
@@ -24,6 +25,8 @@ def _entry(row: sa.Row) -> CatalogEntry:
         description=row.description,
         name_en=row.name_en,
         has_data=bool(row.has_data),
+        compute=row.compute,
+        scheduler=row.scheduler,
     )
 
 
@@ -54,7 +57,7 @@ def insert_entry(conn: Connection, entry: CatalogEntry) -> None:
             key=entry.key, kind=entry.kind.value, name=entry.name, name_en=entry.name_en,
             value_type=entry.value_type.value, is_array=entry.is_array,
             description=entry.description, has_data=False, position=position + 1,
-            created_at=now, updated_at=now,
+            created_at=now, updated_at=now, compute=entry.compute, scheduler=entry.scheduler,
         )
     )
 
@@ -64,7 +67,7 @@ def update_entry(conn: Connection, entry: CatalogEntry) -> None:
         t.update().where(t.c.key == entry.key).values(
             name=entry.name, name_en=entry.name_en, value_type=entry.value_type.value,
             is_array=entry.is_array, description=entry.description,
-            updated_at=datetime.now(UTC),
+            compute=entry.compute, scheduler=entry.scheduler, updated_at=datetime.now(UTC),
         )
     )
 
@@ -127,3 +130,15 @@ def put_event_attributes(conn: Connection, event_key: str,
         elif old != attribute:
             conn.execute(ea.update().where(ea.c.event_key == event_key,
                                            ea.c.key == attribute.key).values(**values))
+
+
+def event_catalog(conn: Connection) -> dict[str, dict[str, ValueType]]:
+    """The event catalog as computed tags read it: event key -> attribute key -> type
+    (an event without attributes maps to an empty dict)."""
+    events = event_definitions
+    catalog: dict[str, dict[str, ValueType]] = {
+        row.key: {} for row in conn.execute(sa.select(events.c.key).order_by(events.c.position))}
+    rows = conn.execute(sa.select(event_attributes).order_by(event_attributes.c.position))
+    for row in rows:
+        catalog.setdefault(row.event_key, {})[row.key] = ValueType(row.value_type)
+    return catalog

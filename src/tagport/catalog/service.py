@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,7 +59,9 @@ def entries_from_file(spec: CatalogFile) -> list[CatalogEntry]:
         for a in spec.attributes
     ]
     entries += [
-        CatalogEntry(t.key, Kind.TAG, t.name, t.type, t.is_array, t.description, t.name_en)
+        CatalogEntry(t.key, Kind.TAG, t.name, t.type, t.is_array, t.description, t.name_en,
+                     compute=t.compute,
+                     scheduler=t.scheduler or ("DAILY" if t.compute is not None else None))
         for t in spec.tags
     ]
     seen: set[str] = set()
@@ -103,15 +106,33 @@ class CatalogSnapshot:
     by_key: dict[str, CatalogEntry]
 
 
+# Checks the catalog's computed tags (tagport.computes.check_catalog, above this package:
+# the composition root passes it in): the whole catalog after an apply and the event
+# catalog (event key -> attribute key -> type); raises InvalidInput to refuse the apply.
+ComputeCheck = Callable[[list[CatalogEntry], Mapping[str, Mapping[str, ValueType]]], object]
+
+
+def _no_compute_check(entries: list[CatalogEntry],
+                      events: Mapping[str, Mapping[str, ValueType]]) -> None:
+    for entry in entries:
+        if entry.compute is not None:
+            raise InvalidInput(f"{entry.key}: compute: this catalog service checks no"
+                               " computed tags (it was built without tagport.computes)")
+
+
 class CatalogService:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, check_computes: ComputeCheck = _no_compute_check
+                 ) -> None:
         self.engine = engine
+        self.check_computes = check_computes
         self._cached: CatalogSnapshot | None = None
         self._cache_lock = threading.Lock()
 
     def apply(self, entries: list[CatalogEntry],
               events: list[EventDefinition] | None = None) -> ApplyReport:
-        """Add new entries and events and update names/descriptions, all or nothing."""
+        """Add new entries and events and update names/descriptions and definitions, all
+        or nothing: a computed tag whose definition does not check refuses the whole
+        apply (events first, so a definition may name an event of the same file)."""
         report = ApplyReport()
         with self.engine.begin() as conn:
             _apply_events(conn, events or [], report)
@@ -134,6 +155,8 @@ class CatalogService:
                 else:
                     repository.update_entry(conn, entry)
                     report.updated.append(entry.key)
+            # the catalog as it would be: a tier may read a tag this file does not name
+            self.check_computes(repository.list_entries(conn), repository.event_catalog(conn))
         return report
 
     def list(self) -> list[CatalogEntry]:
@@ -142,6 +165,11 @@ class CatalogService:
 
     def by_key(self) -> dict[str, CatalogEntry]:
         return {e.key: e for e in self.list()}
+
+    def event_catalog(self) -> dict[str, dict[str, ValueType]]:
+        """Event key -> attribute key -> type, as conditions and computed tags read it."""
+        with self.engine.connect() as conn:
+            return repository.event_catalog(conn)
 
     def snapshot(self, conn: Connection | None = None) -> CatalogSnapshot:
         """The catalog as it is now, for validating requests: kept between calls and read
@@ -203,6 +231,6 @@ def _apply_events(conn: Connection, events: list[EventDefinition], report: Apply
 
 
 def _same(a: CatalogEntry, b: CatalogEntry) -> bool:
-    return (a.name, a.name_en, a.description, a.type_label) == (
-        b.name, b.name_en, b.description, b.type_label,
+    return (a.name, a.name_en, a.description, a.type_label, a.compute, a.scheduler) == (
+        b.name, b.name_en, b.description, b.type_label, b.compute, b.scheduler,
     )

@@ -15,11 +15,11 @@ from tagport import demo as demo_data
 from tagport.catalog.service import entries_from_file, read_catalog_file
 from tagport.cli import runtime
 from tagport.core import Tagport
-from tagport.engines.base import LoadReport
+from tagport.engines.base import Engine, LoadReport
 from tagport.errors import NotFound, StoreBusy, TagportError
 from tagport.exports.spec import ExportRequest
-from tagport.jobs.models import JobStage
-from tagport.jobs.runner import worker_id
+from tagport.jobs.models import ExportJob, JobStage
+from tagport.jobs.runner import Turn, worker_id
 from tagport.ops.logs import logging_config
 from tagport.results import StoredObject
 
@@ -124,25 +124,42 @@ def export(
     runtime.out(f"{job.row_count} rows written to {dest}")
 
 
-def _run_export_job(tp: Tagport, request: ExportRequest):  # type: ignore[no-untyped-def]
+def _run_export_job(tp: Tagport, request: ExportRequest) -> ExportJob:
     """Submit a job; run it in this process, or wait for the server that owns the store."""
+    engine = engine_or_server(tp, "export")
+    return run_job(tp, tp.jobs.submit(request, token_id=None), engine)
+
+
+def engine_or_server(tp: Tagport, what: str) -> Engine | None:
+    """The engine, for this process to run a job on; None when the running server holds
+    the profile store (its workers run the job; said on stderr)."""
     try:
-        engine = tp.engine
+        return tp.engine
     except StoreBusy:
-        engine = None
         server = control.running_server(tp.settings)
         if server is None:
             raise
         runtime.err.print(f"the running server at {server.url} holds the profile store; "
-                          "the export runs there")
-    job = tp.jobs.submit(request, token_id=None)
+                          f"the {what} runs there")
+        return None
+
+
+def run_job(tp: Tagport, job: ExportJob, engine: Engine | None) -> ExportJob:
+    """Run `job` here, attempt after attempt (the workers' backoff and max attempts),
+    until it ends; with no engine here, wait for the server's workers while it runs."""
+    worker = worker_id("cli")
     with Console(stderr=True).status(f"job {job.id}: {job.stage.value}") as status:
-        if engine is not None:  # here, unless the server's workers claim it first
-            status.update(f"job {job.id}: RUNNING")
-            tp.jobs.runner.run_next(worker_id("cli"), engine, job_id=job.id)
         while not (job := tp.jobs.get(job.id)).stage.is_final:
             status.update(f"job {job.id}: {job.stage.value}")
-            time.sleep(0.2)
+            if engine is not None:
+                if tp.jobs.runner.run_next(worker, engine, job_id=job.id) is Turn.RAN:
+                    continue
+            elif control.running_server(tp.settings) is None:
+                raise TagportError(f"job {job.id} is {job.stage.value}, and the server that "
+                                   "held the profile store has stopped: start it again (it "
+                                   "runs the job), or run the command again",
+                                   code="NO_WORKER")
+            time.sleep(0.2)  # a retry's time has not come, or the server's workers run it
     return job
 
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from tagport.config import Settings
 from tagport.core import Tagport
 from tagport.errors import TagportError
+from tagport.ops.logs import configure_cli_logging
 
 DATA_DIR: Path | None = None
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -29,7 +30,9 @@ def settings(**overrides: object) -> Settings:
 def core(**overrides: object) -> Iterator[Tagport]:
     """The core on the chosen data dir; a TagportError ends the command with its message."""
     with reported_errors():
-        instance = Tagport(settings(**overrides))
+        chosen = settings(**overrides)
+        configure_cli_logging(chosen.log_level)
+        instance = Tagport(chosen)
         try:
             yield instance
         finally:

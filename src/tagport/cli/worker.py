@@ -11,8 +11,10 @@ from types import FrameType
 import typer
 
 from tagport.cli import runtime
+from tagport.engines import capabilities as engine_capabilities
 from tagport.engines import open_engine
 from tagport.engines.on_demand import EngineOnDemand
+from tagport.jobs.models import EXPORT
 from tagport.jobs.worker import WorkerPool
 from tagport.ops.logs import logging_config
 
@@ -33,7 +35,9 @@ def worker(
         logging.config.dictConfig(logging_config(s.log_format, s.log_level))
         # DuckDB: read-only, and only while an export runs (see docs/deploy.md)
         engines = EngineOnDemand(lambda: open_engine(s, read_only=True))
-        pool = WorkerPool(tp.jobs, engines, s.workers, s.poll_interval)
+        # a single-writer engine opened read-only runs exports only: computations write
+        kinds = [EXPORT] if engine_capabilities(s.engine).single_writer else None
+        pool = WorkerPool(tp.jobs, engines, s.workers, s.poll_interval, kinds=kinds)
         stop = _stop_event()
         pool.start()
         runtime.out(f"tagport worker {pool.name}: {s.workers} export thread(s), "

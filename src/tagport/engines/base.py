@@ -20,13 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import date, tzinfo
 from enum import StrEnum
 from pathlib import Path
 from threading import Event
 from typing import Any, Protocol
 
 from tagport.catalog.models import CatalogEntry, EventDefinition, TagCoverage
+from tagport.computes import Definition
 from tagport.exports.capabilities import EngineCapabilities
 from tagport.exports.plan import ExportOutput, ExportPlan
 
@@ -117,6 +118,15 @@ class Engine(Protocol):
         unless `known_users_only`) and append them, all or nothing (or valid ones only);
         an event whose `id` is stored on its day already is skipped. `zone` gives times
         without an offset their instant and every event its local day (`dt`)."""
+        ...
+
+    def compute_tag(self, tag: CatalogEntry, definition: Definition, *, as_of: date,
+                    stop: Event | None = None) -> int:
+        """Replace `tag`'s values for every user at once with what `definition` (checked by
+        tagport.computes) yields on the compute date `as_of`, null for users it gives no
+        value; return the users that got one. A reader sees the old values or the new,
+        never a mix. A failing query raises computes.ComputeFailed and touches no value;
+        once `stop` is set, give up before replacing anything (computes.ComputeStopped)."""
         ...
 
     def user_count(self) -> int: ...

@@ -9,6 +9,7 @@ and no compression the writable is the file itself, so the common case pays noth
 from __future__ import annotations
 
 import codecs
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,6 +46,41 @@ class Transcoder:
         self.closed = True
 
 
+class GzipStream:
+    """A writable that gzips what passes through, at zlib's level 6 (gzip's default).
+
+    pyarrow's gzip stream compresses at its highest level: 4x the CPU of level 6 for a
+    file ~10% smaller (bench/export_bench.py). zlib releases the GIL while it compresses,
+    so the engine's threads go on meanwhile.
+    """
+
+    LEVEL = 6
+
+    def __init__(self, target: pa.NativeFile) -> None:
+        self.target = target
+        self._zlib = zlib.compressobj(self.LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self.target.write(self._zlib.compress(view))
+        return view.nbytes
+
+    def flush(self) -> None:
+        """Nothing to do: what zlib holds back goes out at `close`."""
+
+    def close(self) -> None:
+        if not self.closed:
+            self.target.write(self._zlib.flush())
+            self.closed = True
+
+
+def _compressed(raw: pa.NativeFile, compression: Compression) -> Any:
+    if compression is Compression.GZIP:
+        return GzipStream(raw)
+    return pa.CompressedOutputStream(raw, compression.value)
+
+
 @contextmanager
 def text_sink(dest: Path, output: OutputFormat) -> Iterator[Any]:
     """A writable for UTF-8 text that lands in `dest` as `output` says.
@@ -55,7 +91,7 @@ def text_sink(dest: Path, output: OutputFormat) -> Iterator[Any]:
     with pa.OSFile(str(dest), "wb") as raw:
         stream = raw
         if output.compression is not Compression.NONE:
-            stream = pa.CompressedOutputStream(raw, output.compression.value)
+            stream = _compressed(raw, output.compression)
         try:
             encoding = output.encoding
             if encoding.bom:

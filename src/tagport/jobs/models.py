@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from tagport.exports.formats import OutputFormat
@@ -28,6 +28,9 @@ class JobStage(StrEnum):
     def is_final(self) -> bool:
         return self in (JobStage.FINISH, JobStage.ERROR)
 
+
+EXPORT = "export"
+COMPUTE = "compute"
 
 UNFINISHED = (JobStage.NONE, JobStage.READY, JobStage.RUNNING, JobStage.DATA_READY)
 CLAIMED = (JobStage.READY, JobStage.RUNNING, JobStage.DATA_READY)
@@ -58,6 +61,12 @@ class ExportJob:
     lease_until: datetime | None = None  # the claim lapses then unless renewed
     compression: str = "none"
     charset: str = "UTF-8"
+    kind: str = "export"  # | "compute": computes the tags listed in `properties`, in order
+    as_of: date | None = None  # a computation's compute date
+
+    @property
+    def is_export(self) -> bool:
+        return self.kind == EXPORT
 
     def request(self) -> ExportRequest:
         """The export request this job runs (validated again when it starts)."""

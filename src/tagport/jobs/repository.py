@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tagport.db import as_utc, job_files
 from tagport.db import jobs as t
-from tagport.jobs.models import CLAIMED, UNFINISHED, ExportJob, JobPage, JobStage
+from tagport.jobs.models import CLAIMED, EXPORT, UNFINISHED, ExportJob, JobPage, JobStage
 
 
 def _job(row: sa.Row, files: tuple[str, ...] = ()) -> ExportJob:
@@ -27,7 +27,7 @@ def _job(row: sa.Row, files: tuple[str, ...] = ()) -> ExportJob:
         byte_count=row.byte_count, error_code=row.error_code, error_message=row.error_message,
         expired_at=as_utc(row.expired_at), claimed_by=row.claimed_by,
         lease_until=as_utc(row.lease_until), compression=row.compression,
-        charset=row.charset,
+        charset=row.charset, kind=row.kind, as_of=row.as_of,
     )
 
 
@@ -37,7 +37,8 @@ def _row(job: ExportJob) -> dict[str, Any]:
         properties=job.properties, file_format=job.file_format,
         header_type=job.header_type, compression=job.compression, charset=job.charset,
         stage=job.stage.value, created_at=job.created_at, updated_at=job.created_at,
-        attempts=0, request_key=job.request_key, cancel_requested=False,
+        attempts=0, request_key=job.request_key, cancel_requested=False, kind=job.kind,
+        as_of=job.as_of,
     )
 
 
@@ -262,8 +263,9 @@ def cancel(conn: Connection, job_id: str) -> bool:
 
 
 def claim_next(conn: Connection, worker: str, lease_seconds: float,
-               max_attempts: int) -> str | None:
-    """Claim the oldest claimable job that has attempts left; its id, or None.
+               max_attempts: int, kinds: Iterable[str] | None = None) -> str | None:
+    """Claim the oldest claimable job that has attempts left, of one of `kinds` (default
+    any); its id, or None.
 
     PostgreSQL: `SELECT ... FOR UPDATE SKIP LOCKED`, so workers never queue behind each
     other's candidate; SQLite has one writer, and the guarded UPDATE decides.
@@ -273,6 +275,8 @@ def claim_next(conn: Connection, worker: str, lease_seconds: float,
         .where(_claimable(conn), t.c.attempts < max_attempts)
         .order_by(t.c.created_at, t.c.id)
     )
+    if kinds is not None:
+        query = query.where(t.c.kind.in_(list(kinds)))
     if conn.dialect.name == "postgresql":
         query = query.limit(1).with_for_update(skip_locked=True)
     else:
@@ -402,7 +406,7 @@ def finished_before(conn: Connection, cutoff: datetime) -> list[ExportJob]:
     """Finished jobs older than `cutoff` whose files have not been swept yet."""
     rows = conn.execute(
         sa.select(t).where(t.c.stage == JobStage.FINISH.value, t.c.finished_at < cutoff,
-                           t.c.expired_at.is_(None))
+                           t.c.expired_at.is_(None), t.c.kind == EXPORT)
     )
     return [_job(r) for r in rows]
 
@@ -410,3 +414,24 @@ def finished_before(conn: Connection, cutoff: datetime) -> list[ExportJob]:
 def mark_expired(conn: Connection, job_id: str, when: datetime) -> None:
     conn.execute(t.update().where(t.c.id == job_id, t.c.expired_at.is_(None))
                  .values(expired_at=when))
+
+
+def unfinished_of_kind(conn: Connection, kind: str) -> list[ExportJob]:
+    """The unfinished jobs of `kind` (e.g. the computations queued or running)."""
+    rows = conn.execute(sa.select(t).where(t.c.kind == kind,
+                                           t.c.stage.in_([s.value for s in UNFINISHED]))
+                        .order_by(t.c.created_at)).all()
+    return [_job(row) for row in rows]
+
+
+COMPUTE_LOCK = 0x7461_6763  # "tagc": a PostgreSQL advisory lock id
+
+
+def lock_kind(conn: Connection) -> None:
+    """Serialise the submits of non-export jobs until the transaction ends (an advisory
+    lock on PostgreSQL; on SQLite a write, which takes the database's write lock), so
+    that "one computation of a tag at a time" holds across processes."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": COMPUTE_LOCK})
+    else:
+        conn.execute(t.update().where(sa.false()).values(id=t.c.id))

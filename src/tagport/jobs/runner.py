@@ -65,6 +65,11 @@ def worker_id(label: str) -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{label}"
 
 
+JobHandler = Callable[[ExportJob, Engine, threading.Event], int]
+"""Runs a job of a non-export kind on the engine; returns its count (users computed).
+Raises on failure (retried unless a 4xx TagportError), ExportStopped once the event is set."""
+
+
 class JobRunner:
     def __init__(self, db: DbEngine, catalog: CatalogService, results: ResultStore, *,
                  lease_seconds: float = 30.0, max_attempts: int = 3) -> None:
@@ -75,16 +80,20 @@ class JobRunner:
         self.max_attempts = max_attempts
         # job id -> (worker, stop of its export) while it runs in this process
         self._running: dict[str, tuple[str, threading.Event]] = {}
+        # how jobs of kinds other than exports run, registered by the services that
+        # queue them (the composition root wires them: core.py)
+        self.handlers: dict[str, JobHandler] = {}
 
     # -- claims ------------------------------------------------------------------------
 
-    def claim_next(self, worker: str) -> str | None:
-        """Claim the oldest claimable job for `worker`; first end the jobs that have no
-        attempt left (their last run was interrupted) in ERROR."""
+    def claim_next(self, worker: str, kinds: Iterable[str] | None = None) -> str | None:
+        """Claim the oldest claimable job (of `kinds`, default any) for `worker`; first
+        end the jobs that have no attempt left (their last run was interrupted) in ERROR."""
         with self.db.begin() as conn:
             given_up = [job for job in repository.exhausted(conn, self.max_attempts)
                         if repository.give_up(conn, job, "INTERRUPTED", _interrupted(job))]
-            job_id = repository.claim_next(conn, worker, self.lease_seconds, self.max_attempts)
+            job_id = repository.claim_next(conn, worker, self.lease_seconds, self.max_attempts,
+                                           kinds)
         for job in given_up:
             log.error("job %s failed: %s", job.id, _interrupted(job))
             self._drop(job.name)
@@ -114,13 +123,15 @@ class JobRunner:
     # -- running -----------------------------------------------------------------------
 
     def run_next(self, worker: str, engine: Engine | EngineSource, *,
-                 job_id: str | None = None, stopping: threading.Event | None = None) -> Turn:
+                 job_id: str | None = None, stopping: threading.Event | None = None,
+                 kinds: Iterable[str] | None = None) -> Turn:
         """The way in for every worker (the pool's threads, `tagport export`): claim a job
         for `worker` (`job_id`, or the oldest claimable), open the engine and run the job
         to FINISH, ERROR or a later retry. A claim made as `stopping` is set, or that the
-        engine cannot serve, goes back to the queue."""
+        engine cannot serve, goes back to the queue. `kinds`: the kinds of job this worker
+        takes (a read-only engine takes only exports)."""
         if job_id is None:
-            claimed = self.claim_next(worker)
+            claimed = self.claim_next(worker, kinds)
         else:
             claimed = job_id if self.claim(job_id, worker) else None
         if claimed is None:
@@ -172,6 +183,9 @@ class JobRunner:
 
     def _attempt(self, job: ExportJob, engine: Engine, worker: str,
                  stop: threading.Event) -> None:
+        if not job.is_export:
+            self._run_handler(job, engine, worker, stop)
+            return
         job_dir = self.results.work_root / job.name
         work_dir = job_dir / f"{WORK_DIR_PREFIX}{job.attempts}"
         try:
@@ -203,6 +217,30 @@ class JobRunner:
             self._fail(job, worker, exc)
         finally:
             _remove_work_dir(work_dir)
+
+    def _run_handler(self, job: ExportJob, engine: Engine, worker: str,
+                     stop: threading.Event) -> None:
+        """A job of another kind (a computation): its handler does the work on the
+        engine, and the job moves through the same stages, leases and retries, with no
+        files: RUNNING while the handler runs, then DATA_READY and FINISH."""
+        handler = self.handlers.get(job.kind)
+        try:
+            if handler is None:
+                raise TagportError(f"no handler for jobs of kind {job.kind!r} in this process")
+            if not self._move(repository.start, job.id, worker):
+                return
+            count = handler(job, engine, stop)
+            if not (self._move(repository.rows_written, job.id, worker, count)
+                    and self._move(repository.finish, job.id, worker, 0)):
+                log.warning("job %s: %s no longer holds it", job.id, worker)
+                return
+            log.info("job %s (%s) finished: %s (attempt %d by %s)", job.id, job.kind, count,
+                     job.attempts, worker)
+        except ExportStopped as stopped:
+            log.info("job %s: %s stopped it (%s): cancelled or taken over", job.id, worker,
+                     stopped)
+        except Exception as exc:  # the attempt fails, the worker goes on
+            self._fail(job, worker, exc)
 
     def _move(self, move: Callable[..., bool], job_id: str, *args: Any) -> bool:
         """Make a repository move in a transaction of its own; True when it moved."""

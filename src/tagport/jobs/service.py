@@ -6,8 +6,9 @@ import asyncio
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from tagport.exports.capabilities import EngineCapabilities
 from tagport.exports.result import job_result
 from tagport.exports.spec import ExportRequest, plan_export
 from tagport.jobs import repository
-from tagport.jobs.models import ExportJob, JobPage, JobStage
+from tagport.jobs.models import COMPUTE, ExportJob, JobPage, JobStage
 from tagport.jobs.runner import JobRunner
 from tagport.jobs.submits import SubmitWriter
 from tagport.results import ResultStore, StoredObject
@@ -91,6 +92,30 @@ class JobService:
             return await anyio.to_thread.run_sync(self.submit, request, token_id)
         return await asyncio.wrap_future(
             self.writer.put(self.prepare_quickly(request, token_id)))
+
+    def submit_compute(self, tag_keys: list[str], as_of: date, token_id: int | None,
+                       check: Callable[[list[ExportJob]], None]) -> ExportJob:
+        """Queue a computation of `tag_keys`, in that order, for `as_of`. `check` sees the
+        unfinished computations first, in the same serialised transaction, and raises to
+        refuse (409 while one of the tags is being computed)."""
+        now = datetime.now(UTC)
+        with self.db.begin() as conn:
+            repository.lock_kind(conn)
+            check(repository.unfinished_of_kind(conn, COMPUTE))
+            for _ in range(10):
+                job = ExportJob(
+                    id=naming.new_job_id(), name=naming.new_compute_name(now.astimezone()),
+                    token_id=token_id, tag_key=tag_keys[0] if len(tag_keys) == 1 else "*",
+                    properties=list(tag_keys), file_format="", header_type="",
+                    stage=JobStage.NONE, created_at=now, kind=COMPUTE, as_of=as_of)
+                if repository.insert_if_new(conn, job):
+                    return job
+        raise TagportError("could not draw a unique job id")
+
+    def unfinished(self, kind: str) -> list[ExportJob]:
+        """The unfinished jobs of `kind`, oldest first."""
+        with self.db.connect() as conn:
+            return repository.unfinished_of_kind(conn, kind)
 
     def prepare(self, request: ExportRequest, token_id: int | None,
                 catalog: CatalogSnapshot | None = None) -> Submit:

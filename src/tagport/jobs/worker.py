@@ -6,6 +6,7 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Iterable
 
 from tagport.engines.base import Engine
 from tagport.engines.on_demand import EngineSource, engine_source
@@ -27,8 +28,11 @@ class WorkerPool:
     """
 
     def __init__(self, service: JobService, engine: Engine | EngineSource, size: int,
-                 poll_interval: float) -> None:
+                 poll_interval: float, *, kinds: Iterable[str] | None = None) -> None:
+        """`kinds`: the kinds of job the pool takes (default any; a pool on a read-only
+        engine takes only exports)."""
         self.service = service
+        self.kinds = kinds
         self.engines: EngineSource = engine_source(engine)
         self.size = size
         self.poll_interval = poll_interval
@@ -72,7 +76,7 @@ class WorkerPool:
         while not self._stopping.is_set():
             try:
                 turn = self.service.runner.run_next(worker, self.engines,
-                                                    stopping=self._stopping)
+                                                    stopping=self._stopping, kinds=self.kinds)
                 if turn is Turn.RAN:
                     continue
                 if turn is Turn.HANDED_BACK:  # the store is busy or broken: not at once

@@ -73,3 +73,28 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
     config["loggers"]["tagport"] = {"handlers": ["default"], "level": level.upper(),
                                     "propagate": False}
     return config
+
+
+class OneLineFormatter(logging.Formatter):
+    """`tagport: <message>`, one line: the traceback only at the debug level."""
+
+    def __init__(self, debug: bool) -> None:
+        super().__init__("tagport: %(message)s")
+        self.debug = debug
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not self.debug and (record.exc_info or record.exc_text):
+            record = logging.makeLogRecord({**record.__dict__, "exc_info": None,
+                                            "exc_text": None})
+        return super().format(record)
+
+
+def configure_cli_logging(level: str) -> None:
+    """The CLI's log lines on stderr: warnings and above (or `level` when lower), one
+    line each; a traceback only with TAGPORT_LOG_LEVEL=debug."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter(debug=level == "debug"))
+    logger = logging.getLogger("tagport")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
+    logger.propagate = False

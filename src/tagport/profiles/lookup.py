@@ -17,6 +17,7 @@ from tagport.exports.plan import ExportPlan
 from tagport.exports.selection import TagSelection
 from tagport.exports.spec import normalise_properties
 from tagport.i18n import Language, Text
+from tagport.profiles.growingio import UNKNOWN_USER, growingio_user
 
 MAX_PAGE_PROPERTIES = 20
 MAX_PAGE_LIMIT = 1000
@@ -25,7 +26,6 @@ TAG_TYPE = "IMPORT"  # tagport's tags hold values loaded from files (GrowingIO's
 
 TAG_NOT_FOUND = Text("用户标签 {key!r} 不存在", "user tag {key!r} does not exist")
 IDENTITY_NOT_FOUND = Text("用户身份 {key!r} 不存在", "identity {key!r} does not exist")
-USER_NOT_FOUND = Text("没有用户的 {key} 为 {value!r}", "no user has {key} {value!r}")
 TOO_MANY = Text("properties：最多 {max} 个不同的属性，收到 {got} 个",
                 "properties: at most {max} distinct properties, got {got}")
 UNKNOWN = Text("properties：未知的键：{keys}", "properties: unknown keys: {keys}")
@@ -65,17 +65,21 @@ def display_name(entry: CatalogEntry, language: Language) -> str:
 
 
 def tag_document(tag: CatalogEntry, coverage: StoredCoverage | None,
-                 language: Language) -> dict[str, Any]:
-    """A tag as `GET /v1/api/user_tags` lists it; `detector.stage` is NONE until a load
-    after the tag was defined has measured it."""
+                 language: Language, computed: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A tag as `GET /v1/api/user_tags` lists it. A loaded tag's `detector.stage` is
+    NONE until a load after the tag was defined has measured it; a computed tag's type
+    is its compute type and `computed` its detector (tags.service)."""
     detector: dict[str, Any] = {"stage": "NONE", "detectedAt": None, "totalUsers": 0,
                                 "usersRatio": 0.0}
-    if coverage is not None:
+    if computed is not None:
+        detector = computed
+    elif coverage is not None:
         detector = {"stage": "FINISH",
                     "detectedAt": coverage.measured_at.isoformat(timespec="milliseconds"),
                     "totalUsers": coverage.covered_users, "usersRatio": coverage.ratio}
     return {
-        "id": tag.key, "key": tag.key, "name": display_name(tag, language), "type": TAG_TYPE,
+        "id": tag.key, "key": tag.key, "name": display_name(tag, language),
+        "type": tag.compute_type or TAG_TYPE,
         "description": tag.description,
         "valueType": {"type": tag.value_type.value.upper(), "isArray": tag.is_array},
         "detector": detector,
@@ -84,9 +88,11 @@ def tag_document(tag: CatalogEntry, coverage: StoredCoverage | None,
 
 class LookupService:
     def __init__(self, catalog: CatalogService, coverage: CoverageStore,
-                 engine: Callable[[], Engine]) -> None:
+                 engine: Callable[[], Engine],
+                 detectors: Callable[[], dict[str, dict[str, Any]]] = dict) -> None:
         self.catalog = catalog
         self.coverage = coverage
+        self.detectors = detectors  # computed tags' detectors, by key
         self._engine = engine
 
     def tags(self, limit: int, offset: int, language: Language) -> Page:
@@ -94,7 +100,8 @@ class LookupService:
         check_page(limit, offset, language)
         tags = [e for e in self.catalog.list() if e.kind is Kind.TAG]
         coverage = self.coverage.all()
-        values = [tag_document(t, coverage.get(t.key), language)
+        computed = self.detectors() if any(t.compute for t in tags) else {}
+        values = [tag_document(t, coverage.get(t.key), language, computed.get(t.key))
                   for t in tags[offset:offset + limit]]
         return Page(limit, offset, len(tags), values, offset + limit < len(tags))
 
@@ -110,19 +117,20 @@ class LookupService:
         engine = self._engine()
         plan = ExportPlan(TagSelection(tag), columns, OutputFormat(FileFormat.JSON))
         rows = engine.tag_users(plan, limit + 1, offset)
-        return Page(limit, offset, self._covered(tag, engine), rows[:limit], len(rows) > limit)
+        values = [growingio_user(row, columns) for row in rows[:limit]]
+        return Page(limit, offset, self._covered(tag, engine), values, len(rows) > limit)
 
     def user(self, user_key: str, value: str, language: Language) -> dict[str, Any]:
-        """One user's identities, attributes and tags, found by any identity value."""
+        """One user's identities (keyed `ids_<k>`), attributes and tags, found by any
+        identity value; a value no user holds is GrowingIO's unknown user, `gioId` "0"."""
         key = "id_" + user_key.removeprefix("ids_").removeprefix("id_")
         catalog = self.catalog.list()
         if not any(e.key == key and e.is_identity for e in catalog):
             raise NotFound(IDENTITY_NOT_FOUND(language, key=key), code="IDENTITY_NOT_FOUND")
         user = self._engine().find_user(key, value, catalog)
         if user is None:
-            raise NotFound(USER_NOT_FOUND(language, key=key, value=value),
-                           code="USER_NOT_FOUND")
-        return user
+            return dict(UNKNOWN_USER)
+        return growingio_user(user, catalog, identity_prefix="ids_")
 
     @staticmethod
     def _columns(properties: Sequence[str], catalog: dict[str, CatalogEntry],

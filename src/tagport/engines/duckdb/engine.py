@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from datetime import tzinfo
+from datetime import date, tzinfo
 from pathlib import Path
 from threading import Event
 from typing import Any
 
 from tagport.catalog.models import CatalogEntry, EventDefinition
+from tagport.computes import Definition
 from tagport.config import Settings
 from tagport.engines.base import (
     EventLoadHook,
@@ -92,6 +93,12 @@ class DuckDBEngine:
             known_users_only=known_users_only, skip_invalid=skip_invalid,
             before_commit=before_commit,
         )
+
+    def compute_tag(self, tag: CatalogEntry, definition: Definition, *, as_of: date,
+                    stop: Event | None = None) -> int:
+        from tagport.engines.duckdb.compute import compute_tag
+
+        return compute_tag(self.store, tag, definition, as_of=as_of, stop=stop)
 
     def user_count(self) -> int:
         return self.store.user_count()

@@ -13,13 +13,14 @@ import os
 import shutil
 import threading
 from collections.abc import Mapping, Sequence
-from datetime import tzinfo
+from datetime import date, tzinfo
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import SparkSession
 
 from tagport.catalog.models import CatalogEntry, EventDefinition
+from tagport.computes import Definition
 from tagport.config import Settings
 from tagport.engines.base import (
     EventLoadHook,
@@ -31,7 +32,9 @@ from tagport.engines.base import (
 )
 from tagport.engines.spark import CAPABILITIES, query
 from tagport.engines.spark import export as export_plan
+from tagport.engines.spark.compute import EventsSource, compute_tag
 from tagport.engines.spark.event_load import load_events
+from tagport.engines.spark.events import events_or_empty
 from tagport.engines.spark.load import DuckDBOptions, load_file
 from tagport.engines.spark.store import ProfileStore
 from tagport.errors import ConfigError
@@ -74,11 +77,16 @@ class SparkEngine:
 
     def __init__(self, spark: SparkSession, store: ProfileStore, *,
                  max_rows_per_file: int | None = None,
-                 duckdb_options: DuckDBOptions = DuckDBOptions()) -> None:
+                 duckdb_options: DuckDBOptions = DuckDBOptions(),
+                 events: EventsSource | None = None) -> None:
+        """`events`: the events relation computed tags read (a DataFrame of (gio_id, event,
+        time, dt, id, seq, <attributes>)), asked for at each computation."""
         self.spark = spark
         self.store = store
         self.max_rows_per_file = max_rows_per_file
         self._duckdb_options = duckdb_options
+        # by default the committed events of this store (events.py)
+        self._events = events or (lambda: events_or_empty(spark, store))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SparkEngine:
@@ -125,6 +133,11 @@ class SparkEngine:
                            zone=zone, known_users_only=known_users_only,
                            skip_invalid=skip_invalid, before_commit=before_commit,
                            duckdb_options=self._duckdb_options)
+
+    def compute_tag(self, tag: CatalogEntry, definition: Definition, *, as_of: date,
+                    stop: threading.Event | None = None) -> int:
+        return compute_tag(self.spark, self.store, self._events, tag, definition,
+                           as_of=as_of, stop=stop)
 
     def user_count(self) -> int:
         with self.store.reading() as version:

@@ -85,3 +85,10 @@ def read_events(spark: SparkSession, store: ProfileStore, *,
     frame = (spark.read.schema(ddl).option("basePath", str(events_root(store)))
              .parquet(*(str(f) for f in files)))
     return frame.select(*(quote_ident(c) for c in {**EVENT_COLUMNS, **events["columns"]}))
+
+
+def events_or_empty(spark: SparkSession, store: ProfileStore) -> DataFrame:
+    """`read_events`, or no rows of the fixed columns before any event is committed (what
+    computed tags read)."""
+    frame = read_events(spark, store)
+    return frame if frame is not None else spark.createDataFrame([], schema_ddl({}))

@@ -75,12 +75,19 @@ def is_list(entry: CatalogEntry) -> bool:
     return entry.is_identity or entry.is_array
 
 
+def computed_reason(entry: CatalogEntry) -> str:
+    """Why a load cannot carry a computed tag: its values come from its definition."""
+    return f"{entry.key} is computed ({entry.compute_type}); it cannot be loaded"
+
+
 def column_problems(columns: list[str], catalog: dict[str, CatalogEntry]) -> list[Reject]:
     """A CSV header or Parquet schema naming an unknown key refuses the whole file."""
     problems = [
         Reject(1, name, f"unknown key {name!r}: it is not in the catalog")
         for name in columns if name != GIO_ID and name not in catalog
     ]
+    problems += [Reject(1, name, computed_reason(catalog[name]))
+                 for name in columns if name in catalog and catalog[name].compute is not None]
     problems += [
         Reject(1, name, f"column {name!r} appears more than once")
         for name in sorted({n for n in columns if columns.count(n) > 1})
@@ -221,12 +228,17 @@ def _json_keys(
     cur: duckdb.DuckDBPyConnection, catalog: dict[str, CatalogEntry],
 ) -> list[CatalogEntry]:
     """Reject unknown and misplaced keys; return the catalog entries the file uses."""
-    cur.execute("CREATE TEMP TABLE load_catalog (key VARCHAR, is_identity BOOLEAN)")
+    cur.execute("CREATE TEMP TABLE load_catalog (key VARCHAR, is_identity BOOLEAN,"
+                " computed VARCHAR)")
     if catalog:
-        rows = ", ".join(f"({literal(k)}, {e.is_identity})" for k, e in catalog.items())
+        rows = ", ".join(
+            f"({literal(k)}, {e.is_identity},"
+            f" {'NULL' if e.compute is None else literal(computed_reason(e))})"
+            for k, e in catalog.items())
         cur.execute(f"INSERT INTO load_catalog VALUES {rows}")
     cur.execute(
-        "CREATE TEMP TABLE load_jkeys AS SELECT j.line, j.in_ids, j.key, c.is_identity FROM ("
+        "CREATE TEMP TABLE load_jkeys AS SELECT j.line, j.in_ids, j.key, c.is_identity,"
+        " c.computed FROM ("
         " SELECT line, true AS in_ids, unnest(json_keys(doc, '$.identifications')) AS key"
         " FROM load_json UNION ALL"
         " SELECT line, false, unnest(json_keys(doc, '$.properties')) FROM load_json"
@@ -239,8 +251,11 @@ def _json_keys(
         " ELSE format('{} is not an identity: put it under properties', key) END"
         " FROM load_jkeys WHERE is_identity IS DISTINCT FROM in_ids"
     )
+    cur.execute("INSERT INTO load_rejects SELECT line, key, computed FROM load_jkeys"
+                " WHERE computed IS NOT NULL AND NOT in_ids")
     used = cur.execute(
-        "SELECT DISTINCT key FROM load_jkeys WHERE is_identity = in_ids ORDER BY key"
+        "SELECT DISTINCT key FROM load_jkeys WHERE is_identity = in_ids AND computed IS NULL"
+        " ORDER BY key"
     ).fetchall()
     return [catalog[key] for (key,) in used]
 
