@@ -20,6 +20,7 @@ from tagport.engines.base import Engine
 from tagport.engines.on_demand import EngineOnDemand, EnginePerCall
 from tagport.jobs.service import JobService
 from tagport.ops.metrics import Metrics
+from tagport.profiles.events import EventService
 from tagport.profiles.lookup import LookupService
 from tagport.profiles.service import ProfileService
 from tagport.results import open_result_store
@@ -80,6 +81,11 @@ class Tagport:
     def profiles(self) -> ProfileService:
         return ProfileService(self.catalog, lambda: self.engine, coverage=self.coverage,
                               on_load=self.metrics.record_load)
+
+    @cached_property
+    def events(self) -> EventService:
+        return EventService(self.catalog, lambda: self.engine, lambda: self.settings.zone,
+                            refresh_coverage=self.profiles.refresh_coverage)
 
     @cached_property
     def lookup(self) -> LookupService:

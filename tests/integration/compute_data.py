@@ -78,11 +78,12 @@ def load_users(engine, tmp: Path) -> None:  # type: ignore[no-untyped-def]
 
 
 def duckdb_events(store) -> None:  # type: ignore[no-untyped-def]
-    """The `events` table in the DuckDB store, as the event loader makes it."""
+    """The `events` table in the DuckDB store, as the event loader makes it: the store
+    creates its fixed columns, a load adds the attributes it brings."""
     cur = store.cursor()
     try:
-        cur.execute('CREATE TABLE events (gio_id UBIGINT, event VARCHAR, "time" TIMESTAMP,'
-                    ' dt DATE, id VARCHAR, seq BIGINT, amount DOUBLE, category VARCHAR)')
+        cur.execute("ALTER TABLE events ADD COLUMN amount DOUBLE")
+        cur.execute("ALTER TABLE events ADD COLUMN category VARCHAR")
         cur.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", event_rows())
     finally:
         cur.close()

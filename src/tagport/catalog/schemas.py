@@ -35,9 +35,23 @@ class TagSpec(_Entry):
     scheduler: Literal["DAILY", "ONCE"] | None = None
 
 
+class EventAttributeSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    name: str = Field(min_length=1)
+    name_en: str | None = None
+    type: ValueType = ValueType.STRING
+
+
+class EventSpec(_Entry):
+    attributes: list[EventAttributeSpec] = []
+
+
 class CatalogFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     identities: list[IdentitySpec] = []
     attributes: list[AttributeSpec] = []
     tags: list[TagSpec] = []
+    events: list[EventSpec] = []

@@ -12,7 +12,17 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Connection, Engine
 
 from tagport.catalog import repository
-from tagport.catalog.models import CatalogEntry, Kind, ValueType, key_error
+from tagport.catalog.models import (
+    CatalogEntry,
+    EventAttribute,
+    EventDefinition,
+    Kind,
+    ValueType,
+    attribute_type_conflict,
+    bare_key_error,
+    event_attribute_key_error,
+    key_error,
+)
 from tagport.catalog.schemas import CatalogFile
 from tagport.errors import Conflict, InvalidInput
 
@@ -64,6 +74,30 @@ def entries_from_file(spec: CatalogFile) -> list[CatalogEntry]:
     return entries
 
 
+def events_from_file(spec: CatalogFile) -> list[EventDefinition]:
+    """The file's event catalog, checked: bare keys, no reserved attribute key, nothing
+    twice, and one type per attribute key across the file's events."""
+    events: list[EventDefinition] = []
+    seen: set[str] = set()
+    for e in spec.events:
+        if problem := bare_key_error("event key", e.key):
+            raise InvalidInput(problem)
+        if e.key in seen:
+            raise InvalidInput(f"event {e.key!r} appears twice in the catalog file")
+        seen.add(e.key)
+        attributes: dict[str, EventAttribute] = {}
+        for a in e.attributes:
+            if problem := event_attribute_key_error(e.key, a.key):
+                raise InvalidInput(problem)
+            if a.key in attributes:
+                raise InvalidInput(f"event {e.key!r}, attribute {a.key!r} appears twice")
+            attributes[a.key] = EventAttribute(a.key, a.name, a.type, a.name_en)
+        events.append(EventDefinition(e.key, e.name, e.name_en, e.description, attributes))
+    if problem := attribute_type_conflict(events):
+        raise InvalidInput(problem)
+    return events
+
+
 @dataclass(frozen=True)
 class CatalogSnapshot:
     """The catalog by key, and the version it was read at."""
@@ -94,11 +128,14 @@ class CatalogService:
         self._cached: CatalogSnapshot | None = None
         self._cache_lock = threading.Lock()
 
-    def apply(self, entries: list[CatalogEntry]) -> ApplyReport:
-        """Add new entries and update names/descriptions and definitions, all or nothing:
-        a computed tag whose definition does not check refuses the whole apply."""
+    def apply(self, entries: list[CatalogEntry],
+              events: list[EventDefinition] | None = None) -> ApplyReport:
+        """Add new entries and events and update names/descriptions and definitions, all
+        or nothing: a computed tag whose definition does not check refuses the whole
+        apply (events first, so a definition may name an event of the same file)."""
         report = ApplyReport()
         with self.engine.begin() as conn:
+            _apply_events(conn, events or [], report)
             for entry in entries:
                 old = repository.get_entry(conn, entry.key)
                 if old is None:
@@ -155,6 +192,11 @@ class CatalogService:
         check it against `snapshot()` inside the transaction that relies on it."""
         return self._cached or self.snapshot()
 
+    def events(self) -> dict[str, EventDefinition]:
+        """The event catalog by event key, in catalog order."""
+        with self.engine.connect() as conn:
+            return {e.key: e for e in repository.list_events(conn)}
+
     def get(self, key: str) -> CatalogEntry | None:
         with self.engine.connect() as conn:
             return repository.get_entry(conn, key)
@@ -162,6 +204,30 @@ class CatalogService:
     def mark_has_data(self, keys: list[str]) -> None:
         with self.engine.begin() as conn:
             repository.mark_has_data(conn, keys)
+
+
+def _apply_events(conn: Connection, events: list[EventDefinition], report: ApplyReport) -> None:
+    """Add new events, rename and extend known ones; an attribute key keeps one type
+    across the stored events and the file's (refused otherwise)."""
+    stored = {e.key: e for e in repository.list_events(conn)}
+    merged = dict(stored)
+    for event in events:
+        old = stored.get(event.key)
+        attributes = {**(old.attributes if old else {}), **event.attributes}
+        merged[event.key] = EventDefinition(event.key, event.name, event.name_en,
+                                            event.description, attributes)
+    if problem := attribute_type_conflict(merged.values()):
+        raise Conflict(problem, code="EVENT_ATTRIBUTE_TYPE_CONFLICT")
+    for event in events:
+        old = stored.get(event.key)
+        if old is None:
+            repository.insert_event(conn, event)
+            report.added.append(event.key)
+        elif merged[event.key] == old:
+            report.unchanged.append(event.key)
+        else:
+            repository.update_event(conn, event, old)
+            report.updated.append(event.key)
 
 
 def _same(a: CatalogEntry, b: CatalogEntry) -> bool:

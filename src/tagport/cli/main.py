@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from tagport.cli import catalog as catalog_cli
+from tagport.cli import events as events_cli
 from tagport.cli import jobs as jobs_cli
 from tagport.cli import remote as remote_cli
 from tagport.cli import runtime
@@ -30,6 +31,7 @@ def main(
 
 
 app.add_typer(catalog_cli.app, name="catalog")
+app.add_typer(events_cli.app, name="events")
 app.add_typer(tokens_cli.app, name="token")
 app.add_typer(jobs_cli.app, name="jobs")
 app.add_typer(remote_cli.app, name="remote")

@@ -12,17 +12,19 @@ import atexit
 import os
 import shutil
 import threading
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Mapping, Sequence
+from datetime import date, tzinfo
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import SparkSession
 
-from tagport.catalog.models import CatalogEntry
+from tagport.catalog.models import CatalogEntry, EventDefinition
 from tagport.computes import Definition
 from tagport.config import Settings
 from tagport.engines.base import (
+    EventLoadHook,
+    EventLoadReport,
     InputFormat,
     LoadHook,
     LoadReport,
@@ -31,6 +33,8 @@ from tagport.engines.base import (
 from tagport.engines.spark import CAPABILITIES, query
 from tagport.engines.spark import export as export_plan
 from tagport.engines.spark.compute import EventsSource, compute_tag
+from tagport.engines.spark.event_load import load_events
+from tagport.engines.spark.events import events_or_empty
 from tagport.engines.spark.load import DuckDBOptions, load_file
 from tagport.engines.spark.store import ProfileStore
 from tagport.errors import ConfigError
@@ -67,12 +71,6 @@ def _new_session(master: str) -> SparkSession:
     return spark
 
 
-def _no_events():  # type: ignore[no-untyped-def]
-    # the event store's reader (tagport.engines.spark.events.read_events) plugs in here
-    raise ConfigError("the Spark engine has no events relation to compute tags from",
-                      code="ENGINE_UNAVAILABLE")
-
-
 class SparkEngine:
     name = "spark"
     capabilities = CAPABILITIES
@@ -87,7 +85,8 @@ class SparkEngine:
         self.store = store
         self.max_rows_per_file = max_rows_per_file
         self._duckdb_options = duckdb_options
-        self._events = events or _no_events
+        # by default the committed events of this store (events.py)
+        self._events = events or (lambda: events_or_empty(spark, store))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SparkEngine:
@@ -117,6 +116,23 @@ class SparkEngine:
         return load_file(self.spark, self.store, path, input_format, catalog,
                          skip_invalid=skip_invalid, before_commit=before_commit,
                          duckdb_options=self._duckdb_options)
+
+    def load_events(
+        self,
+        path: Path,
+        input_format: InputFormat,
+        catalog: dict[str, CatalogEntry],
+        events_catalog: Mapping[str, EventDefinition],
+        *,
+        zone: tzinfo,
+        known_users_only: bool = False,
+        skip_invalid: bool = False,
+        before_commit: EventLoadHook | None = None,
+    ) -> EventLoadReport:
+        return load_events(self.spark, self.store, path, input_format, catalog, events_catalog,
+                           zone=zone, known_users_only=known_users_only,
+                           skip_invalid=skip_invalid, before_commit=before_commit,
+                           duckdb_options=self._duckdb_options)
 
     def compute_tag(self, tag: CatalogEntry, definition: Definition, *, as_of: date,
                     stop: threading.Event | None = None) -> int:
