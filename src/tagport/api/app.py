@@ -21,7 +21,6 @@ from tagport.console import install as install_console
 from tagport.core import Tagport
 from tagport.errors import TagportError, TooManyRequests
 from tagport.jobs.retention import RetentionSweeper
-from tagport.jobs.runner import worker_id
 from tagport.jobs.worker import WorkerPool
 from tagport.tags.schedule import DailySchedule
 
@@ -48,15 +47,18 @@ def create_app(
         # request in flight on the benchmark machine (the submits' p99).
         gc.freeze()
         pool: WorkerPool | None = None
+        schedule: DailySchedule | None = None
         sweeper = RetentionSweeper(core.jobs, core.settings.retention_interval)
         sweeper.start()
-        schedule = DailySchedule(core.db, core.tag_computes, core.settings.compute_at,
-                                 core.settings.zone, worker_id("schedule")).__enter__()
         if run_workers:
             pool = WorkerPool(core.jobs, core.engine, core.settings.workers,
                               core.settings.poll_interval)
             pool.start()
             app.state.wake_workers = pool.wake
+            # the schedule runs where jobs run: its computations wait for no other process
+            schedule = DailySchedule(core.db, core.tag_computes, core.settings.compute_at,
+                                     core.settings.zone, pool.name)
+            schedule.__enter__()
         if public_url:
             control.write_server_file(core.settings, public_url)
         try:
@@ -67,7 +69,8 @@ def create_app(
             if pool is not None:
                 app.state.exports_abandoned = not pool.stop(core.settings.shutdown_grace)
             sweeper.stop()
-            schedule.__exit__(None, None, None)
+            if schedule is not None:
+                schedule.__exit__(None, None, None)
             sys.setswitchinterval(switch_interval)
             gc.unfreeze()
 
