@@ -23,6 +23,7 @@ from tagport.ops.metrics import Metrics
 from tagport.profiles.events import EventService
 from tagport.profiles.lookup import LookupService
 from tagport.profiles.service import ProfileService
+from tagport.projects.service import ProjectService
 from tagport.results import open_result_store
 from tagport.tags.service import TagComputeService
 
@@ -40,6 +41,7 @@ class Tagport:
         self.db: DbEngine = create_db_engine(settings.metadata_url)
         migrate(self.db)
         self.catalog = CatalogService(self.db, check_computes=check_catalog)
+        self.projects = ProjectService(self.db)
         self.tokens = TokenService(self.db, settings.token_cache_seconds)
         self.coverage = CoverageStore(self.db)
         self.metrics = Metrics(self.db)

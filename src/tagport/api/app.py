@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tagport import __version__, control, secret_files
-from tagport.api import catalog, download, internal, jobs, openapi, ops, tags, users
+from tagport.api import catalog, download, internal, jobs, openapi, ops, projects, tags, users
 from tagport.api.limits import BodySizeLimit
 from tagport.auth.signing import LinkSigner
 from tagport.console import install as install_console
@@ -93,6 +93,8 @@ def create_app(
     app.include_router(download.router)
     app.include_router(internal.router)
     app.include_router(tags.router)
+    app.include_router(projects.router)
+    app.include_router(projects.project_forms(tags.router, openapi.router))
     app.include_router(users.router)
     app.include_router(catalog.router)
     app.include_router(jobs.router)

@@ -10,6 +10,7 @@ from rich.console import Console
 from tagport.cli import catalog as catalog_cli
 from tagport.cli import events as events_cli
 from tagport.cli import jobs as jobs_cli
+from tagport.cli import projects as projects_cli
 from tagport.cli import remote as remote_cli
 from tagport.cli import runtime
 from tagport.cli import tokens as tokens_cli
@@ -34,6 +35,7 @@ app.add_typer(catalog_cli.app, name="catalog")
 app.add_typer(events_cli.app, name="events")
 app.add_typer(tokens_cli.app, name="token")
 app.add_typer(jobs_cli.app, name="jobs")
+app.add_typer(projects_cli.app, name="project")
 app.add_typer(remote_cli.app, name="remote")
 app.command()(load)
 app.command()(serve)
