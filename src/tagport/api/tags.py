@@ -56,6 +56,21 @@ def list_tag_users(
     return page.document()
 
 
+@router.get("/user_tags/{tag_key}/distribution", responses=errors(400, 401, 404))
+def tag_distribution(
+    tag_key: str,
+    request: Request,
+    top: int = Query(20, description="How many of the most common values (1 to 100)."),
+    bins: int = Query(10, description="Bins of a number tag's histogram (1 to 50)."),
+    language: Language = Depends(request_language),
+    token: Token = Depends(current_token_async),
+) -> dict[str, Any]:
+    """How the tag's values spread over the users (tagport's own, for the console):
+    `values` (the most common, with their users and share of all users) or, for numbers,
+    `bins` of equal width; computed on the engine."""
+    return get_core(request).lookup.distribution(tag_key, top, bins, language)
+
+
 class ComputeTriggered(BaseModel):
     value: bool = Field(examples=[True])
     message: str = Field(examples=[TRIGGERED])

@@ -91,6 +91,32 @@ class TagCoverage:
 
 
 @dataclass(frozen=True)
+class Distribution:
+    """How one key's values spread over the users, measured by an engine: the users with a
+    value, and either the most common values (`values`: value -> users, most users first,
+    ties by value) or, for numbers, equal-width bins between the smallest and the largest
+    value (`bins`: (low, high, users), the last bin closed). An array counts each user once
+    per distinct element."""
+
+    all_users: int
+    covered: int
+    values: list[tuple[Any, int]]
+    bins: list[tuple[float, float, int]]
+
+
+NUMERIC = (ValueType.INT, ValueType.DOUBLE)
+
+
+def bin_edges(low: float, high: float, bins: int) -> list[tuple[float, float]]:
+    """`bins` equal-width bins from `low` to `high` (one bin when they are equal)."""
+    if high <= low:
+        return [(low, high)]
+    width = (high - low) / bins
+    return [(low + i * width, high if i == bins - 1 else low + (i + 1) * width)
+            for i in range(bins)]
+
+
+@dataclass(frozen=True)
 class StoredCoverage:
     """A tag's coverage as last measured: its users, all users, and when."""
 

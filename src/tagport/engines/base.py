@@ -26,7 +26,7 @@ from pathlib import Path
 from threading import Event
 from typing import Any, Protocol
 
-from tagport.catalog.models import CatalogEntry, EventDefinition, TagCoverage
+from tagport.catalog.models import CatalogEntry, Distribution, EventDefinition, TagCoverage
 from tagport.computes import Definition
 from tagport.exports.capabilities import EngineCapabilities
 from tagport.exports.plan import ExportOutput, ExportPlan
@@ -133,6 +133,12 @@ class Engine(Protocol):
 
     def tag_coverage(self, tags: Sequence[CatalogEntry]) -> TagCoverage:
         """Count the users each tag covers, set-based (a tag never loaded covers none)."""
+        ...
+
+    def distribution(self, entry: CatalogEntry, *, top: int = 20,
+                     bins: int = 10) -> Distribution:
+        """How `entry`'s values spread over the users, set-based: the `top` most common
+        values, or `bins` equal-width bins for numbers (catalog.models.Distribution)."""
         ...
 
     def tag_users(self, plan: ExportPlan, limit: int, offset: int) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from threading import Event
 from typing import Any
 
-from tagport.catalog.models import CatalogEntry, EventDefinition
+from tagport.catalog.models import CatalogEntry, Distribution, EventDefinition
 from tagport.computes import Definition
 from tagport.config import Settings
 from tagport.engines.base import (
@@ -102,6 +102,14 @@ class DuckDBEngine:
 
     def user_count(self) -> int:
         return self.store.user_count()
+
+    def distribution(self, entry: CatalogEntry, *, top: int = 20,
+                     bins: int = 10) -> Distribution:
+        cur = self.store.cursor()
+        try:
+            return query.distribution(cur, entry, self.store.user_columns(cur), top, bins)
+        finally:
+            cur.close()
 
     def tag_coverage(self, tags: Sequence[CatalogEntry]) -> TagCoverage:
         cur = self.store.cursor()

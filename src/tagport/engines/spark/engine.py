@@ -19,7 +19,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from tagport.catalog.models import CatalogEntry, EventDefinition
+from tagport.catalog.models import CatalogEntry, Distribution, EventDefinition
 from tagport.computes import Definition
 from tagport.config import Settings
 from tagport.engines.base import (
@@ -145,6 +145,10 @@ class SparkEngine:
 
     def tag_coverage(self, tags: Sequence[CatalogEntry]) -> TagCoverage:
         return query.tag_coverage(self.spark, self.store, tags)
+
+    def distribution(self, entry: CatalogEntry, *, top: int = 20,
+                     bins: int = 10) -> Distribution:
+        return query.distribution(self.spark, self.store, entry, top, bins)
 
     def tag_users(self, plan: ExportPlan, limit: int, offset: int) -> list[dict[str, Any]]:
         return query.tag_users(self.spark, self.store, plan, limit, offset)
