@@ -707,6 +707,9 @@ def measure_case(data_dir: Path, store: Store, token: str, case: Case,
     out_dir = work / "out"
     out_dir.mkdir(exist_ok=True)
     floor_file, tagport_file = out_dir / f"floor.{case.ext}", out_dir / f"tagport.{case.ext}"
+    # the first run's files, kept for --verify out of the way of the later runs
+    floor_kept = out_dir / f"floor-run1.{case.ext}"
+    tagport_kept = out_dir / f"tagport-run1.{case.ext}"
     digests = {} if digests is None else digests
     results: dict[str, Result] = {}
 
@@ -714,6 +717,8 @@ def measure_case(data_dir: Path, store: Store, token: str, case: Case,
     for k in range(repeat):
         floors.append(measure_floor(data_dir, store, case, floor_file, st,
                                     keep=verify and k == 0))
+        if verify and k == 0:
+            floor_file.rename(floor_kept)
         log(f"  {case.name} (a) floor run {k + 1}: {floors[-1].seconds:.2f}s,"
             f" {floors[-1].bytes / MB:,.0f} MB, {fmt_mib(floors[-1].peak_rss)}")
     results["a"] = Result(floors)
@@ -726,6 +731,8 @@ def measure_case(data_dir: Path, store: Store, token: str, case: Case,
             runs.append(measure_tagport(server, case, tagport_file,
                                         client=client, other_client=k == repeat - 1,
                                         keep=verify and k == 0))
+            if verify and k == 0:
+                tagport_file.rename(tagport_kept)
             log(f"  {case.name} (b) tagport run {k + 1}: {runs[-1].seconds:.2f}s"
                 f" (export {runs[-1].detail['export']:.2f}s,"
                 f" download {runs[-1].detail['download']:.2f}s), {runs[-1].bytes / MB:,.0f} MB,"
@@ -743,7 +750,7 @@ def measure_case(data_dir: Path, store: Store, token: str, case: Case,
         server.stop()
 
     if verify:
-        note = verify_case(case, floor_file, tagport_file, digests)
+        note = verify_case(case, floor_kept, tagport_kept, digests)
         log(f"  {note}")
         if checks is not None:
             checks.append(note)
