@@ -23,10 +23,9 @@ import duckdb
 from tagport.catalog.models import CatalogEntry, EventDefinition
 from tagport.engines.base import EventLoadReport, InputFormat
 from tagport.engines.duckdb.load import (
-    finish,
+    in_load_transaction,
     keys_with_data,
     resolve_identities,
-    rollback_quietly,
     stage_changes,
     write_users,
 )
@@ -42,7 +41,6 @@ from tagport.engines.staging.events import (
 )
 from tagport.engines.staging.sql import ident, literal
 from tagport.engines.staging.validate import prepare, rejects_report
-from tagport.errors import InvalidInput
 
 
 def load_events(
@@ -52,25 +50,9 @@ def load_events(
     before_commit: Callable[[EventLoadReport], None] | None = None,
 ) -> EventLoadReport:
     """Resolve and append a file of events: all or nothing, or the valid ones only."""
-    if not path.is_file():
-        raise InvalidInput(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise InvalidInput(f"{path}: the file is empty")
-    with store.write_lock, store.load_memory():
-        cur = store.cursor()
-        try:
-            cur.execute("SET SESSION preserve_insertion_order = true")
-            cur.execute("BEGIN")
-            try:
-                report = _load(store, cur, path, input_format, catalog, dict(events), zone,
-                               known_users_only, skip_invalid)
-                finish(cur, report, before_commit)  # type: ignore[arg-type]
-            except BaseException:
-                rollback_quietly(cur)
-                raise
-            return report
-        finally:
-            cur.close()
+    return in_load_transaction(
+        store, path, lambda cur: _load(store, cur, path, input_format, catalog, dict(events),
+                                       zone, known_users_only, skip_invalid), before_commit)
 
 
 def _load(

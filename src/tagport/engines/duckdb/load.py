@@ -23,17 +23,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
 from tagport.catalog.models import CatalogEntry
-from tagport.engines.base import InputFormat, LoadReport
+from tagport.engines.base import EventLoadReport, InputFormat, LoadReport
 from tagport.engines.duckdb.store import DuckDBStore, restore_gio_order
 from tagport.engines.staging.parse import GIO_ID, stage_file
 from tagport.engines.staging.sql import ident, literal
 from tagport.engines.staging.validate import NOT_REJECTED, prepare, rejects_report, validate
 from tagport.errors import InvalidInput
 
+R = TypeVar("R", LoadReport, EventLoadReport)  # a user load's report, or an event load's
 
 def load_file(
     store: DuckDBStore, path: Path, input_format: InputFormat,
@@ -41,6 +43,17 @@ def load_file(
     before_commit: Callable[[LoadReport], None] | None = None,
 ) -> LoadReport:
     """Resolve and apply a file of user records: all or nothing, or the valid ones only."""
+    return in_load_transaction(
+        store, path, lambda cur: _load(store, cur, path, input_format, catalog, skip_invalid),
+        before_commit)
+
+
+def in_load_transaction(store: DuckDBStore, path: Path,
+                        load: Callable[[duckdb.DuckDBPyConnection], R],
+                        before_commit: Callable[[R], None] | None) -> R:
+    """Run `load` on a cursor of its own in one transaction under the store's write lock
+    and load memory limit; commit when its report says applied (after `before_commit`),
+    else roll back. The file must exist and hold something. Shared by user and event loads."""
     if not path.is_file():
         raise InvalidInput(f"{path}: no such file")
     if path.stat().st_size == 0:
@@ -54,7 +67,7 @@ def load_file(
             cur.execute("SET SESSION preserve_insertion_order = true")
             cur.execute("BEGIN")
             try:
-                report = _load(store, cur, path, input_format, catalog, skip_invalid)
+                report = load(cur)
                 finish(cur, report, before_commit)
             except BaseException:
                 rollback_quietly(cur)
@@ -65,8 +78,7 @@ def load_file(
 
 
 def finish(
-    cur: duckdb.DuckDBPyConnection, report: LoadReport,
-    before_commit: Callable[[LoadReport], None] | None,
+    cur: duckdb.DuckDBPyConnection, report: R, before_commit: Callable[[R], None] | None,
 ) -> None:
     if not report.applied:
         cur.execute("ROLLBACK")
