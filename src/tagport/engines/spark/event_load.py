@@ -34,7 +34,7 @@ from tagport.durable import fsync_path
 from tagport.engines.base import EventLoadReport, InputFormat, LoadReport, Reject
 from tagport.engines.spark import apply, resolve
 from tagport.engines.spark.events import committed, events_root, files_of
-from tagport.engines.spark.load import DuckDBOptions
+from tagport.engines.spark.load import DuckDBOptions, commit_load, sorted_rejects
 from tagport.engines.spark.render import quote_ident
 from tagport.engines.spark.store import SPARK_TYPES, NewVersion, ProfileStore, Version
 from tagport.engines.staging.events import (
@@ -100,14 +100,7 @@ def load_events(
             manifest = _apply_users(views, identities, resolved, current, new, report)
             manifest["events"] = _write_events(spark, store, new, staged, target, stored,
                                                columns, report)
-            report.applied = True
-            if before_commit is not None:
-                try:
-                    before_commit(report)
-                except BaseException:
-                    report.applied = False
-                    raise
-            new.commit(manifest)
+            commit_load(new, manifest, report, before_commit)
             return report
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -115,8 +108,7 @@ def load_events(
 
 
 def _merge_rejects(report: EventLoadReport, more: list[Reject]) -> None:
-    rejects = sorted(report.rejects + more,
-                     key=lambda r: (r.line, r.field is not None, r.field or "", r.reason))
+    rejects = sorted_rejects(report.rejects + more)
     report.rejects, report.rejected = rejects, len({r.line for r in rejects})
 
 
