@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tagport.catalog.models import CatalogEntry, Kind, ValueType
-from tagport.engines.base import InputFormat, LoadReport
+from tagport.catalog.models import CatalogEntry, EventAttribute, EventDefinition, Kind, ValueType
+from tagport.engines.base import EventLoadReport, InputFormat, LoadReport
 from tagport.engines.duckdb.engine import DuckDBEngine
 from tagport.engines.duckdb.store import DuckDBStore
 from tagport.exports.formats import FileFormat, OutputFormat
@@ -54,8 +55,8 @@ class Users:
     and reads the users back as exported JSON: identities `||`-joined, dates and datetimes
     as text."""
 
-    def __init__(self, engine, tmp: Path) -> None:
-        self.engine, self.tmp, self.n = engine, tmp, 0
+    def __init__(self, engine, tmp: Path, catalog: dict[str, CatalogEntry] = CATALOG) -> None:
+        self.engine, self.tmp, self.n, self.catalog = engine, tmp, 0, catalog
 
     def path(self, suffix: str) -> Path:
         self.n += 1
@@ -84,7 +85,7 @@ class Users:
         return self.file(path, InputFormat.PARQUET, **kw)
 
     def file(self, path: Path, input_format: InputFormat, **kw) -> LoadReport:
-        return self.engine.load(path, input_format, CATALOG, **kw)
+        return self.engine.load(path, input_format, self.catalog, **kw)
 
     def read(self, *keys: str) -> list[tuple]:
         self.n += 1
@@ -106,3 +107,86 @@ class Users:
 
 def lines(report: LoadReport) -> list[tuple[int, str | None]]:
     return [(r.line, r.field) for r in report.rejects]
+
+
+# --- events (test_engine_events.py) ------------------------------------------------------
+
+EVENTS = {e.key: e for e in [
+    EventDefinition("payOrderSuccess", "支付订单", "Order paid", attributes={
+        "amount": EventAttribute("amount", "金额", ValueType.DOUBLE),
+        "category": EventAttribute("category", "品类", ValueType.STRING),
+        "quantity": EventAttribute("quantity", "数量", ValueType.INT)}),
+    EventDefinition("view", "浏览", attributes={
+        "page": EventAttribute("page", "页面", ValueType.STRING),
+        "first": EventAttribute("first", "首次", ValueType.BOOL),
+        "since": EventAttribute("since", "起始日", ValueType.DATE),
+        "seen": EventAttribute("seen", "看到", ValueType.DATETIME)}),
+]}
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+EVENT_LAYOUT = ["gio_id", "event", "time", "dt", "id", "seq"]
+
+
+class Events:
+    """Loads small event files through `Engine.load_events` and reads the stored events
+    back as dicts in seq order (from the DuckDB table or the Spark dataset alike)."""
+
+    def __init__(self, engine, tmp: Path) -> None:
+        self.engine, self.tmp, self.n = engine, tmp, 0
+        self.users = Users(engine, tmp)
+
+    def path(self, suffix: str) -> Path:
+        self.n += 1
+        return self.tmp / f"events{self.n}.{suffix}"
+
+    def load(self, *events: dict | str, **kw) -> EventLoadReport:
+        """JSON lines; a string is written as the line it is."""
+        path = self.path("jsonl")
+        path.write_text("\n".join(e if isinstance(e, str) else json.dumps(e, ensure_ascii=False)
+                                  for e in events) + "\n", encoding="utf-8")
+        return self.file(path, InputFormat.JSONL, **kw)
+
+    def csv(self, text: str, **kw) -> EventLoadReport:
+        path = self.path("csv")
+        path.write_text(text, encoding="utf-8")
+        return self.file(path, InputFormat.CSV, **kw)
+
+    def parquet(self, table: pa.Table, **kw) -> EventLoadReport:
+        path = self.path("parquet")
+        pq.write_table(table, path)
+        return self.file(path, InputFormat.PARQUET, **kw)
+
+    def file(self, path: Path, input_format: InputFormat, *, zone=SHANGHAI,
+             **kw) -> EventLoadReport:
+        return self.engine.load_events(path, input_format, CATALOG, EVENTS, zone=zone, **kw)
+
+    def columns(self) -> dict[str, str]:
+        """The stored relation's columns and their types, as each engine names them."""
+        if self.engine.name == "duckdb":
+            cur = self.engine.store.cursor()
+            try:
+                return {n: t for n, t in cur.execute(
+                    "SELECT column_name, data_type FROM information_schema.columns"
+                    " WHERE table_name = 'events' ORDER BY ordinal_position").fetchall()}
+            finally:
+                cur.close()
+        from tagport.engines.spark.events import read_events
+
+        frame = read_events(self.engine.spark, self.engine.store)
+        return {} if frame is None else {f.name: f.dataType.simpleString() for f in frame.schema}
+
+    def read(self, *columns: str) -> list[dict]:
+        names = [*EVENT_LAYOUT, *columns]
+        if self.engine.name == "duckdb":
+            cur = self.engine.store.cursor()
+            try:
+                quoted = ", ".join(f'"{c}"' for c in names)
+                rows = cur.execute(f"SELECT {quoted} FROM events ORDER BY seq").fetchall()
+            finally:
+                cur.close()
+            return [dict(zip(names, row, strict=True)) for row in rows]
+        from tagport.engines.spark.events import read_events
+
+        frame = read_events(self.engine.spark, self.engine.store)
+        if frame is None:
+            return []
+        return [{n: row[n] for n in names} for row in frame.orderBy("seq").collect()]

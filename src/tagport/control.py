@@ -18,7 +18,7 @@ import httpx
 
 from tagport import secret_files
 from tagport.config import Settings
-from tagport.engines.base import LoadReport, Reject
+from tagport.engines.base import EventLoadReport, LoadReport, Reject
 from tagport.errors import StoreBusy, TagportError
 
 
@@ -86,15 +86,34 @@ def hand_load_to_server(settings: Settings, path: Path, skip_invalid: bool,
                         busy: StoreBusy | None = None) -> tuple[RunningServer, LoadReport]:
     """Ask the running server to load `path`; raises StoreBusy, saying what to do, when
     there is none (`busy`: the error of opening the store, which names its holder)."""
+    body = {"path": str(path.resolve()), "skip_invalid": skip_invalid,
+            "rejects_path": str(rejects_path.resolve()) if rejects_path else None}
+    server, payload = _hand_to_server(settings, "/internal/loads", body, busy)
+    rejects = [Reject(**r) for r in payload.pop("rejects")]
+    return server, LoadReport(**payload, rejects=rejects)
+
+
+def hand_event_load_to_server(
+    settings: Settings, path: Path, *, known_users_only: bool, skip_invalid: bool,
+    rejects_path: Path | None, busy: StoreBusy | None = None,
+) -> tuple[RunningServer, EventLoadReport]:
+    """Ask the running server to load the events in `path`, as `hand_load_to_server`."""
+    body = {"path": str(path.resolve()), "known_users_only": known_users_only,
+            "skip_invalid": skip_invalid,
+            "rejects_path": str(rejects_path.resolve()) if rejects_path else None}
+    server, payload = _hand_to_server(settings, "/internal/event-loads", body, busy)
+    rejects = [Reject(**r) for r in payload.pop("rejects")]
+    return server, EventLoadReport(**payload, rejects=rejects)
+
+
+def _hand_to_server(settings: Settings, route: str, body: dict[str, Any],
+                    busy: StoreBusy | None) -> tuple[RunningServer, dict[str, Any]]:
     server = running_server(settings)
     if server is None:
         raise StoreBusy(store_held_advice(settings, busy.message if busy else ""))
-    body = {"path": str(path.resolve()), "skip_invalid": skip_invalid,
-            "rejects_path": str(rejects_path.resolve()) if rejects_path else None}
-    response = httpx.post(f"{server.url}/internal/loads", json=body, timeout=None,
+    response = httpx.post(f"{server.url}{route}", json=body, timeout=None,
                           headers={"X-Tagport-Control": control_secret(settings)})
     payload: dict[str, Any] = response.json()
     if response.status_code != 200:
         raise TagportError(payload.get("message", response.text), code=payload.get("code"))
-    rejects = [Reject(**r) for r in payload.pop("rejects")]
-    return server, LoadReport(**payload, rejects=rejects)
+    return server, payload

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine as DbEngine
 from tagport.auth.tokens import TokenService
 from tagport.catalog.coverage import CoverageStore
 from tagport.catalog.service import CatalogService
+from tagport.computes import check_catalog
 from tagport.config import Settings
 from tagport.db import create_db_engine, migrate
 from tagport.engines import capabilities as engine_capabilities
@@ -19,9 +20,12 @@ from tagport.engines.base import Engine
 from tagport.engines.on_demand import EngineOnDemand, EnginePerCall
 from tagport.jobs.service import JobService
 from tagport.ops.metrics import Metrics
+from tagport.profiles.events import EventService
 from tagport.profiles.lookup import LookupService
 from tagport.profiles.service import ProfileService
+from tagport.projects.service import ProjectService
 from tagport.results import open_result_store
+from tagport.tags.service import TagComputeService
 
 
 class Tagport:
@@ -36,7 +40,8 @@ class Tagport:
         self.results.work_root.mkdir(parents=True, exist_ok=True)
         self.db: DbEngine = create_db_engine(settings.metadata_url)
         migrate(self.db)
-        self.catalog = CatalogService(self.db)
+        self.catalog = CatalogService(self.db, check_computes=check_catalog)
+        self.projects = ProjectService(self.db)
         self.tokens = TokenService(self.db, settings.token_cache_seconds)
         self.coverage = CoverageStore(self.db)
         self.metrics = Metrics(self.db)
@@ -47,6 +52,8 @@ class Tagport:
             lease_seconds=settings.job_lease_seconds, max_attempts=settings.max_attempts,
             capabilities=engine_capabilities(settings.engine),
         )
+        self.tag_computes = TagComputeService(self.db, self.catalog, self.jobs,
+                                              self.coverage, settings.zone)
         self._engine: Engine | None = None
         self._engine_lock = threading.Lock()
 
@@ -78,8 +85,14 @@ class Tagport:
                               on_load=self.metrics.record_load)
 
     @cached_property
+    def events(self) -> EventService:
+        return EventService(self.catalog, lambda: self.engine, lambda: self.settings.zone,
+                            refresh_coverage=self.profiles.refresh_coverage)
+
+    @cached_property
     def lookup(self) -> LookupService:
-        return LookupService(self.catalog, self.coverage, lambda: self.engine)
+        return LookupService(self.catalog, self.coverage, lambda: self.engine,
+                             detectors=self.tag_computes.detectors)
 
     def close(self) -> None:
         self.jobs.close()

@@ -147,6 +147,16 @@ tag_coverage = sa.Table(
     sa.Column("measured_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# projects (spec section 8): users, identities, attributes and tags are shared by all of
+# them; the default project is created by the migration that adds the table
+projects = sa.Table(
+    "projects",
+    metadata,
+    sa.Column("id", sa.String(8), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 

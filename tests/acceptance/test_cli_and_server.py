@@ -196,15 +196,24 @@ def test_token_revoke_and_list(prepared):
 def test_demo_creates_a_catalog_users_and_a_working_token(tmp_path):
     data = tmp_path / "demo"
     out = tagport(data, "demo", "--no-serve", "--users", "3000").stdout
+    assert "loaded demo events: appended=150000" in out  # 50 per user over 90 days
+    assert "computed 9 tags from the events (FINISH): tag_active_days, tag_paid_30d," in out
     token = re.search(r"Demo token \(name \"demo\"\): (\S+)", out).group(1)
     assert uuid.UUID(token).version == 4
     assert "/v1/api/user_tags/tag_rfm/export_jobs" in out and "download?file=$URI" in out
     listed = tagport(data, "catalog", "list").stdout
     kinds = re.findall(r"│ (identity|attribute|tag) ", listed)
-    assert (kinds.count("identity"), kinds.count("attribute"), kinds.count("tag")) == (2, 8, 6)
+    assert (kinds.count("identity"), kinds.count("attribute"), kinds.count("tag")) == (2, 8, 12)
     dest = tmp_path / "rfm.csv"
     tagport(data, "export", "tag_rfm", "-p", "id_$basic_deviceId,usr_gender", "-o", str(dest))
     rows = dest.read_text(encoding="utf-8").splitlines()[1:]
     assert 0.6 < len(rows) / 3000 < 0.8  # the tag covers ~70% of users
     assert any("||" in r for r in rows)  # the device id is multi-valued
     assert any(r.endswith(",") for r in rows)  # and gender is sometimes null
+    # a tag computed from the events exports like a loaded one
+    tiers = tmp_path / "tier.csv"
+    tagport(data, "export", "tag_value_tier", "-p", "tag_value_tier,tag_paid_30d,tag_paid_30d_sql", "-o",
+            str(tiers))
+    tier_rows = [r.split(",") for r in tiers.read_text(encoding="utf-8").splitlines()[1:]]
+    assert {r[1] for r in tier_rows} <= {'"高价值"', '"中价值"', '"低价值"'} and tier_rows
+    assert all(int(r[2]) >= 1 and r[2] == r[3] for r in tier_rows)  # rules = GrowingIO's SQL

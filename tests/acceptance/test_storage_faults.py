@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tagport.api.app import create_app
-from tagport.catalog.service import entries_from_file, read_catalog_file
+from tagport.catalog.service import entries_from_file, events_from_file, read_catalog_file
 from tagport.config import Settings
 from tagport.core import Tagport
 from tagport.demo import write_catalog, write_users
@@ -41,7 +41,8 @@ def small_fs(tmp_path):
 @pytest.fixture
 def client(tmp_path, small_fs):
     tp = Tagport(Settings(data_dir=tmp_path / "data", result_dir=small_fs, poll_interval=0.05))
-    tp.catalog.apply(entries_from_file(read_catalog_file(write_catalog(tmp_path / "c.json"))))
+    spec = read_catalog_file(write_catalog(tmp_path / "c.json"))
+    tp.catalog.apply(entries_from_file(spec), events_from_file(spec))
     assert tp.profiles.load(write_users(tmp_path / "u.parquet", 20_000)).inserted == 20_000
     token = tp.tokens.create("t")
     with TestClient(create_app(tp)) as c:

@@ -91,3 +91,24 @@ def test_parquet_of_no_users_has_the_schema_and_no_rows(engine, tmp_path):
                   tag="tag_empty")
     table = pq.read_table(pa.BufferReader(data))
     assert table.num_rows == 0 and table.column_names == ["gio_id", "usr_i"]
+
+
+def test_duckdb_parquet_row_groups_are_whole_whatever_the_batches(tmp_path, monkeypatch):
+    from tagport.engines.base import InputFormat
+    from tagport.engines.duckdb import writers
+    from tagport.engines.duckdb.engine import DuckDBEngine
+    from tagport.engines.duckdb.store import DuckDBStore
+    from tests.conftest import write_jsonl
+
+    monkeypatch.setattr(writers, "ROWS_PER_GROUP", 100)
+    monkeypatch.setattr(writers, "BATCH_ROWS", 37)  # batches that never end on a group
+    engine = DuckDBEngine(DuckDBStore(tmp_path / "p.duckdb"))
+    records = [{"identifications": {"id_uid": f"u{i}"}, "properties": {"tag_t": "x"}}
+               for i in range(1050)]
+    assert engine.load(write_jsonl(tmp_path / "u.jsonl", records), InputFormat.JSONL,
+                       CATALOG).applied
+    data = export(engine, tmp_path, ["id_uid"], OutputFormat(FileFormat.PARQUET))
+    engine.close()
+    meta = pq.ParquetFile(pa.BufferReader(data)).metadata
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    assert sizes == [100] * 10 + [50]

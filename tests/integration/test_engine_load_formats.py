@@ -12,9 +12,13 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
+from tagport.catalog.models import CatalogEntry, Kind, ValueType
 from tagport.engines.base import InputFormat
 from tagport.errors import InvalidInput
-from tests.load_support import DEVICE, ENGINES, UID, Users, lines
+from tests.load_support import CATALOG, DEVICE, ENGINES, UID, Users, lines
+
+PAID = CatalogEntry("tag_paid", Kind.TAG, "支付次数", ValueType.INT, scheduler="DAILY",
+                    compute={"type": "AGGREGATED", "event": "payOrderSuccess", "measure": "count"})
 
 
 @pytest.fixture(params=list(ENGINES.values()), ids=list(ENGINES))
@@ -99,6 +103,23 @@ def test_an_unknown_json_lines_key_rejects_its_record(users):
     report = users.load({"identifications": {UID: "C1"}, "properties": {"usr_nope": 1}},
                         {"identifications": {UID: "C2"}}, skip_invalid=True)
     assert lines(report) == [(1, "usr_nope")]
+    assert users.read(UID) == [(1, "C2")]
+
+
+def test_a_computed_tag_in_a_csv_header_refuses_the_whole_file(engine, tmp_path):
+    users = Users(engine, tmp_path, {**CATALOG, PAID.key: PAID})
+    report = users.csv(f"{UID},tag_paid\nC1,3\n", skip_invalid=True)
+    assert (report.applied, report.rejected) == (False, 1)
+    assert [str(r) for r in report.rejects] == [
+        "line 1, field tag_paid: tag_paid is computed (AGGREGATED); it cannot be loaded"]
+
+
+def test_a_computed_tag_in_json_lines_rejects_its_record(engine, tmp_path):
+    users = Users(engine, tmp_path, {**CATALOG, PAID.key: PAID})
+    report = users.load({"identifications": {UID: "C1"}, "properties": {"tag_paid": 3}},
+                        {"identifications": {UID: "C2"}}, skip_invalid=True)
+    assert [str(r) for r in report.rejects] == [
+        "line 1, field tag_paid: tag_paid is computed (AGGREGATED); it cannot be loaded"]
     assert users.read(UID) == [(1, "C2")]
 
 

@@ -76,3 +76,24 @@ def test_find_user_answers_none_for_an_unknown_value(engine):  # noqa: F811
 
 def test_ping_answers(engine):  # noqa: F811
     engine.ping()
+
+
+def test_distribution_counts_users_per_value_most_first_ties_by_value(engine):  # noqa: F811
+    from datetime import date
+
+    from tagport.catalog.models import Distribution
+
+    assert engine.distribution(CATALOG["tag_t"]) == Distribution(3, 2, [("x", 1), ("y", 1)], [])
+    assert engine.distribution(CATALOG["usr_s"], top=2) == Distribution(
+        3, 3, [("", 1), (TRICKY, 1)], [])
+    assert engine.distribution(CATALOG["usr_day"]).values == [(date(2024, 2, 29), 1)]
+    assert engine.distribution(CATALOG["usr_never"]) == Distribution(3, 0, [], [])
+
+
+def test_distribution_of_numbers_is_equal_width_bins_an_array_once_per_element(engine):  # noqa: F811
+    from tagport.catalog.models import Distribution
+
+    assert engine.distribution(CATALOG["tag_n"], bins=2) == Distribution(
+        3, 1, [], [(1.0, 2.0, 1), (2.0, 3.0, 1)])
+    assert engine.distribution(CATALOG["usr_i"], bins=4) == Distribution(
+        3, 1, [], [(-7.0, -7.0, 1)])

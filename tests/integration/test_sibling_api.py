@@ -260,3 +260,29 @@ def test_coverage_rows_exist_for_every_tag_after_a_load(seeded):
         rows = dict(conn.execute(
             sa.select(tag_coverage.c.tag_key, tag_coverage.c.covered_users)).all())
     assert rows == {"tag_rfm": 3, "tag_interests": 1}
+
+
+# -- GET /v1/api/user_tags/{tag_key}/distribution (tagport's own, for the console) -------
+
+
+def test_a_tags_distribution_gives_its_values_with_their_share_of_all_users(client):
+    response = client.get("/v1/api/user_tags/tag_rfm/distribution", headers={"language": "US"})
+    assert response.status_code == 200
+    assert response.json() == {
+        "key": "tag_rfm", "name": "会员等级",  # no English name in the seed catalog
+        "valueType": {"type": "STRING", "isArray": False},
+        "totalUsers": 5, "coveredUsers": 3, "coveredRatio": 0.6,
+        "values": [{"value": "中", "users": 1, "ratio": 0.2},
+                   {"value": "低", "users": 1, "ratio": 0.2},
+                   {"value": "高", "users": 1, "ratio": 0.2}],
+        "bins": []}
+    interests = client.get("/v1/api/user_tags/tag_interests/distribution?top=1").json()
+    assert interests["values"] == [{"value": "数码", "users": 1, "ratio": 0.2}]
+
+
+def test_a_distribution_refuses_bad_sizes_and_unknown_tags(client):
+    bad = client.get("/v1/api/user_tags/tag_rfm/distribution?bins=0", headers={"language": "US"})
+    assert bad.status_code == 400 and bad.json() == {
+        "code": "INVALID_DISTRIBUTION",
+        "message": "top must be between 1 and 100, bins between 1 and 50"}
+    assert client.get("/v1/api/user_tags/tag_nope/distribution").status_code == 404

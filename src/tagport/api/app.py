@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tagport import __version__, control, secret_files
-from tagport.api import catalog, download, internal, jobs, openapi, ops, tags, users
+from tagport.api import catalog, download, internal, jobs, openapi, ops, projects, tags, users
 from tagport.api.limits import BodySizeLimit
 from tagport.auth.signing import LinkSigner
 from tagport.console import install as install_console
@@ -22,6 +22,7 @@ from tagport.core import Tagport
 from tagport.errors import TagportError, TooManyRequests
 from tagport.jobs.retention import RetentionSweeper
 from tagport.jobs.worker import WorkerPool
+from tagport.tags.schedule import DailySchedule
 
 log = logging.getLogger("tagport.api")
 
@@ -46,6 +47,7 @@ def create_app(
         # request in flight on the benchmark machine (the submits' p99).
         gc.freeze()
         pool: WorkerPool | None = None
+        schedule: DailySchedule | None = None
         sweeper = RetentionSweeper(core.jobs, core.settings.retention_interval)
         sweeper.start()
         if run_workers:
@@ -53,6 +55,10 @@ def create_app(
                               core.settings.poll_interval)
             pool.start()
             app.state.wake_workers = pool.wake
+            # the schedule runs where jobs run: its computations wait for no other process
+            schedule = DailySchedule(core.db, core.tag_computes, core.settings.compute_at,
+                                     core.settings.zone, pool.name)
+            schedule.__enter__()
         if public_url:
             control.write_server_file(core.settings, public_url)
         try:
@@ -63,6 +69,8 @@ def create_app(
             if pool is not None:
                 app.state.exports_abandoned = not pool.stop(core.settings.shutdown_grace)
             sweeper.stop()
+            if schedule is not None:
+                schedule.__exit__(None, None, None)
             sys.setswitchinterval(switch_interval)
             gc.unfreeze()
 
@@ -85,6 +93,8 @@ def create_app(
     app.include_router(download.router)
     app.include_router(internal.router)
     app.include_router(tags.router)
+    app.include_router(projects.router)
+    app.include_router(projects.project_forms(tags.router, openapi.router))
     app.include_router(users.router)
     app.include_router(catalog.router)
     app.include_router(jobs.router)

@@ -18,7 +18,7 @@ _WHY = {
     401: "Missing, unknown or revoked token.",
     403: "Not allowed (a bad or expired signed link).",
     404: "Unknown tag, job or file (or another token's).",
-    409: "Conflicts with the job's state.",
+    409: "Conflicts with the job's state (or a computation already queued or running).",
     410: "The result files have expired.",
     413: "The request body is too large.",
     429: "Too many unfinished jobs for this token; see Retry-After.",

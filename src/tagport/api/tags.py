@@ -1,16 +1,20 @@
-"""`GET /v1/api/user_tags` and `GET /v1/api/user_tags/{tag_key}/users`."""
+"""`GET /v1/api/user_tags`, `GET /v1/api/user_tags/{tag_key}/users` and
+`POST /v1/api/user_tags/{tag_key}/computes`."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
 
 from tagport.api.deps import current_token_async, get_core
 from tagport.api.localized import LocalizedRoute, request_language
+from tagport.api.responses import errors
 from tagport.auth.tokens import Token
 from tagport.i18n import Language
 from tagport.profiles.lookup import MAX_PAGE_LIMIT, MAX_PAGE_PROPERTIES
+from tagport.tags.service import TRIGGERED
 
 router = APIRouter(prefix="/v1/api", route_class=LocalizedRoute, tags=["user tags"])
 
@@ -50,3 +54,37 @@ def list_tag_users(
             for k in value.split(",") if k.strip()]
     page = get_core(request).lookup.tag_users(tag_key, keys, limit, offset, language)
     return page.document()
+
+
+@router.get("/user_tags/{tag_key}/distribution", responses=errors(400, 401, 404))
+def tag_distribution(
+    tag_key: str,
+    request: Request,
+    top: int = Query(20, description="How many of the most common values (1 to 100)."),
+    bins: int = Query(10, description="Bins of a number tag's histogram (1 to 50)."),
+    language: Language = Depends(request_language),
+    token: Token = Depends(current_token_async),
+) -> dict[str, Any]:
+    """How the tag's values spread over the users (tagport's own, for the console):
+    `values` (the most common, with their users and share of all users) or, for numbers,
+    `bins` of equal width; computed on the engine."""
+    return get_core(request).lookup.distribution(tag_key, top, bins, language)
+
+
+class ComputeTriggered(BaseModel):
+    value: bool = Field(examples=[True])
+    message: str = Field(examples=[TRIGGERED])
+
+
+@router.post("/user_tags/{tag_key}/computes", response_model=ComputeTriggered,
+             responses=errors(400, 401, 404, 409))
+def compute_user_tag(
+    tag_key: str,
+    request: Request,
+    token: Token = Depends(current_token_async),
+) -> ComputeTriggered:
+    """Compute a computed tag now (GrowingIO's 触发计算): queued as a job on the workers;
+    409 `COMPUTE_IN_PROGRESS` while a computation of the tag is queued or running."""
+    get_core(request).tag_computes.trigger([tag_key], token_id=token.id)
+    request.app.state.wake_workers()
+    return ComputeTriggered(value=True, message=TRIGGERED)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +12,17 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Connection, Engine
 
 from tagport.catalog import repository
-from tagport.catalog.models import CatalogEntry, Kind, ValueType, key_error
+from tagport.catalog.models import (
+    CatalogEntry,
+    EventAttribute,
+    EventDefinition,
+    Kind,
+    ValueType,
+    attribute_type_conflict,
+    bare_key_error,
+    event_attribute_key_error,
+    key_error,
+)
 from tagport.catalog.schemas import CatalogFile
 from tagport.errors import Conflict, InvalidInput
 
@@ -48,7 +59,9 @@ def entries_from_file(spec: CatalogFile) -> list[CatalogEntry]:
         for a in spec.attributes
     ]
     entries += [
-        CatalogEntry(t.key, Kind.TAG, t.name, t.type, t.is_array, t.description, t.name_en)
+        CatalogEntry(t.key, Kind.TAG, t.name, t.type, t.is_array, t.description, t.name_en,
+                     compute=t.compute,
+                     scheduler=t.scheduler or ("DAILY" if t.compute is not None else None))
         for t in spec.tags
     ]
     seen: set[str] = set()
@@ -61,6 +74,30 @@ def entries_from_file(spec: CatalogFile) -> list[CatalogEntry]:
     return entries
 
 
+def events_from_file(spec: CatalogFile) -> list[EventDefinition]:
+    """The file's event catalog, checked: bare keys, no reserved attribute key, nothing
+    twice, and one type per attribute key across the file's events."""
+    events: list[EventDefinition] = []
+    seen: set[str] = set()
+    for e in spec.events:
+        if problem := bare_key_error("event key", e.key):
+            raise InvalidInput(problem)
+        if e.key in seen:
+            raise InvalidInput(f"event {e.key!r} appears twice in the catalog file")
+        seen.add(e.key)
+        attributes: dict[str, EventAttribute] = {}
+        for a in e.attributes:
+            if problem := event_attribute_key_error(e.key, a.key):
+                raise InvalidInput(problem)
+            if a.key in attributes:
+                raise InvalidInput(f"event {e.key!r}, attribute {a.key!r} appears twice")
+            attributes[a.key] = EventAttribute(a.key, a.name, a.type, a.name_en)
+        events.append(EventDefinition(e.key, e.name, e.name_en, e.description, attributes))
+    if problem := attribute_type_conflict(events):
+        raise InvalidInput(problem)
+    return events
+
+
 @dataclass(frozen=True)
 class CatalogSnapshot:
     """The catalog by key, and the version it was read at."""
@@ -69,16 +106,36 @@ class CatalogSnapshot:
     by_key: dict[str, CatalogEntry]
 
 
+# Checks the catalog's computed tags (tagport.computes.check_catalog, above this package:
+# the composition root passes it in): the whole catalog after an apply and the event
+# catalog (event key -> attribute key -> type); raises InvalidInput to refuse the apply.
+ComputeCheck = Callable[[list[CatalogEntry], Mapping[str, Mapping[str, ValueType]]], object]
+
+
+def _no_compute_check(entries: list[CatalogEntry],
+                      events: Mapping[str, Mapping[str, ValueType]]) -> None:
+    for entry in entries:
+        if entry.compute is not None:
+            raise InvalidInput(f"{entry.key}: compute: this catalog service checks no"
+                               " computed tags (it was built without tagport.computes)")
+
+
 class CatalogService:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, check_computes: ComputeCheck = _no_compute_check
+                 ) -> None:
         self.engine = engine
+        self.check_computes = check_computes
         self._cached: CatalogSnapshot | None = None
         self._cache_lock = threading.Lock()
 
-    def apply(self, entries: list[CatalogEntry]) -> ApplyReport:
-        """Add new entries and update names/descriptions, all or nothing."""
+    def apply(self, entries: list[CatalogEntry],
+              events: list[EventDefinition] | None = None) -> ApplyReport:
+        """Add new entries and events and update names/descriptions and definitions, all
+        or nothing: a computed tag whose definition does not check refuses the whole
+        apply (events first, so a definition may name an event of the same file)."""
         report = ApplyReport()
         with self.engine.begin() as conn:
+            _apply_events(conn, events or [], report)
             for entry in entries:
                 old = repository.get_entry(conn, entry.key)
                 if old is None:
@@ -98,6 +155,8 @@ class CatalogService:
                 else:
                     repository.update_entry(conn, entry)
                     report.updated.append(entry.key)
+            # the catalog as it would be: a tier may read a tag this file does not name
+            self.check_computes(repository.list_entries(conn), repository.event_catalog(conn))
         return report
 
     def list(self) -> list[CatalogEntry]:
@@ -106,6 +165,11 @@ class CatalogService:
 
     def by_key(self) -> dict[str, CatalogEntry]:
         return {e.key: e for e in self.list()}
+
+    def event_catalog(self) -> dict[str, dict[str, ValueType]]:
+        """Event key -> attribute key -> type, as conditions and computed tags read it."""
+        with self.engine.connect() as conn:
+            return repository.event_catalog(conn)
 
     def snapshot(self, conn: Connection | None = None) -> CatalogSnapshot:
         """The catalog as it is now, for validating requests: kept between calls and read
@@ -128,6 +192,11 @@ class CatalogService:
         check it against `snapshot()` inside the transaction that relies on it."""
         return self._cached or self.snapshot()
 
+    def events(self) -> dict[str, EventDefinition]:
+        """The event catalog by event key, in catalog order."""
+        with self.engine.connect() as conn:
+            return {e.key: e for e in repository.list_events(conn)}
+
     def get(self, key: str) -> CatalogEntry | None:
         with self.engine.connect() as conn:
             return repository.get_entry(conn, key)
@@ -137,7 +206,31 @@ class CatalogService:
             repository.mark_has_data(conn, keys)
 
 
+def _apply_events(conn: Connection, events: list[EventDefinition], report: ApplyReport) -> None:
+    """Add new events, rename and extend known ones; an attribute key keeps one type
+    across the stored events and the file's (refused otherwise)."""
+    stored = {e.key: e for e in repository.list_events(conn)}
+    merged = dict(stored)
+    for event in events:
+        old = stored.get(event.key)
+        attributes = {**(old.attributes if old else {}), **event.attributes}
+        merged[event.key] = EventDefinition(event.key, event.name, event.name_en,
+                                            event.description, attributes)
+    if problem := attribute_type_conflict(merged.values()):
+        raise Conflict(problem, code="EVENT_ATTRIBUTE_TYPE_CONFLICT")
+    for event in events:
+        old = stored.get(event.key)
+        if old is None:
+            repository.insert_event(conn, event)
+            report.added.append(event.key)
+        elif merged[event.key] == old:
+            report.unchanged.append(event.key)
+        else:
+            repository.update_event(conn, event, old)
+            report.updated.append(event.key)
+
+
 def _same(a: CatalogEntry, b: CatalogEntry) -> bool:
-    return (a.name, a.name_en, a.description, a.type_label) == (
-        b.name, b.name_en, b.description, b.type_label,
+    return (a.name, a.name_en, a.description, a.type_label, a.compute, a.scheduler) == (
+        b.name, b.name_en, b.description, b.type_label, b.compute, b.scheduler,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from datetime import date
 from pathlib import Path
 
 import typer
@@ -12,7 +13,7 @@ from rich.console import Console
 
 from tagport import control
 from tagport import demo as demo_data
-from tagport.catalog.service import entries_from_file, read_catalog_file
+from tagport.catalog.service import entries_from_file, events_from_file, read_catalog_file
 from tagport.cli import runtime
 from tagport.core import Tagport
 from tagport.engines.base import Engine, LoadReport
@@ -163,6 +164,47 @@ def run_job(tp: Tagport, job: ExportJob, engine: Engine | None) -> ExportJob:
     return job
 
 
+def _demo_data(tp: Tagport, demo_dir: Path, users: int, events: int) -> None:
+    runtime.out(f"generating {users} demo users and {events} events over "
+                f"{demo_data.EVENT_DAYS} days ...")
+    report = tp.profiles.load(demo_data.write_users(demo_dir / "users.parquet", users))
+    runtime.out(f"loaded demo users: inserted={report.inserted}")
+    loaded = tp.events.load(demo_data.write_events(demo_dir / "events.parquet", users, events))
+    runtime.out(f"loaded demo events: appended={loaded.appended}")
+    job = run_job(tp, tp.tag_computes.trigger(), tp.engine)
+    runtime.out(f"computed {len(job.properties)} tags from the events ({job.stage.value}): "
+                + ", ".join(job.properties))
+
+
+def compute(
+    keys: list[str] | None = typer.Argument(
+        None, help="Computed tags to compute (default: all, in dependency order)."),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="The compute date, YYYY-MM-DD (default: today, in "
+        "TAGPORT_TIMEZONE); `lastDays` windows end the day before it."),
+) -> None:
+    """Compute tags from the events, here or through the running server."""
+    day = _date(as_of) if as_of else None
+    with runtime.core() as tp:
+        engine = engine_or_server(tp, "computation")
+        job = run_job(tp, tp.tag_computes.trigger(keys or None, as_of=day), engine)
+        detectors = tp.tag_computes.detectors()
+    for key in job.properties:
+        if (state := detectors.get(key, {})).get("stage") == "FINISH":
+            runtime.out(f"{key}: {state['totalUsers']} users (as of {job.as_of})")
+    if job.stage is JobStage.ERROR:
+        with runtime.reported_errors():
+            raise TagportError(f"computation failed: {job.error_code}: {job.error_message}")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        runtime.err.print(f"error: --as-of: {text!r} is not a date (YYYY-MM-DD)", markup=False)
+        raise typer.Exit(2) from None
+
+
 def _place(src: Path, dest: Path) -> None:
     """Link the result file to `dest` when possible (no copy), else copy it."""
     if dest.exists():
@@ -175,21 +217,21 @@ def _place(src: Path, dest: Path) -> None:
 
 def demo(
     users: int = typer.Option(100_000, help="How many synthetic users."),
+    events: int | None = typer.Option(
+        None, help="How many behavioural events over 90 days (default: 50 per user)."),
     serve_after: bool = typer.Option(True, "--serve/--no-serve", help="Start the server after."),
     host: str | None = typer.Option(None, help="Listen address for --serve."),
     port: int | None = typer.Option(None, help="Port for --serve."),
 ) -> None:
-    """Create a synthetic CDP (catalog, users, a token) and print a curl walk-through."""
+    """Create a synthetic CDP (catalog, users, their events, tags computed from them, a
+    token) and print a curl walk-through."""
     with runtime.core(host=host, port=port) as tp:
         demo_dir = tp.settings.resolved_data_dir / "demo"
         demo_dir.mkdir(exist_ok=True)
-        catalog_file = demo_data.write_catalog(demo_dir / "catalog.json")
-        tp.catalog.apply(entries_from_file(read_catalog_file(catalog_file)))
+        spec = read_catalog_file(demo_data.write_catalog(demo_dir / "catalog.json"))
+        tp.catalog.apply(entries_from_file(spec), events_from_file(spec))
         if tp.engine.user_count() == 0:
-            runtime.out(f"generating {users} demo users ...")
-            users_file = demo_data.write_users(demo_dir / "users.parquet", users)
-            report = tp.profiles.load(users_file)
-            runtime.out(f"loaded demo users: inserted={report.inserted}")
+            _demo_data(tp, demo_dir, users, events if events is not None else 50 * users)
         else:
             runtime.out(f"the data dir already holds {tp.engine.user_count()} users; kept them")
         try:

@@ -37,7 +37,7 @@ def list_(
     table = Table("id", "name", "stage", "tag", "format", "rows", "bytes", "created",
                   "duration", "error")
     for j in jobs:
-        table.add_row(j.id, j.name, j.stage.value, j.tag_key, j.file_format,
+        table.add_row(j.id, j.name, j.stage.value, j.tag_key, j.file_format or j.kind,
                       "" if j.row_count is None else str(j.row_count),
                       "" if j.byte_count is None else str(j.byte_count),
                       j.created_at.astimezone().isoformat(timespec="seconds"), _duration(j),

@@ -8,11 +8,13 @@ import typer
 from rich.console import Console
 
 from tagport.cli import catalog as catalog_cli
+from tagport.cli import events as events_cli
 from tagport.cli import jobs as jobs_cli
+from tagport.cli import projects as projects_cli
 from tagport.cli import remote as remote_cli
 from tagport.cli import runtime
 from tagport.cli import tokens as tokens_cli
-from tagport.cli.commands import demo, export, load, serve
+from tagport.cli.commands import compute, demo, export, load, serve
 from tagport.cli.worker import worker
 
 app = typer.Typer(help="tagport: export the users of a user tag, GrowingIO CDP 2.9 style.",
@@ -30,13 +32,16 @@ def main(
 
 
 app.add_typer(catalog_cli.app, name="catalog")
+app.add_typer(events_cli.app, name="events")
 app.add_typer(tokens_cli.app, name="token")
 app.add_typer(jobs_cli.app, name="jobs")
+app.add_typer(projects_cli.app, name="project")
 app.add_typer(remote_cli.app, name="remote")
 app.command()(load)
 app.command()(serve)
 app.command()(worker)
 app.command()(export)
+app.command()(compute)
 app.command()(demo)
 
 

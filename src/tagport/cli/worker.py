@@ -17,6 +17,7 @@ from tagport.engines.on_demand import EngineOnDemand
 from tagport.jobs.models import EXPORT
 from tagport.jobs.worker import WorkerPool
 from tagport.ops.logs import logging_config
+from tagport.tags.schedule import DailySchedule
 
 
 def worker(
@@ -40,10 +41,13 @@ def worker(
         pool = WorkerPool(tp.jobs, engines, s.workers, s.poll_interval, kinds=kinds)
         stop = _stop_event()
         pool.start()
+        schedule = DailySchedule(tp.db, tp.tag_computes, s.compute_at, s.zone, pool.name)
+        schedule.__enter__()
         runtime.out(f"tagport worker {pool.name}: {s.workers} export thread(s), "
                     f"results in {tp.results.url}")
         while not stop.wait(1.0):
             pass
+        schedule.__exit__(None, None, None)
         runtime.out(f"tagport worker {pool.name}: stopping; running exports get "
                     f"{s.shutdown_grace:g} s to finish")
         if not pool.stop(s.shutdown_grace):

@@ -5,18 +5,29 @@ user records with identity resolution and writes the users of a selection to a f
 the export domain's vocabulary (tagport.exports): engines import it, never the reverse.
 It declares what it can do as data (`capabilities`). The shared suites in
 tests/integration/test_engine_contract.py and test_engine_load_contract.py check any engine.
+
+It also stores behavioural events (`load_events`), in one relation `events` laid out alike
+on every engine (tag and segment queries are compiled against it):
+`gio_id` (unsigned 64-bit), `event` (the event key), `time` (TIMESTAMP, UTC, no zone),
+`dt` (DATE: the event's local day in the load's zone), `id` (the event's own id, or
+NULL), `seq` (BIGINT: the load order, strictly increasing across loads and, within a file,
+in line order; it breaks ties in time), then one column per event attribute key typed by
+the event catalog, added when a load first brings it. tests/integration/test_engine_events.py
+checks any engine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, tzinfo
 from enum import StrEnum
 from pathlib import Path
 from threading import Event
 from typing import Any, Protocol
 
-from tagport.catalog.models import CatalogEntry, TagCoverage
+from tagport.catalog.models import CatalogEntry, Distribution, EventDefinition, TagCoverage
+from tagport.computes import Definition
 from tagport.exports.capabilities import EngineCapabilities
 from tagport.exports.plan import ExportOutput, ExportPlan
 
@@ -51,6 +62,22 @@ class LoadReport:
     keys_with_data: list[str] = field(default_factory=list)
 
 
+@dataclass
+class EventLoadReport:
+    """What an event load did: events appended, events skipped because their `id` is
+    stored already (or came earlier in the file), users created for identities no user
+    held, and the rejected lines."""
+
+    appended: int = 0
+    duplicates: int = 0
+    users_created: int = 0
+    rejected: int = 0
+    rejects: list[Reject] = field(default_factory=list)
+    applied: bool = False
+    # identity keys that gained values (new users, new values of known users)
+    keys_with_data: list[str] = field(default_factory=list)
+
+
 class Engine(Protocol):
     name: str
     capabilities: EngineCapabilities
@@ -75,10 +102,43 @@ class Engine(Protocol):
         """Resolve and apply a file of user records, all or nothing (or valid rows only)."""
         ...
 
+    def load_events(
+        self,
+        path: Path,
+        input_format: InputFormat,
+        catalog: dict[str, CatalogEntry],
+        events_catalog: Mapping[str, EventDefinition],
+        *,
+        zone: tzinfo,
+        known_users_only: bool = False,
+        skip_invalid: bool = False,
+        before_commit: EventLoadHook | None = None,
+    ) -> EventLoadReport:
+        """Resolve a file of events to users (creating users for unknown identities
+        unless `known_users_only`) and append them, all or nothing (or valid ones only);
+        an event whose `id` is stored on its day already is skipped. `zone` gives times
+        without an offset their instant and every event its local day (`dt`)."""
+        ...
+
+    def compute_tag(self, tag: CatalogEntry, definition: Definition, *, as_of: date,
+                    stop: Event | None = None) -> int:
+        """Replace `tag`'s values for every user at once with what `definition` (checked by
+        tagport.computes) yields on the compute date `as_of`, null for users it gives no
+        value; return the users that got one. A reader sees the old values or the new,
+        never a mix. A failing query raises computes.ComputeFailed and touches no value;
+        once `stop` is set, give up before replacing anything (computes.ComputeStopped)."""
+        ...
+
     def user_count(self) -> int: ...
 
     def tag_coverage(self, tags: Sequence[CatalogEntry]) -> TagCoverage:
         """Count the users each tag covers, set-based (a tag never loaded covers none)."""
+        ...
+
+    def distribution(self, entry: CatalogEntry, *, top: int = 20,
+                     bins: int = 10) -> Distribution:
+        """How `entry`'s values spread over the users, set-based: the `top` most common
+        values, or `bins` equal-width bins for numbers (catalog.models.Distribution)."""
         ...
 
     def tag_users(self, plan: ExportPlan, limit: int, offset: int) -> list[dict[str, Any]]:
@@ -102,6 +162,10 @@ class Engine(Protocol):
 
 class LoadHook(Protocol):
     def __call__(self, report: LoadReport) -> None: ...
+
+
+class EventLoadHook(Protocol):
+    def __call__(self, report: EventLoadReport) -> None: ...
 
 
 def input_format_of(path: Path) -> InputFormat:

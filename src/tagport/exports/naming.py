@@ -27,6 +27,11 @@ def new_job_name(now: datetime) -> str:
     return f"DES-{now:%Y%m%d%H%M}-{secrets.randbelow(10**13):013d}"
 
 
+def new_compute_name(now: datetime) -> str:
+    """`CMP-<yyyyMMddHHmm>-<13 digits>`: a computation's job name, beside exports' DES-."""
+    return "CMP" + new_job_name(now)[3:]
+
+
 def result_file_name(display_name: str, day: datetime, output: OutputFormat) -> str:
     """`{display name}_{yyyy-MM-dd}_UserList.{extension}` (`csv`, `csv.gz`, `parquet`...),
     unsafe characters replaced."""

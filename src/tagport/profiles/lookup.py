@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from tagport.catalog.coverage import CoverageStore, StoredCoverage
@@ -21,6 +22,7 @@ from tagport.profiles.growingio import UNKNOWN_USER, growingio_user
 
 MAX_PAGE_PROPERTIES = 20
 MAX_PAGE_LIMIT = 1000
+MAX_TOP, MAX_BINS = 100, 50  # a distribution's most common values, a histogram's bins
 MAX_PAGE_OFFSET = 2**63 - 1  # SQL's BIGINT: a larger one fails in every store we read
 TAG_TYPE = "IMPORT"  # tagport's tags hold values loaded from files (GrowingIO's imported tags)
 
@@ -31,6 +33,8 @@ TOO_MANY = Text("properties：最多 {max} 个不同的属性，收到 {got} 个
 UNKNOWN = Text("properties：未知的键：{keys}", "properties: unknown keys: {keys}")
 BAD_LIMIT = Text("limit：必须在 1 到 {max} 之间，收到 {got}",
                  "limit: must be between 1 and {max}, got {got}")
+BAD_DISTRIBUTION = Text("top 必须在 1 到 {top} 之间，bins 必须在 1 到 {bins} 之间",
+                        "top must be between 1 and {top}, bins between 1 and {bins}")
 BAD_OFFSET = Text("offset：必须在 0 到 {max} 之间，收到 {got}",
                   "offset: must be between 0 and {max}, got {got}")
 
@@ -120,6 +124,30 @@ class LookupService:
         values = [growingio_user(row, columns) for row in rows[:limit]]
         return Page(limit, offset, self._covered(tag, engine), values, len(rows) > limit)
 
+    def distribution(self, tag_key: str, top: int, bins: int,
+                     language: Language) -> dict[str, Any]:
+        """How a tag's values spread over the users, measured on the engine: the `top`
+        most common values, or `bins` equal-width bins for numbers, each with its users
+        and their share of all users."""
+        tag = self.catalog.by_key().get(tag_key)
+        if tag is None or tag.kind is not Kind.TAG:
+            raise NotFound(TAG_NOT_FOUND(language, key=tag_key), code="TAG_NOT_FOUND")
+        if not 1 <= top <= MAX_TOP or not 1 <= bins <= MAX_BINS:
+            raise BadRequest(BAD_DISTRIBUTION(language, top=MAX_TOP, bins=MAX_BINS),
+                             code="INVALID_DISTRIBUTION")
+        found = self._engine().distribution(tag, top=top, bins=bins)
+        share = (lambda n: n / found.all_users) if found.all_users else (lambda n: 0.0)
+        return {
+            "key": tag.key, "name": display_name(tag, language),
+            "valueType": {"type": tag.value_type.value.upper(), "isArray": tag.is_array},
+            "totalUsers": found.all_users, "coveredUsers": found.covered,
+            "coveredRatio": share(found.covered),
+            "values": [{"value": _json_value(v), "users": n, "ratio": share(n)}
+                       for v, n in found.values],
+            "bins": [{"from": lo, "to": hi, "users": n, "ratio": share(n)}
+                     for lo, hi, n in found.bins],
+        }
+
     def user(self, user_key: str, value: str, language: Language) -> dict[str, Any]:
         """One user's identities (keyed `ids_<k>`), attributes and tags, found by any
         identity value; a value no user holds is GrowingIO's unknown user, `gioId` "0"."""
@@ -151,3 +179,8 @@ class LookupService:
         if stored is not None:
             return stored.covered_users
         return engine.tag_coverage([tag]).covered[tag.key]
+
+
+def _json_value(value: Any) -> Any:
+    """Dates and datetimes as the export writes them; other values as they are."""
+    return str(value) if isinstance(value, date | datetime) else value

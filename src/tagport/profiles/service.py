@@ -11,7 +11,7 @@ from pathlib import Path
 from tagport.catalog.coverage import CoverageStore
 from tagport.catalog.models import Kind
 from tagport.catalog.service import CatalogService
-from tagport.engines.base import Engine, LoadReport, input_format_of
+from tagport.engines.base import Engine, EventLoadReport, LoadReport, input_format_of
 from tagport.errors import InvalidInput
 
 log = logging.getLogger("tagport.profiles")
@@ -69,8 +69,8 @@ class ProfileService:
         self.coverage.save(self._engine().tag_coverage(tags), measured_at)
 
 
-def write_rejects(report: LoadReport, path: Path) -> None:
-    """The rejected records as CSV: line, field, reason."""
+def write_rejects(report: LoadReport | EventLoadReport, path: Path) -> None:
+    """The rejected records (or events) as CSV: line, field, reason."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)

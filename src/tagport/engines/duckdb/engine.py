@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import date, tzinfo
 from pathlib import Path
 from threading import Event
 from typing import Any
 
-from tagport.catalog.models import CatalogEntry
+from tagport.catalog.models import CatalogEntry, Distribution, EventDefinition
+from tagport.computes import Definition
 from tagport.config import Settings
 from tagport.engines.base import (
+    EventLoadHook,
+    EventLoadReport,
     InputFormat,
     LoadHook,
     LoadReport,
@@ -70,8 +74,42 @@ class DuckDBEngine:
             skip_invalid=skip_invalid, before_commit=before_commit,
         )
 
+    def load_events(
+        self,
+        path: Path,
+        input_format: InputFormat,
+        catalog: dict[str, CatalogEntry],
+        events_catalog: Mapping[str, EventDefinition],
+        *,
+        zone: tzinfo,
+        known_users_only: bool = False,
+        skip_invalid: bool = False,
+        before_commit: EventLoadHook | None = None,
+    ) -> EventLoadReport:
+        from tagport.engines.duckdb.events import load_events
+
+        return load_events(
+            self.store, path, input_format, catalog, events_catalog, zone=zone,
+            known_users_only=known_users_only, skip_invalid=skip_invalid,
+            before_commit=before_commit,
+        )
+
+    def compute_tag(self, tag: CatalogEntry, definition: Definition, *, as_of: date,
+                    stop: Event | None = None) -> int:
+        from tagport.engines.duckdb.compute import compute_tag
+
+        return compute_tag(self.store, tag, definition, as_of=as_of, stop=stop)
+
     def user_count(self) -> int:
         return self.store.user_count()
+
+    def distribution(self, entry: CatalogEntry, *, top: int = 20,
+                     bins: int = 10) -> Distribution:
+        cur = self.store.cursor()
+        try:
+            return query.distribution(cur, entry, self.store.user_columns(cur), top, bins)
+        finally:
+            cur.close()
 
     def tag_coverage(self, tags: Sequence[CatalogEntry]) -> TagCoverage:
         cur = self.store.cursor()

@@ -23,17 +23,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
 from tagport.catalog.models import CatalogEntry
-from tagport.engines.base import InputFormat, LoadReport
+from tagport.engines.base import EventLoadReport, InputFormat, LoadReport
 from tagport.engines.duckdb.store import DuckDBStore, restore_gio_order
 from tagport.engines.staging.parse import GIO_ID, stage_file
 from tagport.engines.staging.sql import ident, literal
 from tagport.engines.staging.validate import NOT_REJECTED, prepare, rejects_report, validate
 from tagport.errors import InvalidInput
 
+R = TypeVar("R", LoadReport, EventLoadReport)  # a user load's report, or an event load's
 
 def load_file(
     store: DuckDBStore, path: Path, input_format: InputFormat,
@@ -41,6 +43,17 @@ def load_file(
     before_commit: Callable[[LoadReport], None] | None = None,
 ) -> LoadReport:
     """Resolve and apply a file of user records: all or nothing, or the valid ones only."""
+    return in_load_transaction(
+        store, path, lambda cur: _load(store, cur, path, input_format, catalog, skip_invalid),
+        before_commit)
+
+
+def in_load_transaction(store: DuckDBStore, path: Path,
+                        load: Callable[[duckdb.DuckDBPyConnection], R],
+                        before_commit: Callable[[R], None] | None) -> R:
+    """Run `load` on a cursor of its own in one transaction under the store's write lock
+    and load memory limit; commit when its report says applied (after `before_commit`),
+    else roll back. The file must exist and hold something. Shared by user and event loads."""
     if not path.is_file():
         raise InvalidInput(f"{path}: no such file")
     if path.stat().st_size == 0:
@@ -54,19 +67,18 @@ def load_file(
             cur.execute("SET SESSION preserve_insertion_order = true")
             cur.execute("BEGIN")
             try:
-                report = _load(store, cur, path, input_format, catalog, skip_invalid)
-                _finish(cur, report, before_commit)
+                report = load(cur)
+                finish(cur, report, before_commit)
             except BaseException:
-                _rollback(cur)
+                rollback_quietly(cur)
                 raise
             return report
         finally:
             cur.close()
 
 
-def _finish(
-    cur: duckdb.DuckDBPyConnection, report: LoadReport,
-    before_commit: Callable[[LoadReport], None] | None,
+def finish(
+    cur: duckdb.DuckDBPyConnection, report: R, before_commit: Callable[[R], None] | None,
 ) -> None:
     if not report.applied:
         cur.execute("ROLLBACK")
@@ -80,7 +92,7 @@ def _finish(
     cur.execute("COMMIT")
 
 
-def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
+def rollback_quietly(cur: duckdb.DuckDBPyConnection) -> None:
     try:
         cur.execute("ROLLBACK")
     except duckdb.Error:
@@ -97,7 +109,7 @@ def _load(
         return LoadReport(rejected=staged.records, rejects=staged.file_rejects)
     store.ensure_columns(cur, staged.entries)
     validate(cur, staged.entries, staged.typed)
-    _resolve(cur, [e for e in staged.entries if e.is_identity])
+    resolve_identities(cur, [e for e in staged.entries if e.is_identity])
     report = rejects_report(cur)
     if report.rejects and not skip_invalid:
         return report
@@ -109,7 +121,7 @@ def _load(
 # --- 3. resolve ------------------------------------------------------------------------
 
 
-def _resolve(cur: duckdb.DuckDBPyConnection, identities: list[CatalogEntry]) -> None:
+def resolve_identities(cur: duckdb.DuckDBPyConnection, identities: list[CatalogEntry]) -> None:
     _stage_identity_values(cur, identities)
     _reject_record_conflicts(cur)
     _label_groups(cur)
@@ -236,16 +248,16 @@ def _assign_targets(cur: duckdb.DuckDBPyConnection) -> None:
 
 def _apply(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry], report: LoadReport) -> None:
     first_new = cur.execute("SELECT coalesce(max(gio_id), 0) + 1 FROM users").fetchall()[0][0]
-    _stage_changes(cur, entries)
-    _write_users(cur, entries)
+    stage_changes(cur, entries)
+    write_users(cur, entries)
     cur.execute("INSERT INTO identity_map SELECT id_key, id_value, gio_id FROM load_new_ids")
     report.inserted, report.updated = cur.execute(
         "SELECT (SELECT count(*) FROM load_one WHERE is_new) + count(*) FILTER (WHERE is_new),"
         " count(*) FILTER (WHERE NOT is_new) FROM load_change").fetchall()[0]
-    report.keys_with_data = _keys_with_data(cur, entries, first_new)
+    report.keys_with_data = keys_with_data(cur, entries, first_new)
 
 
-def _stage_changes(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) -> None:
+def stage_changes(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) -> None:
     """`load_fresh` (a view): the new users that one record makes, with its values;
     `load_change`: one row per other target user with its new values."""
     # identity values not yet mapped, each with where it first appears (to keep that
@@ -309,7 +321,7 @@ def _stage_changes(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) 
     )
 
 
-def _write_users(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) -> None:
+def write_users(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) -> None:
     sets = []
     for e in entries:
         col = ident(e.key)
@@ -329,7 +341,7 @@ def _write_users(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) ->
                 f" UNION ALL SELECT {cols} FROM load_change WHERE is_new) ORDER BY gio_id")
 
 
-def _keys_with_data(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry],
+def keys_with_data(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry],
                     first_new: int) -> list[str]:
     """The keys this load gave a value to some user, to be marked in the catalog.
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import duckdb
 
-from tagport.catalog.models import CatalogEntry, TagCoverage
+from tagport.catalog.models import NUMERIC, CatalogEntry, Distribution, TagCoverage, bin_edges
 from tagport.engines.duckdb.export import covered_filter
 from tagport.engines.rendering.sql import json_expression
-from tagport.engines.staging.sql import ident
+from tagport.engines.staging.sql import SQL_TYPES, ident
 from tagport.exports.plan import ExportPlan
 
 
@@ -72,3 +72,33 @@ def find_user(
         [identity_key, value],
     ).fetchall()
     return json.loads(rows[0][0]) if rows else None
+
+
+def distribution(cur: duckdb.DuckDBPyConnection, entry: CatalogEntry, columns: dict[str, str],
+                 top: int, bins: int) -> Distribution:
+    """`entry`'s values over the users in at most three scans of one column: counts per
+    value (the `top` most common), or `bins` equal-width bins for numbers."""
+    all_users = cur.execute("SELECT count(*) FROM users").fetchall()[0][0]
+    if entry.key not in columns:
+        return Distribution(int(all_users), 0, [], [])
+    col = ident(entry.key)
+    value = f"unnest(CAST({col} AS {SQL_TYPES[entry.value_type]}[]))" if entry.is_array else col
+    elements = (f"(SELECT DISTINCT gio_id, {value} AS v FROM users WHERE {col} IS NOT NULL)"
+                if entry.is_array else f"(SELECT gio_id, {col} AS v FROM users)")
+    covered = cur.execute(f"SELECT count({col}) FROM users").fetchall()[0][0]
+    if entry.value_type not in NUMERIC:
+        rows = cur.execute(f"SELECT v, count(DISTINCT gio_id) AS n FROM {elements}"
+                           " WHERE v IS NOT NULL GROUP BY v ORDER BY n DESC, v LIMIT ?",
+                           [top]).fetchall()
+        return Distribution(int(all_users), int(covered), [(v, int(n)) for v, n in rows], [])
+    low, high = cur.execute(f"SELECT min(v), max(v) FROM {elements}").fetchall()[0]
+    if low is None:
+        return Distribution(int(all_users), int(covered), [], [])
+    edges = bin_edges(float(low), float(high), bins)
+    width = (float(high) - float(low)) / bins if high > low else 1.0
+    counts = dict(cur.execute(
+        f"SELECT least(CAST(floor((v - ?) / ?) AS BIGINT), ?) AS b, count(DISTINCT gio_id)"
+        f" FROM {elements} WHERE v IS NOT NULL GROUP BY b",
+        [float(low), width, len(edges) - 1]).fetchall())
+    return Distribution(int(all_users), int(covered), [],
+                        [(lo, hi, int(counts.get(i, 0))) for i, (lo, hi) in enumerate(edges)])

@@ -10,6 +10,11 @@ Tables:
   which would break the order. Empty arrays are stored as NULL.
 - `identity_map(id_key, id_value, gio_id)`: each (identity key, value) pair belongs to
   at most one user; the loader keeps it unique.
+- `events(gio_id UBIGINT, event VARCHAR, "time" TIMESTAMP, dt DATE, id VARCHAR, seq BIGINT,
+  <one typed column per event attribute key that has been loaded>)`: the layout of
+  engines/base.py. Each load appends its events ordered by (dt, time, seq), so a load's
+  rows of one day sit together and DuckDB's zone maps on `dt` skip the row groups of
+  other days: a 30-day window reads ~30 days of row groups.
 Columns are added when a load first brings a key, so applying the catalog never needs
 the single writer.
 """
@@ -25,8 +30,13 @@ from pathlib import Path
 import duckdb
 
 from tagport.catalog.models import CatalogEntry
+from tagport.engines.staging.events import AttributeColumn
 from tagport.engines.staging.sql import SQL_TYPES, ident, literal
-from tagport.errors import StoreBusy
+from tagport.errors import InvalidInput, StoreBusy
+
+EVENTS_TABLE = ('CREATE TABLE IF NOT EXISTS events (gio_id UBIGINT NOT NULL,'
+                ' event VARCHAR NOT NULL, "time" TIMESTAMP NOT NULL, dt DATE NOT NULL,'
+                ' id VARCHAR, seq BIGINT NOT NULL)')
 
 
 def sql_type(entry: CatalogEntry) -> str:
@@ -98,6 +108,7 @@ class DuckDBStore:
             "CREATE TABLE IF NOT EXISTS identity_map ("
             " id_key VARCHAR NOT NULL, id_value VARCHAR NOT NULL, gio_id UBIGINT NOT NULL)"
         )
+        cur.execute(EVENTS_TABLE)
         cur.close()
 
     @contextmanager
@@ -126,11 +137,34 @@ class DuckDBStore:
 
     def user_columns(self, cur: duckdb.DuckDBPyConnection) -> dict[str, str]:
         """Column name -> DuckDB type of the users table."""
+        return self._columns(cur, "users")
+
+    def event_columns(self, cur: duckdb.DuckDBPyConnection) -> dict[str, str]:
+        """Column name -> DuckDB type of the events table."""
+        return self._columns(cur, "events")
+
+    @staticmethod
+    def _columns(cur: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
         rows = cur.execute(
             "SELECT column_name, data_type FROM information_schema.columns"
-            " WHERE table_name = 'users' ORDER BY ordinal_position"
+            f" WHERE table_name = {literal(table)} ORDER BY ordinal_position"
         ).fetchall()
         return {name: dtype for name, dtype in rows}
+
+    def ensure_event_columns(self, cur: duckdb.DuckDBPyConnection,
+                             attributes: list[AttributeColumn]) -> None:
+        """Add an events column for each attribute that lacks one; an attribute stored
+        with another type than the event catalog's now refuses the load."""
+        existing = self.event_columns(cur)
+        for attribute in attributes:
+            want, have = SQL_TYPES[attribute.value_type], existing.get(attribute.key)
+            if have is None:
+                cur.execute(f"ALTER TABLE events ADD COLUMN {ident(attribute.key)} {want}")
+            elif have != want:
+                raise InvalidInput(
+                    f"event attribute {attribute.key!r} is stored as {have.lower()}, but the"
+                    f" event catalog now says {attribute.value_type.value}: an attribute's type"
+                    " cannot change once a load has brought it")
 
     def ensure_columns(self, cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry]) -> None:
         """Add a users column for each entry that lacks one; retype all-null columns.

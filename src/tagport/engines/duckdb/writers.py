@@ -68,18 +68,20 @@ class ParquetWriter:
               columns: dict[str, str], dest: Path, stop: threading.Event | None) -> int:
         reader = cur.sql(parquet_query(plan, columns)).to_arrow_reader(BATCH_ROWS)
         schema = arrow_schema(plan)
-        rows, pending, pending_rows = 0, [], 0
+        rows, pending = 0, pa.Table.from_batches([], schema)
         with pa.OSFile(str(dest), "wb") as sink, pq.ParquetWriter(sink, schema) as writer:
             for batch in read_ahead(reader):
                 _check(stop, rows)
-                pending.append(conform(batch, schema))
-                pending_rows += batch.num_rows
+                pending = pa.concat_tables([pending, pa.Table.from_batches(
+                    [conform(batch, schema)])])
                 rows += batch.num_rows
-                if pending_rows >= ROWS_PER_GROUP:
-                    writer.write_table(pa.Table.from_batches(pending), ROWS_PER_GROUP)
-                    pending, pending_rows = [], 0
-            if pending or rows == 0:
-                writer.write_table(pa.Table.from_batches(pending, schema), ROWS_PER_GROUP)
+                # whole row groups only; the rest waits for the next batches (DuckDB's
+                # batches end at its own segments, not at multiples of a group)
+                if (full := pending.num_rows // ROWS_PER_GROUP * ROWS_PER_GROUP) > 0:
+                    writer.write_table(pending.slice(0, full), ROWS_PER_GROUP)
+                    pending = pending.slice(full)
+            if pending.num_rows or rows == 0:
+                writer.write_table(pending, ROWS_PER_GROUP)
         return rows
 
 

@@ -13,15 +13,19 @@ import os
 import shutil
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import date, tzinfo
 from pathlib import Path
 from typing import Any
 
 from pyspark.sql import SparkSession
 
-from tagport.catalog.models import CatalogEntry
+from tagport.catalog.models import CatalogEntry, Distribution, EventDefinition
+from tagport.computes import Definition
 from tagport.config import Settings
 from tagport.engines.base import (
+    EventLoadHook,
+    EventLoadReport,
     InputFormat,
     LoadHook,
     LoadReport,
@@ -29,6 +33,9 @@ from tagport.engines.base import (
 )
 from tagport.engines.spark import CAPABILITIES, query
 from tagport.engines.spark import export as export_plan
+from tagport.engines.spark.compute import EventsSource, compute_tag
+from tagport.engines.spark.event_load import load_events
+from tagport.engines.spark.events import events_or_empty
 from tagport.engines.spark.load import DuckDBOptions, load_file
 from tagport.engines.spark.store import ProfileStore
 from tagport.errors import ConfigError
@@ -74,11 +81,16 @@ class SparkEngine:
 
     def __init__(self, spark: SparkSession, store: ProfileStore, *,
                  max_rows_per_file: int | None = None,
-                 duckdb_options: DuckDBOptions = DuckDBOptions()) -> None:
+                 duckdb_options: DuckDBOptions = DuckDBOptions(),
+                 events: EventsSource | None = None) -> None:
+        """`events`: the events relation computed tags read (a DataFrame of (gio_id, event,
+        time, dt, id, seq, <attributes>)), asked for at each computation."""
         self.spark = spark
         self.store = store
         self.max_rows_per_file = max_rows_per_file
         self._duckdb_options = duckdb_options
+        # by default the committed events of this store (events.py)
+        self._events = events or (lambda: events_or_empty(spark, store))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SparkEngine:
@@ -109,12 +121,38 @@ class SparkEngine:
                          skip_invalid=skip_invalid, before_commit=before_commit,
                          duckdb_options=self._duckdb_options)
 
+    def load_events(
+        self,
+        path: Path,
+        input_format: InputFormat,
+        catalog: dict[str, CatalogEntry],
+        events_catalog: Mapping[str, EventDefinition],
+        *,
+        zone: tzinfo,
+        known_users_only: bool = False,
+        skip_invalid: bool = False,
+        before_commit: EventLoadHook | None = None,
+    ) -> EventLoadReport:
+        return load_events(self.spark, self.store, path, input_format, catalog, events_catalog,
+                           zone=zone, known_users_only=known_users_only,
+                           skip_invalid=skip_invalid, before_commit=before_commit,
+                           duckdb_options=self._duckdb_options)
+
+    def compute_tag(self, tag: CatalogEntry, definition: Definition, *, as_of: date,
+                    stop: threading.Event | None = None) -> int:
+        return compute_tag(self.spark, self.store, self._events, tag, definition,
+                           as_of=as_of, stop=stop)
+
     def user_count(self) -> int:
         with self.store.reading() as version:
             return int(version.manifest()["users"]) if version is not None else 0
 
     def tag_coverage(self, tags: Sequence[CatalogEntry]) -> TagCoverage:
         return query.tag_coverage(self.spark, self.store, tags)
+
+    def distribution(self, entry: CatalogEntry, *, top: int = 20,
+                     bins: int = 10) -> Distribution:
+        return query.distribution(self.spark, self.store, entry, top, bins)
 
     def tag_users(self, plan: ExportPlan, limit: int, offset: int) -> list[dict[str, Any]]:
         return query.tag_users(self.spark, self.store, plan, limit, offset)

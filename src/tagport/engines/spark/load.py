@@ -22,18 +22,21 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import duckdb
 from pyspark.sql import DataFrame, SparkSession
 
 from tagport.catalog.models import CatalogEntry, ValueType
-from tagport.engines.base import InputFormat, LoadReport, Reject
+from tagport.engines.base import EventLoadReport, InputFormat, LoadReport, Reject
 from tagport.engines.spark import apply, resolve
 from tagport.engines.spark.store import ProfileStore, Version, spark_type
 from tagport.engines.staging.parse import stage_file
 from tagport.engines.staging.sql import ident, literal
 from tagport.engines.staging.validate import NOT_REJECTED, prepare, rejects_report, validate
 from tagport.errors import InvalidInput
+
+R = TypeVar("R", LoadReport, EventLoadReport)
 
 
 @dataclass(frozen=True)
@@ -77,23 +80,34 @@ def load_file(
             if report.rejects and not skip_invalid:
                 return report
             manifest = apply.apply(views, staged.entries, resolved, current, new.version, report)
-            report.applied = True
-            if before_commit is not None:
-                try:
-                    before_commit(report)
-                except BaseException:
-                    report.applied = False
-                    raise
-            new.commit(manifest)
+            commit_load(new, manifest, report, before_commit)
             return report
         finally:
             shutil.rmtree(staging, ignore_errors=True)
             views.drop()
 
 
+def commit_load(new: Any, manifest: dict[str, Any], report: R,
+                before_commit: Callable[[R], None] | None) -> None:
+    """Applied: run `before_commit`, then switch CURRENT to the new version (user and
+    event loads alike); a failing hook leaves the report unapplied and nothing visible."""
+    report.applied = True
+    if before_commit is not None:
+        try:
+            before_commit(report)
+        except BaseException:
+            report.applied = False
+            raise
+    new.commit(manifest)
+
+
+def sorted_rejects(rejects: list[Reject]) -> list[Reject]:
+    """By line, a record's own reject before its fields', then by field and reason."""
+    return sorted(rejects, key=lambda r: (r.line, r.field is not None, r.field or "", r.reason))
+
+
 def _merge_rejects(staged: LoadReport, more: list[Reject]) -> LoadReport:
-    rejects = sorted(staged.rejects + more,
-                     key=lambda r: (r.line, r.field is not None, r.field or "", r.reason))
+    rejects = sorted_rejects(staged.rejects + more)
     return LoadReport(rejected=len({r.line for r in rejects}), rejects=rejects)
 
 

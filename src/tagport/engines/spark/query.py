@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
-from tagport.catalog.models import CatalogEntry, TagCoverage
+from tagport.catalog.models import NUMERIC, CatalogEntry, Distribution, TagCoverage, bin_edges
 from tagport.engines.spark.lines import stored_column, user_json
 from tagport.engines.spark.render import literal
 from tagport.engines.spark.store import ProfileStore
@@ -63,3 +64,34 @@ def find_user(spark: SparkSession, store: ProfileStore, identity_key: str, value
         rows = (users.join(ids.select("gio_id"), "gio_id", "left_semi")
                 .selectExpr(user_json(entries, stored)).collect())
     return json.loads(rows[0][0]) if rows else None
+
+
+def distribution(spark: SparkSession, store: ProfileStore, entry: CatalogEntry, top: int,
+                 bins: int) -> Distribution:
+    """As the DuckDB engine's: counts per value (the `top` most common), or `bins`
+    equal-width bins for numbers; each user once per distinct element of an array."""
+    with store.reading() as version:
+        if version is None:
+            return Distribution(0, 0, [], [])
+        users, stored = _users(spark, store, version)
+        col = stored_column(entry, stored)
+        if col is None:
+            return Distribution(users.count(), 0, [], [])
+        all_users, covered = users.selectExpr("count(*)", f"count({col})").collect()[0]
+        value = f"explode(array_distinct({col}))" if entry.is_array else col
+        elements = users.selectExpr("gio_id", f"{value} AS v").where("v IS NOT NULL")
+        if entry.value_type not in NUMERIC:
+            rows = (elements.groupBy("v").agg(F.countDistinct("gio_id").alias("n"))
+                    .orderBy(F.desc("n"), "v").limit(top).collect())
+            return Distribution(int(all_users), int(covered),
+                                [(r["v"], int(r["n"])) for r in rows], [])
+        low, high = elements.selectExpr("min(v)", "max(v)").collect()[0]
+        if low is None:
+            return Distribution(int(all_users), int(covered), [], [])
+        edges = bin_edges(float(low), float(high), bins)
+        width = (float(high) - float(low)) / bins if high > low else 1.0
+        b = f"least(cast(floor((v - {float(low)!r}) / {width!r}) AS bigint), {len(edges) - 1})"
+        counts = {r["b"]: int(r["n"]) for r in elements.selectExpr("gio_id", f"{b} AS b")
+                  .groupBy("b").agg(F.countDistinct("gio_id").alias("n")).collect()}
+    return Distribution(int(all_users), int(covered), [],
+                        [(lo, hi, counts.get(i, 0)) for i, (lo, hi) in enumerate(edges)])

@@ -5,7 +5,10 @@
   CURRENT                 the current version's name, e.g. `v000003` (switched by os.replace)
   v000003/users/          Parquet part files, one row per user, in ascending gio_id order
   v000003/identity_map/   Parquet (id_key, id_value, gio_id): each pair has one user
-  v000003/manifest.json   row counts, written before CURRENT names the version
+  v000003/manifest.json   row counts, written before CURRENT names the version; and the
+                          committed event files (`events`, see events.py)
+  events/dt=2026-11-20/   the events' Parquet files, by day; only those a version's
+                          manifest lists are committed
   leases/v000003.<uuid>   one per running reader of v000003
   .write.lock             flock'd by the one writer
 ```
@@ -167,6 +170,7 @@ class NewVersion:
 
     def __init__(self, store: ProfileStore, name: str) -> None:
         self.version = Version(name, store.root / name)
+        self.store = store
         self.root = store.root
         self.committed = False
         self.version.path.mkdir()
@@ -175,12 +179,30 @@ class NewVersion:
     def name(self) -> str:
         return self.version.name
 
+    def link_profiles(self, current: Version) -> None:
+        """Make `current`'s users and identity map this version's too, unchanged: hard
+        links (a copy where the file system has none), never a rewrite."""
+        for folder in (current.users, current.identity_map):
+            target = self.path / folder.name
+            target.mkdir()
+            for part in folder.iterdir():
+                try:
+                    os.link(part, target / part.name)
+                except OSError:
+                    shutil.copy2(part, target / part.name)
+
     @property
     def path(self) -> Path:
         return self.version.path
 
     def commit(self, manifest: dict[str, Any]) -> None:
-        """Write the manifest, make the files durable and switch CURRENT to this version."""
+        """Write the manifest, make the files durable and switch CURRENT to this version.
+        A manifest without `events` keeps the current version's (a user load)."""
+        previous = self.store.current()
+        if "events" not in manifest and previous is not None:
+            events = previous.manifest().get("events")
+            if events is not None:
+                manifest = {**manifest, "events": events}
         (self.path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
         _fsync_tree(self.path)
         tmp = self.root / f".CURRENT.{uuid.uuid4().hex}"

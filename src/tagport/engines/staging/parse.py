@@ -47,7 +47,7 @@ class Staged:
 
 
 # Parquet types that hold a key's values exactly, staged without a round trip through text
-_NATIVE_TYPES: dict[ValueType, frozenset[str]] = {
+NATIVE_TYPES: dict[ValueType, frozenset[str]] = {
     ValueType.INT: frozenset({"BIGINT", "INTEGER", "SMALLINT", "TINYINT",
                               "UINTEGER", "USMALLINT", "UTINYINT"}),
     ValueType.DOUBLE: frozenset({"DOUBLE", "FLOAT"}),
@@ -75,12 +75,19 @@ def is_list(entry: CatalogEntry) -> bool:
     return entry.is_identity or entry.is_array
 
 
-def _column_problems(columns: list[str], catalog: dict[str, CatalogEntry]) -> list[Reject]:
+def computed_reason(entry: CatalogEntry) -> str:
+    """Why a load cannot carry a computed tag: its values come from its definition."""
+    return f"{entry.key} is computed ({entry.compute_type}); it cannot be loaded"
+
+
+def column_problems(columns: list[str], catalog: dict[str, CatalogEntry]) -> list[Reject]:
     """A CSV header or Parquet schema naming an unknown key refuses the whole file."""
     problems = [
         Reject(1, name, f"unknown key {name!r}: it is not in the catalog")
         for name in columns if name != GIO_ID and name not in catalog
     ]
+    problems += [Reject(1, name, computed_reason(catalog[name]))
+                 for name in columns if name in catalog and catalog[name].compute is not None]
     problems += [
         Reject(1, name, f"column {name!r} appears more than once")
         for name in sorted({n for n in columns if columns.count(n) > 1})
@@ -93,7 +100,7 @@ def _create_input(cur: duckdb.DuckDBPyConnection, select: list[str], source: str
     cur.execute(f"CREATE TEMP {kind} load_input AS SELECT {', '.join(select)} FROM {source}")
 
 
-def _csv_header(path: Path) -> list[str]:
+def csv_header(path: Path) -> list[str]:
     try:
         with path.open(encoding="utf-8-sig", newline="") as f:
             return next(csv.reader(f), [])
@@ -101,7 +108,7 @@ def _csv_header(path: Path) -> list[str]:
         raise InvalidInput(f"{path}: not a readable csv file: {exc}") from exc
 
 
-def _csv_source(path: Path, names: list[str]) -> str:
+def csv_source(path: Path, names: list[str]) -> str:
     # the header is parsed in Python and the sniffer stays off: it can mistake data for a
     # header, or skip lines
     columns = "{" + ", ".join(f"{literal(n)}: 'VARCHAR'" for n in names) + "}"
@@ -113,14 +120,14 @@ def _csv_source(path: Path, names: list[str]) -> str:
 def _stage_csv(
     cur: duckdb.DuckDBPyConnection, path: Path, catalog: dict[str, CatalogEntry],
 ) -> Staged:
-    header = _csv_header(path)
+    header = csv_header(path)
     if not header:
         raise InvalidInput(f"{path}: the CSV file has no header row")
-    problems = _column_problems(header, catalog)
+    problems = column_problems(header, catalog)
     if problems:
-        count = f"SELECT count(*) FROM {_csv_source(path, [f'c{i}' for i in range(len(header))])}"
+        count = f"SELECT count(*) FROM {csv_source(path, [f'c{i}' for i in range(len(header))])}"
         return Staged([], problems, cur.execute(count).fetchall()[0][0])
-    source = _csv_source(path, header)
+    source = csv_source(path, header)
     entries = [catalog[c] for c in header if c != GIO_ID]
     gio = f"NULLIF({ident(GIO_ID)}, '')" if GIO_ID in header else "NULL::VARCHAR"
     select = ["row_number() OVER () + 1 AS line", f"{gio} AS gio_raw"]
@@ -128,7 +135,7 @@ def _stage_csv(
         col = ident(e.key)
         # an empty field is an explicit null, a quoted `""` an empty string; several
         # values are joined by `||`
-        raw = f"string_split({col}, '||')" if is_list(e) else _scalar(e, col)
+        raw = f"string_split({col}, '||')" if is_list(e) else scalar(e, col)
         select += [f"{raw} AS {col}", f"true AS {ident(e.key + '?')}"]
     _create_input(cur, select, source)
     return Staged(entries)
@@ -140,7 +147,7 @@ def _stage_parquet(
     source = f"read_parquet({literal(str(path))}, file_row_number=true)"
     schema = cur.execute(f"DESCRIBE SELECT * EXCLUDE (file_row_number) FROM {source}").fetchall()
     types = {row[0]: row[1] for row in schema}
-    problems = _column_problems(list(types), catalog)
+    problems = column_problems(list(types), catalog)
     problems += [
         Reject(1, name, f"column {name!r} holds lists but {name!r} takes a single value")
         for name, dtype in types.items()
@@ -159,11 +166,11 @@ def _stage_parquet(
             raw = f"CAST({col} AS VARCHAR[])"
         elif is_list(e):
             raw = f"string_split(CAST({col} AS VARCHAR), '||')"
-        elif types[e.key] in _NATIVE_TYPES.get(e.value_type, ()):
+        elif types[e.key] in NATIVE_TYPES.get(e.value_type, ()):
             raw = f"CAST({col} AS {SQL_TYPES[e.value_type]})"
             typed.add(e.key)
         else:
-            raw = _scalar(e, f"CAST({col} AS VARCHAR)")
+            raw = scalar(e, f"CAST({col} AS VARCHAR)")
         select += [f"{raw} AS {col}", f"true AS {ident(e.key + '?')}"]
     # a view: the file is read where load_rec is made (and again by a check of a column
     # staged as text); copying it into a table first cost ~6 s per 10M users
@@ -174,6 +181,15 @@ def _stage_parquet(
 def _stage_jsonl(
     cur: duckdb.DuckDBPyConnection, path: Path, catalog: dict[str, CatalogEntry],
 ) -> Staged:
+    stage_raw_lines(cur, path)
+    _reject_json_shapes(cur)
+    entries = _json_keys(cur, catalog)
+    _stage_json_values(cur, entries)
+    return Staged(entries)
+
+
+def stage_raw_lines(cur: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """`load_raw(line, text)`: the file's physical lines, numbered from 1."""
     # Raw lines through the CSV reader with no quoting and a delimiter that valid JSON
     # cannot hold unescaped (\x01): one row per physical line, blank lines kept as NULL.
     cur.execute(
@@ -181,10 +197,6 @@ def _stage_jsonl(
         f" FROM read_csv({literal(str(path))}, columns={{'text': 'VARCHAR'}}, header=false,"
         f" auto_detect=false, delim=chr(1), quote='', escape='', max_line_size={_MAX_LINE})"
     )
-    _reject_json_shapes(cur)
-    entries = _json_keys(cur, catalog)
-    _stage_json_values(cur, entries)
-    return Staged(entries)
 
 
 def _reject_json_shapes(cur: duckdb.DuckDBPyConnection) -> None:
@@ -216,12 +228,17 @@ def _json_keys(
     cur: duckdb.DuckDBPyConnection, catalog: dict[str, CatalogEntry],
 ) -> list[CatalogEntry]:
     """Reject unknown and misplaced keys; return the catalog entries the file uses."""
-    cur.execute("CREATE TEMP TABLE load_catalog (key VARCHAR, is_identity BOOLEAN)")
+    cur.execute("CREATE TEMP TABLE load_catalog (key VARCHAR, is_identity BOOLEAN,"
+                " computed VARCHAR)")
     if catalog:
-        rows = ", ".join(f"({literal(k)}, {e.is_identity})" for k, e in catalog.items())
+        rows = ", ".join(
+            f"({literal(k)}, {e.is_identity},"
+            f" {'NULL' if e.compute is None else literal(computed_reason(e))})"
+            for k, e in catalog.items())
         cur.execute(f"INSERT INTO load_catalog VALUES {rows}")
     cur.execute(
-        "CREATE TEMP TABLE load_jkeys AS SELECT j.line, j.in_ids, j.key, c.is_identity FROM ("
+        "CREATE TEMP TABLE load_jkeys AS SELECT j.line, j.in_ids, j.key, c.is_identity,"
+        " c.computed FROM ("
         " SELECT line, true AS in_ids, unnest(json_keys(doc, '$.identifications')) AS key"
         " FROM load_json UNION ALL"
         " SELECT line, false, unnest(json_keys(doc, '$.properties')) FROM load_json"
@@ -234,8 +251,11 @@ def _json_keys(
         " ELSE format('{} is not an identity: put it under properties', key) END"
         " FROM load_jkeys WHERE is_identity IS DISTINCT FROM in_ids"
     )
+    cur.execute("INSERT INTO load_rejects SELECT line, key, computed FROM load_jkeys"
+                " WHERE computed IS NOT NULL AND NOT in_ids")
     used = cur.execute(
-        "SELECT DISTINCT key FROM load_jkeys WHERE is_identity = in_ids ORDER BY key"
+        "SELECT DISTINCT key FROM load_jkeys WHERE is_identity = in_ids AND computed IS NULL"
+        " ORDER BY key"
     ).fetchall()
     return [catalog[key] for (key,) in used]
 
@@ -255,7 +275,7 @@ def _stage_json_values(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntr
         shapes = "('OBJECT')" if is_list(e) else "('ARRAY', 'OBJECT')"
         cur.execute(
             f"INSERT INTO load_rejects SELECT line, {literal(e.key)}, 'the value is a JSON '"
-            f" || lower(json_type({col})) || ', not {_type_label(e)}'"
+            f" || lower(json_type({col})) || ', not {type_label(e)}'"
             f" FROM load_jvals WHERE json_type({col}) IN {shapes}"
         )
         if is_list(e):  # a JSON array, or one string that may hold `||`-joined values
@@ -263,19 +283,19 @@ def _stage_json_values(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntr
                    f" WHEN 'OBJECT' THEN NULL ELSE string_split({col} ->> '$', '||') END")
         else:
             raw = (f"CASE WHEN json_type({col}) IN ('ARRAY', 'OBJECT') THEN NULL"
-                   f" ELSE {_scalar(e, f'({col} ->> {chr(39)}${chr(39)})')} END")
+                   f" ELSE {scalar(e, f'({col} ->> {chr(39)}${chr(39)})')} END")
         select += [f"{raw} AS {col}", f"{col} IS NOT NULL AS {ident(e.key + '?')}"]
     _create_input(cur, select, "load_jvals")
 
 
-def _scalar(entry: CatalogEntry, raw: str) -> str:
+def scalar(entry: CatalogEntry, raw: str) -> str:
     """An empty string is a value for string keys and null for any other type."""
     if entry.value_type is ValueType.STRING and not entry.is_identity:
         return raw
     return f"NULLIF({raw}, '')"
 
 
-def _type_label(entry: CatalogEntry) -> str:
+def type_label(entry: CatalogEntry) -> str:
     if is_list(entry):
         return "a list of values"
     return TYPE_WORDS.get(entry.value_type, "a string")

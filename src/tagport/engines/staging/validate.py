@@ -59,11 +59,11 @@ def validate(cur: duckdb.DuckDBPyConnection, entries: list[CatalogEntry],
     staged typed already (`Staged.typed`)."""
     select = ["line", "gio_raw", "load_uint(gio_raw) AS gio_id"]
     for e in entries:
-        select += [f"{_typed(e, e.key in typed)} AS {ident(e.key)}", ident(e.key + "?")]
+        select += [f"{typed_value(e, e.key in typed)} AS {ident(e.key)}", ident(e.key + "?")]
     cur.execute(f"CREATE TEMP TABLE load_rec AS SELECT {', '.join(select)} FROM load_input")
     for e in entries:
         if not e.is_identity and e.value_type is not ValueType.STRING:
-            _type_rejects(cur, e, e.key in typed)
+            reject_mistyped(cur, e, e.key in typed)
     cur.execute(
         "INSERT INTO load_rejects SELECT line, 'gio_id', CASE WHEN gio_id IS NULL"
         " THEN format('gio_id ''{}'' is not a valid gio_id (a positive whole number)', gio_raw)"
@@ -97,9 +97,10 @@ def _elements(raw: str) -> str:
     return f"list_filter({raw}, lambda e: e IS NOT NULL AND e <> '')"
 
 
-def _typed(entry: CatalogEntry, staged_typed: bool) -> str:
-    """The SQL of `entry`'s stored value, from its raw column in `load_input`."""
-    raw = ident(entry.key)
+def typed_value(entry: CatalogEntry, staged_typed: bool, column: str | None = None) -> str:
+    """The SQL of `entry`'s stored value, from its raw column (`column`, default the key)
+    in `load_input`."""
+    raw = column or ident(entry.key)
     if staged_typed:  # a Parquet column of the key's own type; a NaN or an infinity stays
         return raw  # for the check below, and rejects its record: it is never applied
     if entry.is_identity:  # empty values and repeats within a record are dropped
@@ -109,16 +110,19 @@ def _typed(entry: CatalogEntry, staged_typed: bool) -> str:
     return _cast(entry, raw)
 
 
-def _type_rejects(cur: duckdb.DuckDBPyConnection, entry: CatalogEntry,
-                  staged_typed: bool) -> None:
-    raw, source = ident(entry.key), "load_input"
+def reject_mistyped(cur: duckdb.DuckDBPyConnection, entry: CatalogEntry, staged_typed: bool,
+                    column: str | None = None, source: str = "load_input",
+                    typed_source: str = "load_rec") -> None:
+    """Reject the values of `entry` (raw in `source`, typed in `typed_source`, both in
+    `column`, default the key) that are not of its type, naming the key."""
+    raw = column or ident(entry.key)
     if staged_typed:  # typed already: only a double can still be wrong (NaN, infinity)
         if entry.value_type is not ValueType.DOUBLE:
             return
         # checked in load_rec, not in load_input: when that is a view of the Parquet file,
         # DuckDB pushes the filter into the Parquet scan, whose statistics ignore NaN, and
         # the NaN is missed (duckdb/duckdb#25521, open)
-        value, wrong, source = f"CAST({raw} AS VARCHAR)", f"NOT isfinite({raw})", "load_rec"
+        value, wrong, source = f"CAST({raw} AS VARCHAR)", f"NOT isfinite({raw})", typed_source
     elif entry.is_array:
         bad = f"list_filter({_elements(raw)}, lambda e: {_cast(entry, 'e')} IS NULL)"
         value, wrong = f"({bad})[1]", f"len({bad}) > 0"

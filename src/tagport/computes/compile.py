@@ -1,0 +1,179 @@
+"""A definition as ONE set-based query, `SELECT gio_id, <value> AS tag_value ...`, built as
+sqlglot expressions for any engine (its `ValueReader` and relations), from the compute
+date `as_of`. Windows, event filters and tier conditions are tagport.conditions' own.
+
+- AGGREGATED: the measure over the user's matching events, grouped by gio_id.
+- ATTRIBUTION_ATTRIBUTE: `arg_min`/`arg_max` over the key (time, seq): the first or last
+  event, the one loaded first (last) at the same time; with `{"attribute": a}` only
+  events whose `a` is not null match.
+- TOP_N_ATTRIBUTE: per (user, value) its count or sum, then the value with the best
+  score, ties to the smallest value (`arg_min` over (±score, value)).
+- DATA_SET_ATTRIBUTE: the sorted distinct non-null values.
+- HORIZONTAL: a CASE over the users table, the first tier that holds.
+A user with no matching event has no row, so gets null. Every value is cast to the type
+the definition yields (`Yield`), so both engines store exactly that type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlglot import exp
+
+from tagport.catalog.models import ValueType
+from tagport.computes.definitions import (
+    Aggregated,
+    Attribution,
+    AttributionValue,
+    DataSet,
+    Definition,
+    EventSelection,
+    Horizontal,
+    Pick,
+    Rank,
+    SqlQuery,
+    TopN,
+)
+from tagport.conditions import (
+    Behaviour,
+    Measure,
+    MeasureKind,
+    ValueReader,
+    behaviour_filter,
+    compile_condition,
+    data_type,
+    literal,
+    measure_expression,
+)
+
+EVENTS = "e"  # the events relation's alias in a compiled query
+USERS = "u"  # the users relation's alias (HORIZONTAL)
+
+
+@dataclass(frozen=True)
+class Relations:
+    """Where an engine's data is: table names (or relations) of the events and users."""
+
+    events: str | exp.Expression = "events"
+    users: str | exp.Expression = "users"
+
+
+def compile_definition(definition: Definition, *, as_of: date, reader: ValueReader,
+                       relations: Relations = Relations()) -> exp.Select:
+    """The definition's query over `relations` on `as_of` (not for the SQL type, whose
+    query is the user's: `computes.sql.translate`)."""
+    if isinstance(definition, SqlQuery):
+        raise TypeError("a SQL tag's query is translated, not compiled: use sql.translate")
+    if isinstance(definition, Horizontal):
+        return _horizontal(definition, as_of, reader, relations)
+    events = exp.alias_(_relation(relations.events), EVENTS, table=True)
+    if isinstance(definition, Aggregated):
+        return _aggregated(definition, as_of, events)
+    if isinstance(definition, Attribution):
+        return _attribution(definition, as_of, events)
+    if isinstance(definition, TopN):
+        return _top_n(definition, as_of, events)
+    return _data_set(definition, as_of, events)
+
+
+def _aggregated(definition: Aggregated, as_of: date, events: exp.Expression) -> exp.Select:
+    behaviour = definition.behaviour
+    value = measure_expression(behaviour.measure, EVENTS)
+    return _per_user(value, behaviour.measure.value_type, events,
+                     behaviour_filter(behaviour, as_of, EVENTS))
+
+
+def _attribution(definition: Attribution, as_of: date, events: exp.Expression) -> exp.Select:
+    where = _matching(definition.events, as_of)
+    dt = _column("dt")
+    if definition.value is AttributionValue.ATTRIBUTE:
+        assert definition.attribute is not None and definition.attribute_type is not None
+        picked, value_type = _column(definition.attribute), definition.attribute_type
+        where = exp.and_(where, _not_null(picked))
+    else:
+        picked, value_type = dt, ValueType.DATE
+    order = exp.Struct(expressions=[_field("t", _column("time")), _field("s", _column("seq"))])
+    pick = exp.ArgMin if definition.pick is Pick.FIRST else exp.ArgMax
+    value: exp.Expression = pick(this=picked, expression=order)
+    if definition.value is AttributionValue.DAYS_SINCE:
+        value = exp.DateDiff(this=literal(as_of, ValueType.DATE), expression=value,
+                             unit=exp.var("DAY"))
+        value_type = ValueType.INT
+    return _per_user(value, value_type, events, where)
+
+
+def _top_n(definition: TopN, as_of: date, events: exp.Expression) -> exp.Select:
+    attribute = _column(definition.attribute)
+    where = exp.and_(_matching(definition.events, as_of), _not_null(attribute))
+    if definition.sum_of is None:
+        score: exp.Expression = exp.Count(this=exp.Star())
+    else:
+        summed = _column(definition.sum_of)
+        score, where = exp.Sum(this=summed), exp.and_(where, _not_null(summed))
+    scores = (exp.select(_column("gio_id"), exp.alias_(attribute, "v"), exp.alias_(score, "n"))
+              .from_(events).where(where).group_by(_column("gio_id"), attribute))
+    ranked = exp.column("n", table="s")
+    if definition.rank is Rank.MAX:  # the best first, then the smallest value
+        ranked = exp.Neg(this=ranked)
+    best = exp.ArgMin(this=exp.column("v", table="s"), expression=exp.Struct(
+        expressions=[_field("n", ranked), _field("v", exp.column("v", table="s"))]))
+    gio_id = exp.column("gio_id", table="s")
+    return (exp.select(gio_id, exp.alias_(_cast(best, definition.attribute_type), "tag_value"))
+            .from_(exp.alias_(exp.Subquery(this=scores), "s", table=True)).group_by(gio_id))
+
+
+def _data_set(definition: DataSet, as_of: date, events: exp.Expression) -> exp.Select:
+    attribute = _column(definition.attribute)
+    where = exp.and_(_matching(definition.events, as_of), _not_null(attribute))
+    values = exp.ArraySort(this=exp.ArrayAgg(this=exp.Distinct(expressions=[attribute])))
+    gio_id = _column("gio_id")
+    cast = exp.cast(values, data_type(definition.attribute_type, is_list=True))
+    return (exp.select(gio_id, exp.alias_(cast, "tag_value")).from_(events).where(where)
+            .group_by(gio_id))
+
+
+def _horizontal(definition: Horizontal, as_of: date, reader: ValueReader,
+                relations: Relations) -> exp.Select:
+    case = exp.Case()
+    for tier in definition.tiers:
+        when = compile_condition(tier.when, reader, as_of=as_of, users=USERS,
+                                 events=relations.events)
+        case = case.when(when, literal(tier.value, definition.value_type))
+    gio_id = exp.column("gio_id", table=USERS)
+    value = _cast(case, definition.value_type)
+    return (exp.select(gio_id, exp.alias_(value, "tag_value"))
+            .from_(exp.alias_(_relation(relations.users), USERS, table=True)))
+
+
+def _per_user(value: exp.Expression, value_type: ValueType, events: exp.Expression,
+              where: exp.Expression) -> exp.Select:
+    gio_id = _column("gio_id")
+    return (exp.select(gio_id, exp.alias_(_cast(value, value_type), "tag_value"))
+            .from_(events).where(where).group_by(gio_id))
+
+
+def _matching(events: EventSelection, as_of: date) -> exp.Expression:
+    """The event key, the window and the `where` (conditions' own reading)."""
+    behaviour = Behaviour(events.event, Measure(MeasureKind.COUNT), events.window, events.where)
+    return behaviour_filter(behaviour, as_of, EVENTS)
+
+
+def _column(name: str) -> exp.Column:
+    return exp.column(name, table=EVENTS, quoted=True)
+
+
+def _field(name: str, value: exp.Expression) -> exp.PropertyEQ:
+    return exp.PropertyEQ(this=exp.to_identifier(name), expression=value)
+
+
+def _not_null(value: exp.Expression) -> exp.Expression:
+    return value.is_(exp.null()).not_()
+
+
+def _cast(value: exp.Expression, value_type: ValueType) -> exp.Expression:
+    return exp.cast(value, data_type(value_type))
+
+
+def _relation(relation: str | exp.Expression) -> exp.Expression:
+    return exp.to_table(relation) if isinstance(relation, str) else relation.copy()

@@ -1,0 +1,176 @@
+"""Computing a tag on the DuckDB store: one query, one transaction, every user at once.
+
+Under the store's write lock, on one cursor, in one transaction: the tag's column is made
+(`ensure_columns`), the definition's query fills the temp table `compute_result(gio_id,
+tag_value)`, and one UPDATE sets the column of every user (NULL for users without a
+value; an array tag as the store's JSON text, an empty one NULL). Readers on other
+cursors see the old values until the COMMIT; a failing query rolls everything back.
+`users` keeps its gio_id order: the UPDATE changes a scalar column in place.
+
+A SQL tag's query is the user's: it runs in a sandbox, a separate in-memory DuckDB with
+external access off and its configuration locked, over copies (Arrow) of the columns it
+names of `event` and `user`. DuckDB 2.0 cannot take file access away from one cursor:
+`enable_external_access` and `disabled_filesystems` are global, one-way, and would stop
+the store itself (loads read files; a checkpoint fails without the local file system).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from threading import Event
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from tagport.catalog.models import CatalogEntry
+from tagport.computes import (
+    ComputeFailed,
+    ComputeStopped,
+    Definition,
+    Relations,
+    SqlQuery,
+    SqlRefused,
+    compile_definition,
+    missing_columns,
+    translate,
+)
+from tagport.conditions import data_type
+from tagport.engines.duckdb.conditions import DuckDBValues
+from tagport.engines.duckdb.store import DuckDBStore, restore_gio_order
+from tagport.engines.staging.sql import ident
+
+EVENTS = "events"  # the store's events table (gio_id, event, time, dt, id, seq, <attributes>)
+_EVENT_ONLY = ("id", "seq")  # events columns the SQL type's `event` relation leaves out
+_SANDBOX_EVENT, _SANDBOX_USER = "compute_event", "compute_user"
+
+
+def compute_tag(store: DuckDBStore, tag: CatalogEntry, definition: Definition, *,
+                as_of: date, stop: Event | None = None) -> int:
+    """Replace `tag`'s values with the definition's on `as_of`; the users that got one."""
+    with store.write_lock:
+        cur = store.cursor()
+        try:
+            cur.execute("BEGIN")
+            try:
+                covered = _compute(store, cur, tag, definition, as_of)
+                if stop is not None and stop.is_set():
+                    raise ComputeStopped(f"{tag.key}: the computation was stopped")
+                cur.execute("COMMIT")
+            except BaseException:
+                _rollback(cur)
+                raise
+            return covered
+        finally:
+            cur.close()
+
+
+def _compute(store: DuckDBStore, cur: duckdb.DuckDBPyConnection, tag: CatalogEntry,
+             definition: Definition, as_of: date) -> int:
+    store.ensure_columns(cur, [tag])
+    columns = store.user_columns(cur)
+    try:
+        if isinstance(definition, SqlQuery):
+            cur.register("compute_sql_result", _run_sandboxed(store, cur, tag, definition, as_of))
+            cur.execute("CREATE TEMP TABLE compute_result AS SELECT * FROM compute_sql_result")
+            _refuse_repeated_users(cur, tag)
+        else:
+            query = compile_definition(definition, as_of=as_of, reader=DuckDBValues(columns),
+                                       relations=Relations(EVENTS, "users"))
+            cur.execute(f"CREATE TEMP TABLE compute_result AS {query.sql('duckdb')}")
+        return _replace_values(cur, tag)
+    except duckdb.Error as exc:
+        raise ComputeFailed(f"{tag.key}: {_first_line(exc)}") from exc
+
+
+def _replace_values(cur: duckdb.DuckDBPyConnection, tag: CatalogEntry) -> int:
+    col = ident(tag.key)
+    value = "c.tag_value"
+    if tag.is_array:  # the store keeps arrays as JSON text, an empty one as NULL
+        value = f"CASE WHEN len({value}) > 0 THEN to_json({value}) END"
+    cur.execute(
+        f"UPDATE users SET {col} = r.v FROM (SELECT u.gio_id, {value} AS v FROM users u"
+        " LEFT JOIN compute_result c ON u.gio_id = c.gio_id) r WHERE users.gio_id = r.gio_id")
+    restore_gio_order(cur)
+    return int(cur.execute(f"SELECT count({col}) FROM users").fetchall()[0][0])
+
+
+def _refuse_repeated_users(cur: duckdb.DuckDBPyConnection, tag: CatalogEntry) -> None:
+    repeated = cur.execute("SELECT gio_id FROM compute_result GROUP BY gio_id"
+                           " HAVING count(*) > 1 ORDER BY gio_id LIMIT 1").fetchall()
+    if repeated:
+        raise ComputeFailed(f"{tag.key}: the query yields gio_id {repeated[0][0]} more than"
+                            " once (one row per user)")
+
+
+# --- the SQL type ----------------------------------------------------------------------
+
+
+def _run_sandboxed(store: DuckDBStore, cur: duckdb.DuckDBPyConnection, tag: CatalogEntry,
+                   definition: SqlQuery, as_of: date) -> pa.Table:
+    """The user's query run where no file, URL or setting is reachable: (gio_id, value)."""
+    try:
+        query = translate(definition, as_of=as_of, event=_SANDBOX_EVENT, user=_SANDBOX_USER)
+    except SqlRefused as exc:
+        raise ComputeFailed(f"{tag.key}: compute.sql: {exc}") from None
+    sandbox = duckdb.connect(":memory:", config={
+        "enable_external_access": False, "autoload_known_extensions": False,
+        "autoinstall_known_extensions": False, "memory_limit": store.memory_limit,
+        "lock_configuration": True})
+    try:
+        for name, relation in _relations(cur, query).items():
+            sandbox.register(name, relation)
+        columns = sandbox.sql(query.sql("duckdb")).columns
+        if problem := missing_columns(columns):
+            raise ComputeFailed(f"{tag.key}: {problem}")
+        return sandbox.sql(_typed(query, tag).sql("duckdb")).to_arrow_table()
+    except duckdb.Error as exc:
+        raise ComputeFailed(f"{tag.key}: {_first_line(exc)}") from exc
+    finally:
+        sandbox.close()
+
+
+def _relations(cur: duckdb.DuckDBPyConnection, query: exp.Query) -> dict[str, pa.Table]:
+    """Copies of the relations the query reads, with only the columns it names (all of
+    them after a `*`): `event(gio_id, event, event_key, time, dt, <attributes>)` and
+    `user(gio_id, <the users table's columns>)`."""
+    tables = {t.name for t in query.find_all(exp.Table)}
+    named = {c.name.lower() for c in query.find_all(exp.Column)}
+    every = any(True for _ in query.find_all(exp.Star))
+    relations = {}
+    if _SANDBOX_EVENT in tables:
+        stored = [r[0] for r in cur.execute(f"DESCRIBE {EVENTS}").fetchall()]
+        select = [f"{ident(c)}" for c in stored if c not in _EVENT_ONLY
+                  and (every or c == "gio_id" or c.lower() in named)]
+        if every or "event_key" in named:
+            select.append("event AS event_key")
+        relations[_SANDBOX_EVENT] = cur.sql(f"SELECT {', '.join(select)} FROM {EVENTS}"
+                                            ).to_arrow_table()
+    if _SANDBOX_USER in tables:
+        stored = [r[0] for r in cur.execute("DESCRIBE users").fetchall()]
+        select = [ident(c) for c in stored if every or c == "gio_id" or c.lower() in named]
+        relations[_SANDBOX_USER] = cur.sql(f"SELECT {', '.join(select)} FROM users"
+                                           ).to_arrow_table()
+    return relations
+
+
+def _typed(query: exp.Query, tag: CatalogEntry) -> exp.Select:
+    """The query's rows as (gio_id UBIGINT, tag_value of the tag's type), users only."""
+    gio_id = exp.column("gio_id", table="q")
+    value = exp.cast(exp.column("tag_value", table="q"),
+                     data_type(tag.value_type, is_list=tag.is_array))
+    return (exp.select(exp.alias_(exp.cast(gio_id, exp.DataType.Type.UBIGINT), "gio_id"),
+                       exp.alias_(value, "tag_value"))
+            .from_(exp.alias_(exp.Subquery(this=query), "q", table=True))
+            .where(gio_id.is_(exp.null()).not_()))
+
+
+def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
+    try:
+        cur.execute("ROLLBACK")
+    except duckdb.Error:
+        pass  # the transaction is already gone
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

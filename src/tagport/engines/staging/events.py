@@ -1,0 +1,207 @@
+"""Event staging, shared by every engine: a file of events becomes the typed, checked
+`event_rec`, with every problem and its line in `load_rejects` (as user records do).
+
+`event_rec(line, event, "time", dt, id, "<identity key>"..., a0, a1, ...)`: the event key,
+its time in UTC (TIMESTAMP, no zone), its local day in the load's zone, its own id (NULL
+when it has none), one VARCHAR[] per identity key the file uses (as user records hold
+them) and one typed column `a<j>` per attribute key it uses (`StagedEvents.attributes`
+maps them to their keys; positional names, because an attribute key may be `line`).
+
+File shapes (spec section 5): JSON lines `{"event", "time", "identifications": {...},
+"attributes": {...}, "id"}`; CSV and Parquet columns `event`, `time`, `id` (optional),
+`id_<k>` identities and one column per attribute key. `time`: ISO 8601 with a time of day
+(with an offset, or local in the zone) or integer epoch milliseconds.
+
+Then `mark_duplicates` finds the events to skip (`event_dup`: an id earlier in the file,
+or stored on the event's day) and `identity_records` hands the rest to identity resolution
+as user records (`load_rec`), which the engines resolve exactly as user loads do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta, tzinfo
+from pathlib import Path
+
+import duckdb
+
+from tagport.catalog.models import (
+    CatalogEntry,
+    EventDefinition,
+    Kind,
+    ValueType,
+    attribute_types,
+)
+from tagport.engines.base import InputFormat, Reject
+from tagport.engines.staging import event_files
+from tagport.engines.staging.sql import ident, literal
+from tagport.engines.staging.validate import (
+    _DATETIME_RE,
+    _OFFSET_RE,
+    NOT_REJECTED,
+    reject_mistyped,
+    typed_value,
+)
+from tagport.errors import ConfigError, InvalidInput
+
+# why `known_users_only` rejects an event (both engines)
+UNKNOWN_USER = ("no user holds its identity values, and only the events of known users"
+                " are loaded (known users only)")
+TIME_WORDS = ("a time (ISO 8601 with a time of day, such as 2026-11-20T10:00:00+08:00,"
+              " or epoch milliseconds)")
+
+
+@dataclass(frozen=True)
+class AttributeColumn:
+    """An attribute key the file uses, its type and its column in `event_rec`."""
+
+    key: str
+    value_type: ValueType
+    column: str
+
+    @property
+    def entry(self) -> CatalogEntry:
+        """The attribute as a catalog entry, for the shared type checks."""
+        return CatalogEntry(self.key, Kind.ATTRIBUTE, self.key, self.value_type)
+
+
+@dataclass
+class StagedEvents:
+    """What staging learnt: the identity and attribute keys the file uses, or why the
+    whole file is refused (`file_rejects`, with `records` counted)."""
+
+    identities: list[CatalogEntry]
+    attributes: list[AttributeColumn]
+    file_rejects: list[Reject] = field(default_factory=list)
+    records: int = 0
+    typed: frozenset[str] = frozenset()  # attribute keys staged typed (Parquet)
+
+
+def zone_name(zone: tzinfo) -> str:
+    """The IANA name DuckDB knows `zone` by (a fixed whole-hour offset as `Etc/GMT-8`)."""
+    key = getattr(zone, "key", None)
+    if key:
+        return str(key)
+    offset = zone.utcoffset(None)
+    if offset is None or offset == timedelta(0):
+        return "UTC"
+    hours, rest = divmod(offset, timedelta(hours=1))
+    if rest:
+        raise ConfigError(f"the time zone {zone} is no whole number of hours from UTC: set "
+                          "TAGPORT_TIMEZONE to its IANA name (e.g. Asia/Kolkata)")
+    return f"Etc/GMT{-hours:+d}"  # POSIX signs: Etc/GMT-8 is UTC+08:00
+
+
+def prepare_events(cur: duckdb.DuckDBPyConnection, events: dict[str, EventDefinition],
+                   zone: tzinfo) -> None:
+    """The time macros for `zone` and the event catalog as tables (`load_events`,
+    `load_event_attributes`); call after validate.prepare."""
+    name = literal(zone_name(zone))
+    with_time = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}"
+    cur.execute(
+        "CREATE OR REPLACE TEMP MACRO event_time(x) AS CASE"
+        " WHEN regexp_full_match(trim(x), '[0-9]{1,15}') THEN epoch_ms(CAST(trim(x) AS BIGINT))"
+        f" WHEN NOT (regexp_full_match(trim(x), '{_DATETIME_RE}')"
+        f"  AND regexp_matches(trim(x), '^{with_time}')) THEN NULL"
+        f" WHEN regexp_matches(trim(x), ':[0-9]{{2}}(\\.[0-9]+)?{_OFFSET_RE}$')"
+        " THEN timezone('UTC', TRY_CAST(trim(x) AS TIMESTAMPTZ))"
+        f" ELSE timezone('UTC', timezone({name}, TRY_CAST(trim(x) AS TIMESTAMP))) END")
+    cur.execute("CREATE OR REPLACE TEMP MACRO event_day(t) AS"
+                f" CAST(timezone({name}, timezone('UTC', t)) AS DATE)")
+    cur.execute("CREATE TEMP TABLE load_events (event VARCHAR)")
+    cur.execute("CREATE TEMP TABLE load_event_attributes (event VARCHAR, key VARCHAR)")
+    if events:
+        cur.execute("INSERT INTO load_events VALUES "
+                    + ", ".join(f"({literal(k)})" for k in events))
+    pairs = [f"({literal(e.key)}, {literal(a)})" for e in events.values() for a in e.attributes]
+    if pairs:
+        cur.execute(f"INSERT INTO load_event_attributes VALUES {', '.join(pairs)}")
+
+
+def stage_events(
+    cur: duckdb.DuckDBPyConnection, path: Path, input_format: InputFormat,
+    catalog: dict[str, CatalogEntry], events: dict[str, EventDefinition],
+) -> StagedEvents:
+    """Parse `path` into `event_input`, then check and type it into `event_rec`; an
+    unreadable file raises InvalidInput."""
+    identities = {k: e for k, e in catalog.items() if e.is_identity}
+    types = attribute_types(events.values())
+    try:
+        staged = event_files.stage(cur, path, input_format, identities, types)
+    except (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException) as exc:
+        raise InvalidInput(f"{path}: not a readable {input_format.value} file: {exc}") from exc
+    identity_entries = [identities[k] for k in staged.identities]
+    attributes = [AttributeColumn(k, types[k], f"a{j}") for j, k in enumerate(staged.attributes)]
+    result = StagedEvents(identity_entries, attributes, staged.file_rejects, staged.records,
+                          staged.typed)
+    if not staged.file_rejects:
+        _check(cur, result)
+    return result
+
+
+def _check(cur: duckdb.DuckDBPyConnection, staged: StagedEvents) -> None:
+    select = ["line", "event", "event_time(time_raw) AS \"time\"",
+              "event_day(event_time(time_raw)) AS dt", "NULLIF(id, '') AS id"]
+    select += [f"{typed_value(e, False)} AS {ident(e.key)}" for e in staged.identities]
+    select += [f"{typed_value(a.entry, a.key in staged.typed, a.column)} AS {a.column}"
+               for a in staged.attributes]
+    cur.execute(f"CREATE TEMP TABLE event_rec AS SELECT {', '.join(select)} FROM event_input")
+    cur.execute(
+        "INSERT INTO load_rejects SELECT line, 'event', CASE WHEN event IS NULL"
+        " THEN 'no event key: every event names its event'"
+        " ELSE format('unknown event ''{}'': it is not in the event catalog', event) END"
+        " FROM event_rec WHERE event IS NULL OR event NOT IN (SELECT event FROM load_events)")
+    cur.execute(
+        "INSERT INTO load_rejects SELECT i.line, 'time', CASE WHEN i.time_raw IS NULL"
+        " OR trim(i.time_raw) = '' THEN 'no time: every event needs its time'"
+        f" ELSE format({literal('value {} is not ' + TIME_WORDS)},"
+        " '''' || left(i.time_raw, 80) || '''') END"
+        " FROM event_input i JOIN event_rec r USING (line) WHERE r.\"time\" IS NULL")
+    for a in staged.attributes:
+        has_it = ("event IN (SELECT event FROM load_event_attributes"
+                  f" WHERE key = {literal(a.key)})")
+        # a value (or, in JSON, the key) for an attribute that the line's event lacks
+        cur.execute(
+            f"INSERT INTO load_rejects SELECT line, {literal(a.key)},"
+            f" format('event ''{{}}'' has no attribute ''{{}}''', event, {literal(a.key)})"
+            f" FROM event_input WHERE {ident(a.column + '?')}"
+            f" AND event IN (SELECT event FROM load_events) AND NOT {has_it}")
+        if a.value_type is not ValueType.STRING:  # only where the event has the attribute
+            reject_mistyped(cur, a.entry, a.key in staged.typed, a.column,
+                            f"(SELECT * FROM event_input WHERE {has_it})",
+                            f"(SELECT * FROM event_rec WHERE {has_it})")
+    no_ids = " AND ".join([f"{ident(e.key)} IS NULL" for e in staged.identities] or ["true"])
+    cur.execute("INSERT INTO load_rejects SELECT line, NULL,"
+                " 'an event needs at least one identity value'"
+                f" FROM event_rec WHERE {no_ids}")
+
+
+def covered_days(cur: duckdb.DuckDBPyConnection) -> list[date]:
+    """The days of the valid events that carry an id: where a stored duplicate can be."""
+    rows = cur.execute(f"SELECT DISTINCT dt FROM event_rec WHERE id IS NOT NULL"
+                       f" AND {NOT_REJECTED} ORDER BY dt").fetchall()
+    return [row[0] for row in rows]
+
+
+def mark_duplicates(cur: duckdb.DuckDBPyConnection, stored: str | None) -> int:
+    """`event_dup(line)`: valid events whose id came earlier in the file (the first is
+    kept) or is stored on the event's day; `stored` is a relation `(dt, id)` of the
+    stored events of `covered_days` (None: nothing stored there). Returns their count."""
+    stored_part = ("" if stored is None else
+                   " UNION SELECT r.line FROM event_rec r JOIN (SELECT DISTINCT dt, id FROM"
+                   f" {stored}) s ON r.dt = s.dt AND r.id = s.id WHERE {NOT_REJECTED}")
+    cur.execute(
+        "CREATE TEMP TABLE event_dup AS SELECT line FROM (SELECT line, row_number() OVER"
+        " (PARTITION BY id ORDER BY line) AS n FROM event_rec"
+        f" WHERE id IS NOT NULL AND {NOT_REJECTED}) WHERE n > 1{stored_part}")
+    return int(cur.execute("SELECT count(*) FROM event_dup").fetchall()[0][0])
+
+
+def identity_records(cur: duckdb.DuckDBPyConnection, identities: list[CatalogEntry]) -> None:
+    """`load_rec` for identity resolution: the events not skipped as duplicates, as user
+    records with their identities only (the shape engines resolve user records in)."""
+    select = ["line", "NULL::VARCHAR AS gio_raw", "NULL::UBIGINT AS gio_id"]
+    for e in identities:
+        select += [ident(e.key), f"true AS {ident(e.key + '?')}"]
+    cur.execute(f"CREATE TEMP TABLE load_rec AS SELECT {', '.join(select)} FROM event_rec"
+                " WHERE line NOT IN (SELECT line FROM event_dup)")

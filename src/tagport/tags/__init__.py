@@ -1,0 +1,1 @@
+"""Computing tags: triggers, compute jobs on the workers, the detector, the daily schedule."""

@@ -1,0 +1,322 @@
+"""Loading events, the same on every engine (spec section 5): resolution to users, new
+users for unknown identities, each rejection with its line, all or nothing, idempotence
+on `id`, local days, epoch milliseconds, the three formats, `seq` and the stored layout.
+
+Each behaviour is loaded through `Engine.load_events` and read back from the stored
+`events` relation (tests/load_support.py's `Events`), so the assertions hold for any
+engine.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+
+import pyarrow as pa
+import pytest
+
+from tagport.catalog.models import EventAttribute, EventDefinition, ValueType
+from tagport.engines.base import InputFormat
+from tagport.engines.staging.events import TIME_WORDS, UNKNOWN_USER
+from tagport.errors import InvalidInput
+from tests.load_support import CATALOG, DEVICE, ENGINES, EVENTS, UID, Events, lines
+
+PAY, VIEW = "payOrderSuccess", "view"
+
+
+@pytest.fixture(params=list(ENGINES.values()), ids=list(ENGINES))
+def engine(request, tmp_path):
+    engine = request.param(tmp_path)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
+def events(engine, tmp_path) -> Events:
+    return Events(engine, tmp_path)
+
+
+def pay(time="2026-11-20T10:00:00+08:00", ids=None, id=None, **attributes) -> dict:
+    doc = {"event": PAY, "time": time, "identifications": ids or {UID: "C001"},
+           "attributes": attributes}
+    return doc if id is None else {**doc, "id": id}
+
+
+def ms(text: str) -> int:
+    return int(datetime.fromisoformat(text).timestamp() * 1000)
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC).replace(tzinfo=None)
+
+
+# --- the layout ---------------------------------------------------------------------------
+
+
+def test_the_stored_relation_has_the_layout_then_the_attributes_a_load_brought(events, engine):
+    events.load(pay(amount=9.5, category="书"))
+    columns = events.columns()
+    assert list(columns)[:6] == ["gio_id", "event", "time", "dt", "id", "seq"]
+    assert set(columns) == {"gio_id", "event", "time", "dt", "id", "seq", "amount", "category"}
+    expected = {"duckdb": ["UBIGINT", "VARCHAR", "TIMESTAMP", "DATE", "VARCHAR", "BIGINT",
+                           "DOUBLE", "VARCHAR"],
+                "spark": ["bigint", "string", "timestamp_ntz", "date", "string", "bigint",
+                          "double", "string"]}[engine.name]
+    assert [columns[c] for c in [*list(columns)[:6], "amount", "category"]] == expected
+    events.load({"event": VIEW, "time": "2026-11-20T11:00:00+08:00",
+                 "identifications": {UID: "C001"},
+                 "attributes": {"first": True, "since": "2026-01-02", "seen": "2026-11-20 08:00:00"}})
+    assert {"first", "since", "seen"} <= set(events.columns())
+
+
+# --- resolution ---------------------------------------------------------------------------
+
+
+def test_events_resolve_to_existing_users_by_any_identity(events):
+    events.users.load({"identifications": {UID: "C001", DEVICE: "D1"}},
+                      {"identifications": {UID: "C002"}})
+    report = events.load(pay(ids={DEVICE: "D1"}, id="e-1"), pay(ids={UID: "C002"}, id="e-2"))
+    assert (report.applied, report.appended, report.users_created, report.rejected) == (
+        True, 2, 0, 0)
+    assert [(e["gio_id"], e["id"]) for e in events.read()] == [(1, "e-1"), (2, "e-2")]
+    assert events.engine.user_count() == 2
+
+
+def test_unknown_identities_create_users_with_their_values_mapped(events):
+    events.users.load({"identifications": {UID: "C001"}})
+    report = events.load(pay(ids={DEVICE: "D9"}), pay(ids={DEVICE: "D9", UID: "C777"}),
+                         pay(ids={UID: "C001", DEVICE: "D1"}))
+    assert (report.appended, report.users_created) == (3, 1)
+    assert sorted(report.keys_with_data) == [UID, DEVICE]
+    assert [e["gio_id"] for e in events.read()] == [2, 2, 1]
+    assert events.users.gio_id_of(DEVICE, "D9") == 2
+    assert events.users.gio_id_of(UID, "C777") == 2
+    assert events.users.gio_id_of(DEVICE, "D1") == 1  # a known user gains the new value
+    # a later user load finds the anonymous user by its identity
+    assert events.users.load({"identifications": {DEVICE: "D9"}}).updated == 1
+
+
+def test_known_users_only_rejects_the_events_of_unknown_identities(events):
+    events.users.load({"identifications": {UID: "C001"}})
+    report = events.load(pay(), pay(ids={UID: "C404"}), known_users_only=True)
+    assert not report.applied
+    assert [(r.line, r.field, r.reason) for r in report.rejects] == [(2, None, UNKNOWN_USER)]
+    report = events.load(pay(), pay(ids={UID: "C404"}), known_users_only=True,
+                         skip_invalid=True)
+    assert (report.applied, report.appended, report.users_created, report.rejected) == (
+        True, 1, 0, 1)
+    assert events.users.gio_id_of(UID, "C404") is None
+    assert events.engine.user_count() == 1
+
+
+def test_identities_of_two_users_reject_the_event(events):
+    events.users.load({"identifications": {UID: "C001"}}, {"identifications": {DEVICE: "D2"}})
+    report = events.load(pay(ids={UID: "C001", DEVICE: "D2"}))
+    assert [(r.line, r.field, r.reason) for r in report.rejects] == [
+        (1, None, "identity values belong to different users: id_$basic_userId 'C001' is"
+                  " gio_id 1, id_device 'D2' is gio_id 2")]
+    assert not report.applied and events.read() == []
+
+
+# --- rejections -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("doc, field, reason", [
+    ({"event": "refund", "time": "2026-11-20T10:00:00Z", "identifications": {UID: "C1"}},
+     "event", "unknown event 'refund': it is not in the event catalog"),
+    ({"time": "2026-11-20T10:00:00Z", "identifications": {UID: "C1"}},
+     "event", "no event key: every event names its event"),
+    (pay(colour="red"), "colour", "unknown attribute 'colour': no event of the event catalog has it"),
+    ({**pay(), "event": VIEW, "attributes": {"amount": 1}},
+     "amount", "event 'view' has no attribute 'amount'"),
+    (pay(amount="abc"), "amount", "value 'abc' is not a double (a finite number)"),
+    (pay(amount=[1]), "amount", "the value is a JSON array, not a double (a finite number)"),
+    (pay(quantity=1.5), "quantity", "value '1.5' is not an int (a whole number)"),
+    ({**pay(), "event": VIEW, "attributes": {"first": "yes"}},
+     "first", "value 'yes' is not a bool (true, false, 1 or 0)"),
+    ({**pay(), "event": VIEW, "attributes": {"since": "2026-13-01"}},
+     "since", "value '2026-13-01' is not a date (YYYY-MM-DD)"),
+    ({**pay(), "identifications": {}}, None, "an event needs at least one identity value"),
+    ({**pay(), "identifications": {"id_shop": "S1", UID: "C1"}},
+     "id_shop", "unknown identity 'id_shop': it is not an identity of the catalog"),
+    ({"event": PAY, "identifications": {UID: "C1"}}, "time", "no time: every event needs its time"),
+    (pay(time=None), "time", "no time: every event needs its time"),
+    (pay(time="yesterday"), "time", f"value 'yesterday' is not {TIME_WORDS}"),
+    (pay(time="2026-11-20"), "time", f"value '2026-11-20' is not {TIME_WORDS}"),
+    (pay(time="2026-02-30T10:00:00"), "time", f"value '2026-02-30T10:00:00' is not {TIME_WORDS}"),
+    ({**pay(), "id": {"x": 1}}, "id", "the id must be a string or a whole number"),
+    ({**pay(), "who": "me"}, "who",
+     "unknown top-level field 'who'; expected event, time, id, identifications, attributes"),
+    ("{not json", None, "not valid JSON"),
+], ids=lambda x: x if isinstance(x, str) else None)
+def test_a_bad_event_is_rejected_with_its_line_field_and_reason(events, doc, field, reason):
+    report = events.load(pay(id="ok-1"), doc, pay(id="ok-2"))
+    assert not report.applied
+    assert [(r.line, r.field, r.reason) for r in report.rejects] == [(2, field, reason)]
+    assert report.rejected == 1 and events.read() == []
+
+
+def test_nothing_is_applied_when_any_event_is_rejected(events):
+    report = events.load(pay(ids={UID: "C1"}), pay(ids={UID: "C2"}, time="never"))
+    assert (report.applied, report.appended, report.rejected) == (False, 0, 1)
+    assert events.read() == [] and events.engine.user_count() == 0
+
+
+def test_skip_invalid_applies_the_valid_events_and_reports_the_rest(events):
+    report = events.load(pay(ids={UID: "C1"}, id="a"), pay(time="never", id="b"),
+                         pay(ids={UID: "C3"}, id="c", amount="x"), pay(ids={UID: "C4"}, id="d"),
+                         skip_invalid=True)
+    assert (report.applied, report.appended, report.users_created, report.rejected) == (
+        True, 2, 2, 2)
+    assert lines(report) == [(2, "time"), (3, "amount")]
+    assert [e["id"] for e in events.read()] == ["a", "d"]
+
+
+def test_a_csv_header_with_an_unknown_column_or_without_time_refuses_the_file(events):
+    report = events.csv(f"event,{UID},colour\n{PAY},C1,red\n{PAY},C2,blue\n")
+    assert not report.applied and report.rejected == 2
+    assert [(r.line, r.field, r.reason) for r in report.rejects] == [
+        (1, "colour", "unknown column 'colour': not event, time or id, an identity of the"
+                      " catalog (id_<k>) or an attribute of an event"),
+        (1, "time", "the file has no 'time' column")]
+
+
+def test_an_attribute_stored_with_another_type_refuses_the_load(events):
+    events.load(pay(quantity=2))
+    changed = {**EVENTS, PAY: EventDefinition(PAY, "支付", attributes={
+        "quantity": EventAttribute("quantity", "数量", ValueType.DOUBLE)})}
+    path = events.path("jsonl")
+    path.write_text('{"event": "payOrderSuccess", "time": 1, "identifications":'
+                    ' {"id_$basic_userId": "C1"}, "attributes": {"quantity": 2.5}}\n')
+    with pytest.raises(InvalidInput, match="event attribute 'quantity' is stored as"):
+        events.engine.load_events(path, InputFormat.JSONL, CATALOG, changed, zone=UTC)
+    assert len(events.read()) == 1
+
+
+# --- idempotence ------------------------------------------------------------------------
+
+
+def test_loading_the_same_file_twice_changes_nothing(events):
+    path = events.path("jsonl")
+    path.write_text("\n".join(json.dumps(e) for e in [
+        pay(ids={UID: "C1"}, id="e-1", amount=1), pay(ids={DEVICE: "D7"}, id="e-2"),
+        pay(ids={UID: "C1"}, time="2026-11-21T10:00:00+08:00", id="e-3")]) + "\n")
+    first = events.file(path, InputFormat.JSONL)
+    stored = events.read("amount")
+    again = events.file(path, InputFormat.JSONL)
+    assert (first.appended, first.duplicates, first.users_created) == (3, 0, 2)
+    assert (again.applied, again.appended, again.duplicates, again.users_created) == (
+        True, 0, 3, 0)
+    assert events.read("amount") == stored and events.engine.user_count() == 2
+
+
+def test_an_id_repeated_in_a_file_keeps_the_first_event(events):
+    report = events.load(pay(id="e-1", amount=1), pay(id="e-2"), pay(id="e-1", amount=2))
+    assert (report.appended, report.duplicates) == (2, 1)
+    assert [(e["id"], e["amount"]) for e in events.read("amount")] == [("e-1", 1.0), ("e-2", None)]
+
+
+def test_events_without_an_id_are_always_appended(events):
+    events.load(pay())
+    assert events.load(pay()).appended == 1
+    assert len(events.read()) == 2
+
+
+def test_a_stored_id_is_a_duplicate_on_its_own_day(events):
+    events.load(pay(id="e-1"))
+    report = events.load(pay(id="e-1", time="2026-11-25T10:00:00+08:00"), pay(id="e-1"))
+    assert (report.appended, report.duplicates) == (1, 1)
+    assert [e["dt"] for e in events.read()] == [date(2026, 11, 20), date(2026, 11, 25)]
+
+
+# --- time, days and seq -------------------------------------------------------------------
+
+
+def test_dt_is_the_local_day_in_the_zone_at_midnight_edges(events):
+    report = events.load(pay(time="2026-11-20T15:59:59Z"), pay(time="2026-11-20T16:00:00Z"),
+                         pay(time="2026-11-21T00:00:00+08:00"), pay(time="2026-11-21 00:00:00"),
+                         pay(time="2026-11-20T23:59:59.5"))
+    assert report.appended == 5
+    assert [(e["time"], e["dt"]) for e in events.read()] == [
+        (utc("2026-11-20T15:59:59+00:00"), date(2026, 11, 20)),
+        (utc("2026-11-20T16:00:00+00:00"), date(2026, 11, 21)),
+        (utc("2026-11-20T16:00:00+00:00"), date(2026, 11, 21)),
+        (utc("2026-11-21T00:00:00+08:00"), date(2026, 11, 21)),  # no offset: Asia/Shanghai
+        (utc("2026-11-20T23:59:59.500000+08:00"), date(2026, 11, 20))]
+
+
+def test_the_same_instant_falls_on_the_day_of_the_zone_given(events):
+    events.load(pay(time="2026-11-20T16:30:00Z"), zone=UTC)
+    assert events.read()[0]["dt"] == date(2026, 11, 20)
+
+
+def test_integer_times_are_epoch_milliseconds(events):
+    before, after = ms("2026-11-20T15:59:59+00:00"), ms("2026-11-20T16:00:00+00:00")
+    events.load(pay(time=before), pay(time=str(after)))
+    assert [(e["time"], e["dt"]) for e in events.read()] == [
+        (utc("2026-11-20T15:59:59+00:00"), date(2026, 11, 20)),
+        (utc("2026-11-20T16:00:00+00:00"), date(2026, 11, 21))]
+
+
+def test_seq_grows_in_line_order_within_a_file_and_across_loads(events):
+    same = "2026-11-20T10:00:00+08:00"
+    events.load(pay(time="2026-11-22T10:00:00+08:00", id="a"), pay(time=same, id="b"),
+                pay(time=same, id="c"))
+    events.load(pay(time=same, id="d"), pay(time="2026-11-19T10:00:00+08:00", id="e"))
+    stored = events.read()
+    assert [e["id"] for e in stored] == ["a", "b", "c", "d", "e"]  # ordered by seq
+    seqs = [e["seq"] for e in stored]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 5
+    # at the same time, the one loaded first has the smaller seq
+    ties = sorted((e for e in stored if e["time"] == utc(same)), key=lambda e: e["seq"])
+    assert [e["id"] for e in ties] == ["b", "c", "d"]
+
+
+# --- the three formats --------------------------------------------------------------------
+
+
+EXPECTED = [("C1", PAY, utc("2026-11-20T02:00:00+00:00"), "e-1", 99.5, 2, None),
+            ("C2", VIEW, utc("2026-11-20T16:00:00+00:00"), None, None, None, True)]
+
+
+def stored_by_user(events):
+    return [(events.users.read(UID)[e["gio_id"] - 1][1], e["event"], e["time"], e["id"],
+             e.get("amount"), e.get("quantity"), e.get("first"))
+            for e in events.read("amount", "quantity", "first")]
+
+
+def test_a_csv_file_loads_as_json_lines_do(events):
+    report = events.csv(
+        f"event,time,id,{UID},amount,quantity,first,page\n"
+        f"{PAY},2026-11-20T10:00:00+08:00,e-1,C1,99.5,2,,\n"
+        f"{VIEW},{ms('2026-11-20T16:00:00+00:00')},,C2,,,true,\"\"\n")
+    assert (report.applied, report.appended, report.users_created) == (True, 2, 2)
+    events.users.load({"identifications": {UID: "C1"}}, {"identifications": {UID: "C2"}})
+    assert stored_by_user(events) == EXPECTED
+
+
+def test_a_parquet_file_with_native_types_loads_as_json_lines_do(events):
+    table = pa.table({
+        "event": [PAY, VIEW], "time": pa.array([ms("2026-11-20T10:00:00+08:00"),
+                                                ms("2026-11-20T16:00:00+00:00")], pa.int64()),
+        "id": ["e-1", None], UID: [["C1"], ["C2"]],
+        "amount": pa.array([99.5, None]), "quantity": pa.array([2, None], pa.int64()),
+        "first": pa.array([None, True])})
+    report = events.parquet(table)
+    assert (report.applied, report.appended, report.users_created) == (True, 2, 2)
+    events.users.load({"identifications": {UID: "C1"}}, {"identifications": {UID: "C2"}})
+    assert stored_by_user(events) == EXPECTED
+
+
+def test_json_lines_load_every_attribute_type(events):
+    report = events.load(pay(ids={UID: "C1"}, id="e-1", amount=99.5, quantity=2),
+                         {"event": VIEW, "time": ms("2026-11-20T16:00:00+00:00"),
+                          "identifications": {UID: "C2"},
+                          "attributes": {"first": True, "page": "", "since": "2026-01-02",
+                                         "seen": "2026-11-20T10:00:00+08:00"}})
+    assert report.appended == 2
+    events.users.load({"identifications": {UID: "C1"}}, {"identifications": {UID: "C2"}})
+    assert stored_by_user(events) == EXPECTED
+    [_, view] = events.read("page", "since", "seen")
+    assert (view["page"], view["since"], view["seen"]) == (
+        "", date(2026, 1, 2), datetime(2026, 11, 20, 2, 0))
