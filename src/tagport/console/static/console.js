@@ -290,6 +290,8 @@ async function submitExport(event) {
                           { method: "POST", body: JSON.stringify(body) });
     $("export-dialog").close();
     announce(`Export job ${job.name} submitted.`);
+    // known from here, so that a job already finished at the next listing is announced too
+    state.jobStages.set(job.id, job.stage);
     await loadJobs();
     $("jobs-title").focus();
   } catch (err) {
