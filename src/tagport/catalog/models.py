@@ -104,6 +104,34 @@ class Distribution:
     bins: list[tuple[float, float, int]]
 
 
+@dataclass(frozen=True)
+class MembersReport:
+    """What a members upload did: the file's values read (non-empty, duplicates counted once),
+    the users now members, and the values no user holds (counted, never created)."""
+
+    values: int
+    members: int
+    unknown: int
+
+
+@dataclass(frozen=True)
+class Portrait:
+    """How `entry`'s values spread among a group (the users holding a value in the group's
+    column: a segment's members or a tag's users) against all users (GrowingIO's 群体画像).
+    `values`: the group's most common values, each (value, group users, all users), most
+    group users first, ties by value; or, for numbers, `bins`: equal-width bins whose edges
+    come from ALL users' min and max (so the two compare bin by bin), each
+    (low, high, group users, all users), the last bin closed. An array counts a user once per
+    distinct element."""
+
+    group_users: int      # users in the group
+    all_users: int        # users in the store
+    group_covered: int    # group users with a value of entry
+    all_covered: int      # users with a value of entry
+    values: list[tuple[Any, int, int]]
+    bins: list[tuple[float, float, int, int]]
+
+
 NUMERIC = (ValueType.INT, ValueType.DOUBLE)
 
 

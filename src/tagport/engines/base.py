@@ -26,8 +26,16 @@ from pathlib import Path
 from threading import Event
 from typing import Any, Protocol
 
-from tagport.catalog.models import CatalogEntry, Distribution, EventDefinition, TagCoverage
+from tagport.catalog.models import (
+    CatalogEntry,
+    Distribution,
+    EventDefinition,
+    MembersReport,
+    Portrait,
+    TagCoverage,
+)
 from tagport.computes import Definition
+from tagport.conditions import Condition
 from tagport.exports.capabilities import EngineCapabilities
 from tagport.exports.plan import ExportOutput, ExportPlan
 
@@ -139,6 +147,33 @@ class Engine(Protocol):
                      bins: int = 10) -> Distribution:
         """How `entry`'s values spread over the users, set-based: the `top` most common
         values, or `bins` equal-width bins for numbers (catalog.models.Distribution)."""
+        ...
+
+    def replace_members(self, segment: CatalogEntry, identity_key: str,
+                        path: Path) -> MembersReport:
+        """Make exactly the users holding one of the values in `path` (a UTF-8 CSV whose one
+        column is headed `identity_key`, an `id_…` key of the catalog) the members of
+        `segment`'s column (TRUE), everyone else NULL, atomically (a reader sees the old
+        members or the new, never a mix; a failure changes nothing). Up to 20 million rows,
+        streamed by the engine (never read into Python memory). A multi-valued identity
+        (values joined by `||` in the store) matches on any value. A header that is not
+        `identity_key`, more than one column, or an unreadable file: InvalidInput
+        (tagport.errors) naming the line/field. Empty lines are ignored."""
+        ...
+
+    def count_members(self, condition: Condition, *, as_of: date,
+                      sample: float | None = None) -> int:
+        """How many users `condition` (a checked tagport.conditions tree) holds for on the
+        compute date `as_of`. With `sample` (0 < sample < 1): counted on that fraction of
+        the users chosen by gio_id (deterministic, so repeated estimates agree) with `did`
+        reading only those users' events, and scaled back up, rounded."""
+        ...
+
+    def portrait(self, entry: CatalogEntry, among: CatalogEntry, *, top: int = 20,
+                 bins: int = 10) -> Portrait:
+        """`entry`'s distribution among the users holding a value in `among`'s column (a
+        segment's membership column or a tag) against all users, on the engine, set-based
+        (catalog.models.Portrait)."""
         ...
 
     def tag_users(self, plan: ExportPlan, limit: int, offset: int) -> list[dict[str, Any]]:
