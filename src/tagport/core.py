@@ -25,6 +25,7 @@ from tagport.profiles.lookup import LookupService
 from tagport.profiles.service import ProfileService
 from tagport.projects.service import ProjectService
 from tagport.results import open_result_store
+from tagport.segments.service import SegmentService
 from tagport.tags.service import TagComputeService
 
 
@@ -56,6 +57,9 @@ class Tagport:
                                               self.coverage, settings.zone)
         self._engine: Engine | None = None
         self._engine_lock = threading.Lock()
+        self.segments = SegmentService(
+            self.db, self.catalog, self.projects, self.tag_computes, lambda: self.engine,
+            token_names=lambda: {t.id: t.name for t in self.tokens.list()})
 
     @property
     def metadata_is_local(self) -> bool:

@@ -157,6 +157,25 @@ projects = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# segments (spec section 8): a saved group of users in one project; its key names the
+# membership column of the profile store, so keys are unique across projects
+segments = sa.Table(
+    "segments",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("project_id", sa.String(8), sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("scheduler", sa.String(8), nullable=False),  # DAILY | ONCE
+    sa.Column("created_by", sa.String(16), nullable=False),  # DIRECT | FROM_FILES
+    sa.Column("definition", sa.JSON),  # the condition (spec section 7); NULL: FROM_FILES
+    sa.Column("creator_id", sa.Integer),  # the token that created it
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updater_id", sa.Integer),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("segments_by_project", "project_id", "created_at"),
+)
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 

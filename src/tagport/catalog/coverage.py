@@ -33,3 +33,8 @@ class CoverageStore:
     def all(self) -> dict[str, StoredCoverage]:
         with self.db.connect() as conn:
             return repository.all_coverage(conn)
+
+    def forget(self, key: str) -> None:
+        """Drop a key's measurement (a deleted segment's)."""
+        with self.db.begin() as conn:
+            repository.delete(conn, key)

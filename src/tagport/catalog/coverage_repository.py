@@ -37,3 +37,7 @@ def all_coverage(conn: Connection) -> dict[str, StoredCoverage]:
                                   as_utc(r.measured_at))  # type: ignore[arg-type]
         for r in conn.execute(sa.select(t))
     }
+
+
+def delete(conn: Connection, key: str) -> None:
+    conn.execute(t.delete().where(t.c.tag_key == key))

@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection, Engine
 
-from tagport.catalog import repository
+from tagport.catalog import repository, segment_repository
 from tagport.catalog.models import (
     CatalogEntry,
     EventAttribute,
@@ -24,6 +24,7 @@ from tagport.catalog.models import (
     key_error,
 )
 from tagport.catalog.schemas import CatalogFile
+from tagport.catalog.segments import Segment, is_segment_key
 from tagport.errors import Conflict, InvalidInput
 
 
@@ -200,6 +201,13 @@ class CatalogService:
     def get(self, key: str) -> CatalogEntry | None:
         with self.engine.connect() as conn:
             return repository.get_entry(conn, key)
+
+    def segment(self, key: str) -> Segment | None:
+        """The segment named by a `seg_` key (of any project); None for other keys."""
+        if not is_segment_key(key):
+            return None
+        with self.engine.connect() as conn:
+            return segment_repository.by_key(conn, key)
 
     def mark_has_data(self, keys: list[str]) -> None:
         with self.engine.begin() as conn:

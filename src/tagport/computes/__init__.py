@@ -23,6 +23,7 @@ from tagport.computes.definitions import (
     Definition,
     EventSelection,
     Horizontal,
+    Membership,
     Pick,
     Rank,
     Scheduler,
@@ -39,7 +40,7 @@ from tagport.computes.sql import SqlRefused, missing_columns, translate
 __all__ = [
     "IMPORT", "Aggregated", "Attribution", "AttributionValue", "ComputeFailed",
     "ComputeStopped", "ComputeType", "ComputedTag", "DataSet", "Definition", "EventSelection",
-    "Horizontal", "Pick", "Rank", "Relations", "Scheduler", "SqlDialect", "SqlQuery",
+    "Horizontal", "Membership", "Pick", "Rank", "Relations", "Scheduler", "SqlDialect", "SqlQuery",
     "SqlRefused", "Tier", "TopN", "Yield", "check_catalog", "check_tag", "compile_definition",
     "computed_keys", "depends_on", "missing_columns", "order", "translate",
 ]

@@ -30,6 +30,7 @@ from tagport.computes.definitions import (
     Definition,
     EventSelection,
     Horizontal,
+    Membership,
     Pick,
     Rank,
     SqlQuery,
@@ -67,6 +68,8 @@ def compile_definition(definition: Definition, *, as_of: date, reader: ValueRead
         raise TypeError("a SQL tag's query is translated, not compiled: use sql.translate")
     if isinstance(definition, Horizontal):
         return _horizontal(definition, as_of, reader, relations)
+    if isinstance(definition, Membership):
+        return _membership(definition, as_of, reader, relations)
     events = exp.alias_(_relation(relations.events), EVENTS, table=True)
     if isinstance(definition, Aggregated):
         return _aggregated(definition, as_of, events)
@@ -144,6 +147,18 @@ def _horizontal(definition: Horizontal, as_of: date, reader: ValueReader,
     value = _cast(case, definition.value_type)
     return (exp.select(gio_id, exp.alias_(value, "tag_value"))
             .from_(exp.alias_(_relation(relations.users), USERS, table=True)))
+
+
+def _membership(definition: Membership, as_of: date, reader: ValueReader,
+                relations: Relations) -> exp.Select:
+    """`SELECT gio_id, TRUE FROM users WHERE <condition>`: one row per member."""
+    where: exp.Expression = exp.false()
+    if definition.condition is not None:
+        where = compile_condition(definition.condition, reader, as_of=as_of, users=USERS,
+                                  events=relations.events)
+    gio_id = exp.column("gio_id", table=USERS)
+    return (exp.select(gio_id, exp.alias_(exp.true(), "tag_value"))
+            .from_(exp.alias_(_relation(relations.users), USERS, table=True)).where(where))
 
 
 def _per_user(value: exp.Expression, value_type: ValueType, events: exp.Expression,

@@ -176,7 +176,20 @@ class SqlQuery:
         return Yield(None)  # the result is cast to the tag's type when it runs
 
 
-Definition = Aggregated | Attribution | TopN | DataSet | Horizontal | SqlQuery
+@dataclass(frozen=True)
+class Membership:
+    """A segment's members (spec section 8): TRUE for the users `condition` holds for;
+    None: nobody (a segment cleared). Not a tag type: segments are computed like tags."""
+
+    condition: Condition | None
+    type = "SEGMENT"
+
+    @property
+    def yields(self) -> Yield:
+        return Yield(ValueType.BOOL)
+
+
+Definition = Aggregated | Attribution | TopN | DataSet | Horizontal | SqlQuery | Membership
 
 
 def depends_on(definition: Definition) -> frozenset[str]:

@@ -7,11 +7,12 @@ from enum import StrEnum
 from typing import TypeVar
 
 from tagport.catalog.models import CatalogEntry, Kind
+from tagport.catalog.segments import Segment, is_segment_key
 from tagport.errors import BadRequest, NotFound
 from tagport.exports.capabilities import EngineCapabilities
 from tagport.exports.formats import Charset, Compression, FileFormat, HeaderType, OutputFormat
 from tagport.exports.plan import ExportPlan
-from tagport.exports.selection import TagSelection
+from tagport.exports.selection import SegmentSelection, Selection, TagSelection
 
 MAX_PROPERTIES = 60
 _E = TypeVar("_E", bound=StrEnum)
@@ -19,7 +20,8 @@ _E = TypeVar("_E", bound=StrEnum)
 
 @dataclass(frozen=True)
 class ExportRequest:
-    """The body of `POST /v1/api/user_tags/{tag_key}/export_jobs`, as sent."""
+    """The body of `POST /v1/api/user_tags/{tag_key}/export_jobs`, as sent (`tag_key` is
+    a segment's key for `.../segment_profiles/{segment_key}/export_jobs`)."""
 
     tag_key: str
     properties: list[str]
@@ -41,12 +43,12 @@ def normalise_properties(properties: list[str]) -> list[str]:
 
 
 def plan_export(request: ExportRequest, catalog: dict[str, CatalogEntry],
-                capabilities: EngineCapabilities | None = None) -> ExportPlan:
+                capabilities: EngineCapabilities | None = None,
+                segment: Segment | None = None) -> ExportPlan:
     """Validate a request against the catalog, and the engine's capabilities when given;
-    raise BadRequest/NotFound as the spec says."""
-    tag = catalog.get(request.tag_key)
-    if tag is None or tag.kind is not Kind.TAG:
-        raise NotFound(f"user tag {request.tag_key!r} does not exist", code="TAG_NOT_FOUND")
+    raise BadRequest/NotFound as the spec says. A segment's export is given the segment
+    its key names (None: there is none)."""
+    selection = _selection(request.tag_key, catalog, segment)
     output = output_format(request)
     keys = normalise_properties(request.properties)
     if len(keys) > MAX_PROPERTIES:
@@ -61,7 +63,19 @@ def plan_export(request: ExportRequest, catalog: dict[str, CatalogEntry],
         )
     if capabilities is not None:
         capabilities.check(output)
-    return ExportPlan(TagSelection(tag), tuple(catalog[k] for k in keys), output)
+    return ExportPlan(selection, tuple(catalog[k] for k in keys), output)
+
+
+def _selection(key: str, catalog: dict[str, CatalogEntry],
+               segment: Segment | None) -> Selection:
+    if is_segment_key(key):
+        if segment is None or segment.key != key:
+            raise NotFound(f"segment {key!r} does not exist", code="SEGMENT_NOT_FOUND")
+        return SegmentSelection(segment)
+    tag = catalog.get(key)
+    if tag is None or tag.kind is not Kind.TAG:
+        raise NotFound(f"user tag {key!r} does not exist", code="TAG_NOT_FOUND")
+    return TagSelection(tag)
 
 
 def output_format(request: ExportRequest) -> OutputFormat:

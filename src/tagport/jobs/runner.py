@@ -191,7 +191,8 @@ class JobRunner:
         try:
             if not self._move(repository.start, job.id, worker):
                 return  # no longer ours (cancelled, or taken after our lease lapsed)
-            plan = plan_export(job.request(), self.catalog.by_key(), engine.capabilities)
+            plan = plan_export(job.request(), self.catalog.by_key(), engine.capabilities,
+                               self.catalog.segment(job.tag_key))
             file_name = naming.result_file_name(
                 plan.selection.display_name, job.created_at.astimezone(), plan.output
             )

@@ -122,7 +122,8 @@ class JobService:
         """Validate the request against the catalog (raises 400/404 errors); by default
         the catalog as it is now."""
         catalog = catalog or self.catalog.snapshot()
-        plan = plan_export(request, catalog.by_key, self.capabilities)
+        plan = plan_export(request, catalog.by_key, self.capabilities,
+                           self.catalog.segment(request.tag_key))
         properties = [c.key for c in plan.columns]
         output = plan.output
         fields = [output.file_format.value, output.header_type.value,

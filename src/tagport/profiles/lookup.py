@@ -15,7 +15,7 @@ from tagport.engines.base import Engine
 from tagport.errors import BadRequest, NotFound
 from tagport.exports.formats import FileFormat, OutputFormat
 from tagport.exports.plan import ExportPlan
-from tagport.exports.selection import TagSelection
+from tagport.exports.selection import Selection, TagSelection
 from tagport.exports.spec import normalise_properties
 from tagport.i18n import Language, Text
 from tagport.profiles.growingio import UNKNOWN_USER, growingio_user
@@ -112,17 +112,23 @@ class LookupService:
     def tag_users(self, tag_key: str, properties: Sequence[str], limit: int, offset: int,
                   language: Language) -> Page:
         """A page of the users the tag covers, in ascending gio_id order."""
-        catalog = self.catalog.by_key()
-        tag = catalog.get(tag_key)
+        tag = self.catalog.by_key().get(tag_key)
         if tag is None or tag.kind is not Kind.TAG:
             raise NotFound(TAG_NOT_FOUND(language, key=tag_key), code="TAG_NOT_FOUND")
+        return self.selection_users(TagSelection(tag), properties, limit, offset, language)
+
+    def selection_users(self, selection: Selection, properties: Sequence[str], limit: int,
+                        offset: int, language: Language) -> Page:
+        """A page of a selection's users (a tag's, a segment's members), by gio_id."""
+        catalog = self.catalog.by_key()
         columns = self._columns(properties, catalog, language)
         check_page(limit, offset, language)
         engine = self._engine()
-        plan = ExportPlan(TagSelection(tag), columns, OutputFormat(FileFormat.JSON))
+        plan = ExportPlan(selection, columns, OutputFormat(FileFormat.JSON))
         rows = engine.tag_users(plan, limit + 1, offset)
         values = [growingio_user(row, columns) for row in rows[:limit]]
-        return Page(limit, offset, self._covered(tag, engine), values, len(rows) > limit)
+        return Page(limit, offset, self._covered(selection.column, engine), values,
+                    len(rows) > limit)
 
     def distribution(self, tag_key: str, top: int, bins: int,
                      language: Language) -> dict[str, Any]:
@@ -142,7 +148,7 @@ class LookupService:
             "valueType": {"type": tag.value_type.value.upper(), "isArray": tag.is_array},
             "totalUsers": found.all_users, "coveredUsers": found.covered,
             "coveredRatio": share(found.covered),
-            "values": [{"value": _json_value(v), "users": n, "ratio": share(n)}
+            "values": [{"value": json_value(v), "users": n, "ratio": share(n)}
                        for v, n in found.values],
             "bins": [{"from": lo, "to": hi, "users": n, "ratio": share(n)}
                      for lo, hi, n in found.bins],
@@ -181,6 +187,6 @@ class LookupService:
         return engine.tag_coverage([tag]).covered[tag.key]
 
 
-def _json_value(value: Any) -> Any:
+def json_value(value: Any) -> Any:
     """Dates and datetimes as the export writes them; other values as they are."""
     return str(value) if isinstance(value, date | datetime) else value

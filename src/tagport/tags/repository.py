@@ -43,6 +43,10 @@ def all_states(conn: Connection) -> dict[str, ComputeState]:
                                     r.error_message) for r in rows}
 
 
+def delete_state(conn: Connection, key: str) -> None:
+    conn.execute(tag_computes.delete().where(tag_computes.c.tag_key == key))
+
+
 def claim_run(conn: Connection, name: str, day: date, claimed_by: str) -> bool:
     """Record the run of schedule `name` for `day`; False when a process already did
     (the primary key makes it once across processes). In a savepoint on PostgreSQL."""

@@ -64,6 +64,7 @@ class DailySchedule(Periodic):
             return False
         daily = [k for k, e in self.computes.catalog.by_key().items()
                  if k in computed_tags({k: e}) and (e.scheduler or "DAILY") == "DAILY"]
+        daily += self.computes.others.ordered(None)  # DAILY segments, after the tags
         with self.db.begin() as conn:
             if not repository.claim_run(conn, DAILY_TAGS, day, self.worker):
                 return False
@@ -74,5 +75,6 @@ class DailySchedule(Periodic):
         except Conflict as busy:  # being computed already (a trigger by hand)
             log.info("daily computation of %s skipped: %s", day, busy.message)
             return True
-        log.info("job %s: the daily computation of %d tags as of %s", job.id, len(daily), day)
+        log.info("job %s: the daily computation of %d tags and segments as of %s", job.id,
+                 len(daily), day)
         return True
