@@ -135,6 +135,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         64 * 1024, ge=1024, description="Largest request body accepted (bytes); beyond, 413."
     )
+    max_upload_bytes: int = Field(
+        2 * 1024**3, ge=1024, description="Largest segment members upload (a CSV of identity "
+        "values, `POST .../segment_profiles/{key}/members`); beyond, 413."
+    )
     token_cache_seconds: float = Field(
         5.0, ge=0,
         description="How long `serve` trusts a token it has looked up; a token revoked in "

@@ -14,7 +14,18 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tagport import __version__, control, secret_files
-from tagport.api import catalog, download, internal, jobs, openapi, ops, projects, tags, users
+from tagport.api import (
+    catalog,
+    download,
+    internal,
+    jobs,
+    openapi,
+    ops,
+    projects,
+    segments,
+    tags,
+    users,
+)
 from tagport.api.limits import BodySizeLimit
 from tagport.auth.signing import LinkSigner
 from tagport.console import install as install_console
@@ -88,13 +99,15 @@ def create_app(
         secret_files.read_or_create(core.settings.signing_secret_file),
         core.settings.signed_link_ttl,
     )
-    app.add_middleware(BodySizeLimit, max_bytes=core.settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=core.settings.max_body_bytes,
+                       upload_bytes=core.settings.max_upload_bytes)
     app.include_router(openapi.router)
     app.include_router(download.router)
     app.include_router(internal.router)
     app.include_router(tags.router)
     app.include_router(projects.router)
     app.include_router(projects.project_forms(tags.router, openapi.router))
+    app.include_router(segments.router)
     app.include_router(users.router)
     app.include_router(catalog.router)
     app.include_router(jobs.router)

@@ -50,8 +50,7 @@ def list_tag_users(
     token: Token = Depends(current_token_async),
 ) -> dict[str, Any]:
     """A page of the users the tag covers, in the JSON shape of an export line, by gio_id."""
-    keys = [k.strip() for value in (properties or []) + (properties_brackets or [])
-            for k in value.split(",") if k.strip()]
+    keys = page_keys(properties, properties_brackets)
     page = get_core(request).lookup.tag_users(tag_key, keys, limit, offset, language)
     return page.document()
 
@@ -69,6 +68,12 @@ def tag_distribution(
     `values` (the most common, with their users and share of all users) or, for numbers,
     `bins` of equal width; computed on the engine."""
     return get_core(request).lookup.distribution(tag_key, top, bins, language)
+
+
+def page_keys(properties: list[str] | None, brackets: list[str] | None) -> list[str]:
+    """`properties` and GrowingIO's `properties[]`, each repeated or comma-separated."""
+    return [k.strip() for value in (properties or []) + (brackets or [])
+            for k in value.split(",") if k.strip()]
 
 
 class ComputeTriggered(BaseModel):

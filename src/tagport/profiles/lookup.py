@@ -112,10 +112,15 @@ class LookupService:
     def tag_users(self, tag_key: str, properties: Sequence[str], limit: int, offset: int,
                   language: Language) -> Page:
         """A page of the users the tag covers, in ascending gio_id order."""
+        tag = self.tag(tag_key, language)
+        return self.selection_users(TagSelection(tag), properties, limit, offset, language)
+
+    def tag(self, tag_key: str, language: Language) -> CatalogEntry:
+        """The user tag, or 404 `TAG_NOT_FOUND`."""
         tag = self.catalog.by_key().get(tag_key)
         if tag is None or tag.kind is not Kind.TAG:
             raise NotFound(TAG_NOT_FOUND(language, key=tag_key), code="TAG_NOT_FOUND")
-        return self.selection_users(TagSelection(tag), properties, limit, offset, language)
+        return tag
 
     def selection_users(self, selection: Selection, properties: Sequence[str], limit: int,
                         offset: int, language: Language) -> Page:
