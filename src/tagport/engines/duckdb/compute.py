@@ -58,7 +58,7 @@ def compute_tag(store: DuckDBStore, tag: CatalogEntry, definition: Definition, *
                     raise ComputeStopped(f"{tag.key}: the computation was stopped")
                 cur.execute("COMMIT")
             except BaseException:
-                _rollback(cur)
+                rollback(cur)
                 raise
             return covered
         finally:
@@ -78,12 +78,12 @@ def _compute(store: DuckDBStore, cur: duckdb.DuckDBPyConnection, tag: CatalogEnt
             query = compile_definition(definition, as_of=as_of, reader=DuckDBValues(columns),
                                        relations=Relations(EVENTS, "users"))
             cur.execute(f"CREATE TEMP TABLE compute_result AS {query.sql('duckdb')}")
-        return _replace_values(cur, tag)
+        return replace_values(cur, tag)
     except duckdb.Error as exc:
         raise ComputeFailed(f"{tag.key}: {_first_line(exc)}") from exc
 
 
-def _replace_values(cur: duckdb.DuckDBPyConnection, tag: CatalogEntry) -> int:
+def replace_values(cur: duckdb.DuckDBPyConnection, tag: CatalogEntry) -> int:
     col = ident(tag.key)
     value = "c.tag_value"
     if tag.is_array:  # the store keeps arrays as JSON text, an empty one as NULL
@@ -165,7 +165,7 @@ def _typed(query: exp.Query, tag: CatalogEntry) -> exp.Select:
             .where(gio_id.is_(exp.null()).not_()))
 
 
-def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
+def rollback(cur: duckdb.DuckDBPyConnection) -> None:
     try:
         cur.execute("ROLLBACK")
     except duckdb.Error:

@@ -9,8 +9,15 @@ from pathlib import Path
 from threading import Event
 from typing import Any
 
-from tagport.catalog.models import CatalogEntry, Distribution, EventDefinition
+from tagport.catalog.models import (
+    CatalogEntry,
+    Distribution,
+    EventDefinition,
+    MembersReport,
+    Portrait,
+)
 from tagport.computes import Definition
+from tagport.conditions import Condition
 from tagport.config import Settings
 from tagport.engines.base import (
     EventLoadHook,
@@ -99,6 +106,24 @@ class DuckDBEngine:
         from tagport.engines.duckdb.compute import compute_tag
 
         return compute_tag(self.store, tag, definition, as_of=as_of, stop=stop)
+
+    def replace_members(self, segment: CatalogEntry, identity_key: str,
+                        path: Path) -> MembersReport:
+        from tagport.engines.duckdb import segments
+
+        return segments.replace_members(self.store, segment, identity_key, path)
+
+    def count_members(self, condition: Condition, *, as_of: date,
+                      sample: float | None = None) -> int:
+        from tagport.engines.duckdb import segments
+
+        return segments.count_members(self.store, condition, as_of=as_of, sample=sample)
+
+    def portrait(self, entry: CatalogEntry, among: CatalogEntry, *, top: int = 20,
+                 bins: int = 10) -> Portrait:
+        from tagport.engines.duckdb import segments
+
+        return segments.portrait(self.store, entry, among, top=top, bins=bins)
 
     def user_count(self) -> int:
         return self.store.user_count()

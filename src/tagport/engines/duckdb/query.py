@@ -82,23 +82,41 @@ def distribution(cur: duckdb.DuckDBPyConnection, entry: CatalogEntry, columns: d
     if entry.key not in columns:
         return Distribution(int(all_users), 0, [], [])
     col = ident(entry.key)
-    value = f"unnest(CAST({col} AS {SQL_TYPES[entry.value_type]}[]))" if entry.is_array else col
-    elements = (f"(SELECT DISTINCT gio_id, {value} AS v FROM users WHERE {col} IS NOT NULL)"
-                if entry.is_array else f"(SELECT gio_id, {col} AS v FROM users)")
     covered = cur.execute(f"SELECT count({col}) FROM users").fetchall()[0][0]
+    values, binned = value_spread(cur, entry, top, bins)
+    return Distribution(int(all_users), int(covered), [(v, n) for v, n, _ in values],
+                        [(lo, hi, n) for lo, hi, n, _ in binned])
+
+
+def value_spread(cur: duckdb.DuckDBPyConnection, entry: CatalogEntry, top: int, bins: int,
+                 group: str | None = None,
+                 ) -> tuple[list[tuple[Any, int, int]], list[tuple[float, float, int, int]]]:
+    """The spread of `entry`'s values (its column exists): the `top` most common values,
+    each (value, users, group users), or for numbers `bins` equal-width bins between all
+    users' smallest and largest value, each (low, high, users, group users), the last bin
+    closed; a user counts once per distinct element of an array. `group`: SQL over
+    `users` true for the users of a group; then the values are the group's most common
+    (held by one group user at least). Without it, the group counts are 0."""
+    col = ident(entry.key)
+    g = group if group is not None else "FALSE"
+    value = f"unnest(CAST({col} AS {SQL_TYPES[entry.value_type]}[]))" if entry.is_array else col
+    elements = (f"(SELECT DISTINCT gio_id, {value} AS v, {g} AS g FROM users"
+                f" WHERE {col} IS NOT NULL)" if entry.is_array
+                else f"(SELECT gio_id, {col} AS v, {g} AS g FROM users)")
+    grouped = "count(DISTINCT gio_id) FILTER (WHERE g)" if group is not None else "0"
+    counts = f"count(DISTINCT gio_id) AS n, {grouped} AS gn"
     if entry.value_type not in NUMERIC:
-        rows = cur.execute(f"SELECT v, count(DISTINCT gio_id) AS n FROM {elements}"
-                           " WHERE v IS NOT NULL GROUP BY v ORDER BY n DESC, v LIMIT ?",
-                           [top]).fetchall()
-        return Distribution(int(all_users), int(covered), [(v, int(n)) for v, n in rows], [])
+        having, order = ("HAVING gn > 0", "gn DESC") if group is not None else ("", "n DESC")
+        rows = cur.execute(f"SELECT v, {counts} FROM {elements} WHERE v IS NOT NULL"
+                           f" GROUP BY v {having} ORDER BY {order}, v LIMIT ?", [top]).fetchall()
+        return [(v, int(n), int(gn)) for v, n, gn in rows], []
     low, high = cur.execute(f"SELECT min(v), max(v) FROM {elements}").fetchall()[0]
     if low is None:
-        return Distribution(int(all_users), int(covered), [], [])
+        return [], []
     edges = bin_edges(float(low), float(high), bins)
     width = (float(high) - float(low)) / bins if high > low else 1.0
-    counts = dict(cur.execute(
-        f"SELECT least(CAST(floor((v - ?) / ?) AS BIGINT), ?) AS b, count(DISTINCT gio_id)"
+    found = {b: (int(n), int(gn)) for b, n, gn in cur.execute(
+        f"SELECT least(CAST(floor((v - ?) / ?) AS BIGINT), ?) AS b, {counts}"
         f" FROM {elements} WHERE v IS NOT NULL GROUP BY b",
-        [float(low), width, len(edges) - 1]).fetchall())
-    return Distribution(int(all_users), int(covered), [],
-                        [(lo, hi, int(counts.get(i, 0))) for i, (lo, hi) in enumerate(edges)])
+        [float(low), width, len(edges) - 1]).fetchall()}
+    return [], [(lo, hi, *found.get(i, (0, 0))) for i, (lo, hi) in enumerate(edges)]

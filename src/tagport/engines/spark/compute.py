@@ -59,7 +59,7 @@ def compute_tag(spark: SparkSession, store: ProfileStore, events: EventsSource,
         views: list[str] = []
         try:
             result = _result(spark, current, events, tag, definition, as_of, views)
-            covered = _write_version(spark, current, new, tag, result, views)
+            covered = write_version(spark, current, new, tag, result, views)
         except (PySparkException, Py4JJavaError) as exc:
             raise ComputeFailed(f"{tag.key}: {_first_line(exc)}") from exc
         finally:
@@ -117,7 +117,7 @@ def _sql_result(spark: SparkSession, events: DataFrame, users_view: str, tag: Ca
     return typed
 
 
-def _write_version(spark: SparkSession, current: Version, new: NewVersion, tag: CatalogEntry,
+def write_version(spark: SparkSession, current: Version, new: NewVersion, tag: CatalogEntry,
                    result: str, views: list[str]) -> int:
     users = spark.read.parquet(str(current.users))
     col = quote_ident(tag.key)

@@ -20,8 +20,15 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from tagport.catalog.models import CatalogEntry, Distribution, EventDefinition
+from tagport.catalog.models import (
+    CatalogEntry,
+    Distribution,
+    EventDefinition,
+    MembersReport,
+    Portrait,
+)
 from tagport.computes import Definition
+from tagport.conditions import Condition
 from tagport.config import Settings
 from tagport.engines.base import (
     EventLoadHook,
@@ -31,7 +38,7 @@ from tagport.engines.base import (
     LoadReport,
     TagCoverage,
 )
-from tagport.engines.spark import CAPABILITIES, query
+from tagport.engines.spark import CAPABILITIES, query, segments
 from tagport.engines.spark import export as export_plan
 from tagport.engines.spark.compute import EventsSource, compute_tag
 from tagport.engines.spark.event_load import load_events
@@ -142,6 +149,19 @@ class SparkEngine:
                     stop: threading.Event | None = None) -> int:
         return compute_tag(self.spark, self.store, self._events, tag, definition,
                            as_of=as_of, stop=stop)
+
+    def replace_members(self, segment: CatalogEntry, identity_key: str,
+                        path: Path) -> MembersReport:
+        return segments.replace_members(self.spark, self.store, segment, identity_key, path)
+
+    def count_members(self, condition: Condition, *, as_of: date,
+                      sample: float | None = None) -> int:
+        return segments.count_members(self.spark, self.store, self._events, condition,
+                                      as_of=as_of, sample=sample)
+
+    def portrait(self, entry: CatalogEntry, among: CatalogEntry, *, top: int = 20,
+                 bins: int = 10) -> Portrait:
+        return segments.portrait(self.spark, self.store, entry, among, top=top, bins=bins)
 
     def user_count(self) -> int:
         with self.store.reading() as version:

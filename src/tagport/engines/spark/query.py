@@ -78,20 +78,39 @@ def distribution(spark: SparkSession, store: ProfileStore, entry: CatalogEntry, 
         if col is None:
             return Distribution(users.count(), 0, [], [])
         all_users, covered = users.selectExpr("count(*)", f"count({col})").collect()[0]
-        value = f"explode(array_distinct({col}))" if entry.is_array else col
-        elements = users.selectExpr("gio_id", f"{value} AS v").where("v IS NOT NULL")
-        if entry.value_type not in NUMERIC:
-            rows = (elements.groupBy("v").agg(F.countDistinct("gio_id").alias("n"))
-                    .orderBy(F.desc("n"), "v").limit(top).collect())
-            return Distribution(int(all_users), int(covered),
-                                [(r["v"], int(r["n"])) for r in rows], [])
-        low, high = elements.selectExpr("min(v)", "max(v)").collect()[0]
-        if low is None:
-            return Distribution(int(all_users), int(covered), [], [])
-        edges = bin_edges(float(low), float(high), bins)
-        width = (float(high) - float(low)) / bins if high > low else 1.0
-        b = f"least(cast(floor((v - {float(low)!r}) / {width!r}) AS bigint), {len(edges) - 1})"
-        counts = {r["b"]: int(r["n"]) for r in elements.selectExpr("gio_id", f"{b} AS b")
-                  .groupBy("b").agg(F.countDistinct("gio_id").alias("n")).collect()}
-    return Distribution(int(all_users), int(covered), [],
-                        [(lo, hi, counts.get(i, 0)) for i, (lo, hi) in enumerate(edges)])
+        values, binned = value_spread(users, entry, col, top, bins)
+    return Distribution(int(all_users), int(covered), [(v, n) for v, n, _ in values],
+                        [(lo, hi, n) for lo, hi, n, _ in binned])
+
+
+def value_spread(users: DataFrame, entry: CatalogEntry, col: str, top: int, bins: int,
+                 group: str | None = None,
+                 ) -> tuple[list[tuple[Any, int, int]], list[tuple[float, float, int, int]]]:
+    """The spread of `entry`'s values in `col` of `users`: the `top` most common values,
+    each (value, users, group users), or for numbers `bins` equal-width bins between all
+    users' smallest and largest value, each (low, high, users, group users), the last bin
+    closed; a user counts once per distinct element of an array. `group`: SQL over `users`
+    true for the users of a group; then the values are the group's most common (held by
+    one group user at least). Without it, the group counts are 0 (the DuckDB engine's
+    query.value_spread)."""
+    value = f"explode(array_distinct({col}))" if entry.is_array else col
+    elements = users.selectExpr("gio_id", f"{value} AS v",
+                                f"{group or 'false'} AS g").where("v IS NOT NULL")
+    counts = [F.countDistinct("gio_id").alias("n"),
+              (F.countDistinct(F.when(F.col("g"), F.col("gio_id"))) if group is not None
+               else F.lit(0)).alias("gn")]
+    if entry.value_type not in NUMERIC:
+        spread = elements.groupBy("v").agg(*counts)
+        if group is not None:
+            spread = spread.where("gn > 0")
+        rows = spread.orderBy(F.desc("gn" if group is not None else "n"), "v").limit(top).collect()
+        return [(r["v"], int(r["n"]), int(r["gn"])) for r in rows], []
+    low, high = elements.selectExpr("min(v)", "max(v)").collect()[0]
+    if low is None:
+        return [], []
+    edges = bin_edges(float(low), float(high), bins)
+    width = (float(high) - float(low)) / bins if high > low else 1.0
+    b = f"least(cast(floor((v - {float(low)!r}) / {width!r}) AS bigint), {len(edges) - 1})"
+    found = {r["b"]: (int(r["n"]), int(r["gn"])) for r in elements.selectExpr(
+        "gio_id", "g", f"{b} AS b").groupBy("b").agg(*counts).collect()}
+    return [], [(lo, hi, *found.get(i, (0, 0))) for i, (lo, hi) in enumerate(edges)]
