@@ -136,6 +136,7 @@ class Client:
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
         self.download_retries = download_retries
+        self._default_project: str | None = None
 
     def __enter__(self) -> Client:
         return self
@@ -199,14 +200,18 @@ class Client:
                       compression: str = "none", charset: str = "UTF-8") -> dict[str, Any]:
         """Queue an export job; its `{"id", "name"}`. `file_format` csv, json or parquet;
         `compression` none, gzip or zstd; `charset` (csv) UTF-8, UTF-8-BOM or UTF-16LE."""
+        return self._submit(f"/v1/api/user_tags/{quote(tag_key, safe='')}/export_jobs",
+                            properties, file_format, header, compression, charset)
+
+    def _submit(self, url: str, properties: Sequence[str], file_format: str, header: str,
+                compression: str, charset: str) -> dict[str, Any]:
         body: dict[str, Any] = {"properties": list(properties), "fileFormat": file_format,
                                 "csvHeaderType": header}
         if compression != "none":
             body["compression"] = compression
         if charset != "UTF-8":
             body["charset"] = charset
-        return self._call(  # type: ignore[no-any-return]
-            "POST", f"/v1/api/user_tags/{quote(tag_key, safe='')}/export_jobs", json=body)
+        return self._call("POST", url, json=body)  # type: ignore[no-any-return]
 
     def job_result(self, job_id: str) -> dict[str, Any]:
         return self._call("GET", f"/v1/api/job/result/{quote(job_id, safe='')}")  # type: ignore[no-any-return]
@@ -245,10 +250,129 @@ class Client:
         """
         job = self.submit_export(tag_key, properties, file_format, header,
                                  compression=compression, charset=charset)
+        return self._fetch_job(job, dest, timeout, on_stage, on_progress)
+
+    def _fetch_job(self, job: dict[str, Any], dest: str | os.PathLike[str] | None,
+                   timeout: float | None, on_stage: StageCallback | None,
+                   on_progress: ProgressCallback | None) -> list[Path]:
         result = self.wait(job["id"], timeout=timeout, on_stage=on_stage)
         targets = destinations(result["uris"], dest)
         return [self.download(uri, target, on_progress=on_progress)
                 for uri, target in zip(result["uris"], targets, strict=True)]
+
+    # -- segments (a project's; default: the default project) -----------------------
+
+    def projects(self) -> list[dict[str, Any]]:
+        """The projects, the default project first."""
+        return self._call("GET", "/v1/api/projects")["values"]  # type: ignore[no-any-return]
+
+    def _segments_url(self, project: str | None, key: str | None = None) -> str:
+        if project is None:
+            if self._default_project is None:
+                self._default_project = self.projects()[0]["id"]
+            project = self._default_project
+        url = f"/v1/api/projects/{quote(project, safe='')}/segment_profiles"
+        return url if key is None else f"{url}/{quote(key, safe='')}"
+
+    def list_segments(self, *, project: str | None = None) -> list[dict[str, Any]]:
+        """Every segment of the project, with its detector (`stage`, `totalUsers`)."""
+        segments: list[dict[str, Any]] = []
+        while True:
+            page = self._call("GET", self._segments_url(project),
+                              params={"limit": 1000, "offset": len(segments)})
+            segments += page["values"]
+            if not page["hasNextPage"]:
+                return segments
+
+    def segment(self, key: str, *, project: str | None = None) -> dict[str, Any]:
+        return self._call("GET", self._segments_url(project, key))  # type: ignore[no-any-return]
+
+    def define_segment(self, key: str, name: str, definition: dict[str, Any] | None = None,
+                       *, description: str = "", scheduler: str = "DAILY",
+                       created_by: str = "DIRECT", wait: bool = False,
+                       timeout: float | None = None, project: str | None = None
+                       ) -> dict[str, Any]:
+        """Create the segment, or change it when the key exists (an admin token); with
+        `wait`, poll until its computation ends (`wait_segment`)."""
+        body: dict[str, Any] = {"key": key, "name": name, "description": description,
+                                "scheduler": scheduler, "createdBy": created_by}
+        if definition is not None:
+            body["definition"] = definition
+        try:
+            segment = self._call("POST", self._segments_url(project), json=body)
+        except ConflictError as exc:
+            if exc.code != "SEGMENT_EXISTS":
+                raise
+            segment = self._call("PUT", self._segments_url(project, key), json=body)
+        return self.wait_segment(key, timeout=timeout, project=project) if wait else segment
+
+    def wait_segment(self, key: str, *, timeout: float | None = None,
+                     project: str | None = None) -> dict[str, Any]:
+        """Poll the segment until its computation is no longer queued or running; a
+        computation that failed raises TagportAPIError with the detector's error."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        interval = self.poll_interval
+        while True:
+            segment = self.segment(key, project=project)
+            stage = segment["detector"]["stage"]
+            if stage == "ERROR":
+                raise TagportAPIError(segment["detector"]["error"]["code"],
+                                      segment["detector"]["error"]["message"])
+            if stage != "RUNNING":
+                return segment
+            if deadline is not None and time.monotonic() + interval > deadline:
+                raise TimeoutError(f"segment {key} is still computing after {timeout} s")
+            time.sleep(interval)
+            interval = min(interval * 1.5, self.max_poll_interval)
+
+    def estimate_segment(self, definition: dict[str, Any], *,
+                         project: str | None = None) -> dict[str, Any]:
+        """How many users a definition selects, quickly: `{"users", "totalUsers",
+        "exact", "sampleRatio"}`."""
+        url = self._segments_url(project).removesuffix("/segment_profiles")
+        return self._call("POST", url + "/segment_estimates",  # type: ignore[no-any-return]
+                          json={"definition": definition})
+
+    def segment_portrait(self, key: str, properties: Sequence[str], *, top: int = 20,
+                         bins: int = 10, project: str | None = None) -> dict[str, Any]:
+        """群体画像: each key's values among the members against all users."""
+        return self._call(  # type: ignore[no-any-return]
+            "GET", self._segments_url(project, key) + "/portrait",
+            params={"properties": list(properties), "top": top, "bins": bins})
+
+    def segment_users(self, key: str, properties: Sequence[str] = (), *, limit: int = 1000,
+                      offset: int = 0, project: str | None = None) -> dict[str, Any]:
+        """One page of the segment's members, as `tag_users`."""
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if properties:
+            params["properties"] = list(properties)
+        return self._call("GET", self._segments_url(project, key) + "/users",  # type: ignore[no-any-return]
+                          params=params)
+
+    def upload_segment_members(self, key: str, path: str | os.PathLike[str], *,
+                               project: str | None = None) -> dict[str, Any]:
+        """A FROM_FILES segment's members from a CSV headed by an identity key (streamed):
+        `{"values", "members", "unknown"}`."""
+        with open(path, "rb") as f:
+            return self._call(  # type: ignore[no-any-return]
+                "POST", self._segments_url(project, key) + "/members", content=f,
+                headers={"Content-Type": "text/csv"})
+
+    def compute_segment(self, key: str, *, project: str | None = None) -> dict[str, Any]:
+        return self._call(  # type: ignore[no-any-return]
+            "POST", self._segments_url(project, key) + "/computes")
+
+    def export_segment(
+        self, key: str, properties: Sequence[str] = (), file_format: str = "csv",
+        header: str = "key", dest: str | os.PathLike[str] | None = None, *,
+        timeout: float | None = None, on_stage: StageCallback | None = None,
+        on_progress: ProgressCallback | None = None, compression: str = "none",
+        charset: str = "UTF-8", project: str | None = None,
+    ) -> list[Path]:
+        """`export_tag` for a segment's members: `{segment name}_{date}_UserList...`."""
+        job = self._submit(self._segments_url(project, key) + "/export_jobs", properties,
+                           file_format, header, compression, charset)
+        return self._fetch_job(job, dest, timeout, on_stage, on_progress)
 
     def download(self, uri: str, dest: str | os.PathLike[str], *,
                  on_progress: ProgressCallback | None = None) -> Path:

@@ -251,7 +251,7 @@ def test_an_uploaded_list_makes_exactly_its_users_members(api, tp, pid):
                              "scheduler": "ONCE"})
     assert created.status_code == 201 and created.json()["createdBy"] == "FROM_FILES"
     url = f"/v1/api/projects/{pid}/segment_profiles/seg_list/members"
-    upload = api.post(url, content="id_uid\nu2\nu5\nnobody\nu2\n".encode(),
+    upload = api.post(url, content=b"id_uid\nu2\nu5\nnobody\nu2\n",
                       headers={"Content-Type": "text/csv"})
     assert upload.status_code == 200, upload.text
     assert upload.json() == {"values": 3, "members": 2, "unknown": 1}

@@ -188,7 +188,7 @@ def compute(
     with runtime.core() as tp:
         engine = engine_or_server(tp, "computation")
         job = run_job(tp, tp.tag_computes.trigger(keys or None, as_of=day), engine)
-        detectors = tp.tag_computes.detectors()
+        detectors = tp.tag_computes.detectors_of(job.properties)
     for key in job.properties:
         if (state := detectors.get(key, {})).get("stage") == "FINISH":
             runtime.out(f"{key}: {state['totalUsers']} users (as of {job.as_of})")

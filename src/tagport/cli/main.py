@@ -13,6 +13,7 @@ from tagport.cli import jobs as jobs_cli
 from tagport.cli import projects as projects_cli
 from tagport.cli import remote as remote_cli
 from tagport.cli import runtime
+from tagport.cli import segments as segments_cli
 from tagport.cli import tokens as tokens_cli
 from tagport.cli.commands import compute, demo, export, load, serve
 from tagport.cli.worker import worker
@@ -36,6 +37,7 @@ app.add_typer(events_cli.app, name="events")
 app.add_typer(tokens_cli.app, name="token")
 app.add_typer(jobs_cli.app, name="jobs")
 app.add_typer(projects_cli.app, name="project")
+app.add_typer(segments_cli.app, name="segment")
 app.add_typer(remote_cli.app, name="remote")
 app.command()(load)
 app.command()(serve)

@@ -100,9 +100,11 @@ class SegmentService:
 
     # -- defining --------------------------------------------------------------------
 
-    def create(self, project_id: str, doc: Any, token_id: int | None) -> Segment:
+    def create(self, project_id: str, doc: Any, token_id: int | None, *,
+               compute: bool = True) -> Segment:
         """A new segment of the project (409 `SEGMENT_EXISTS` for a key taken in any
-        project); a DIRECT one is computed at once."""
+        project); a DIRECT one is computed at once unless `compute` is False (the caller
+        queues the computation itself)."""
         checked = check_document(doc, self.context(project_id))
         now = datetime.now(UTC)
         segment = Segment(checked.key, project_id, checked.name, checked.description,
@@ -113,10 +115,12 @@ class SegmentService:
                 raise Conflict(f"a segment {segment.key!r} already exists (segment keys are "
                                "unique across projects)", code="SEGMENT_EXISTS")
             repository.insert(conn, segment)
-        self._computed(segment, token_id)
+        if compute:
+            self._computed(segment, token_id)
         return segment
 
-    def replace(self, project_id: str, key: str, doc: Any, token_id: int | None) -> Segment:
+    def replace(self, project_id: str, key: str, doc: Any, token_id: int | None, *,
+                compute: bool = True) -> Segment:
         """The segment as `doc` says; a changed definition is computed again (409
         `COMPUTE_IN_PROGRESS` while a computation of it is queued or running)."""
         old = self.get(project_id, key)
@@ -131,7 +135,7 @@ class SegmentService:
                           old.creator_id, old.created_at, token_id, datetime.now(UTC))
         with self.db.begin() as conn:
             repository.update(conn, segment)
-        if changed:
+        if changed and compute:
             self._computed(segment, token_id)
         return segment
 
