@@ -106,7 +106,7 @@ def create_app(
     app.include_router(internal.router)
     app.include_router(tags.router)
     app.include_router(projects.router)
-    app.include_router(projects.project_forms(tags.router, openapi.router))
+    app.include_router(projects.project_forms(tags.router, openapi.router, users.router))
     app.include_router(segments.router)
     app.include_router(users.router)
     app.include_router(catalog.router)

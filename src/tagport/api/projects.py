@@ -22,12 +22,13 @@ from tagport.projects.models import Project
 
 PLATFORM_PREFIX = "/v1/api"
 PROJECT_PREFIX = "/projects/{project_id}"
-# the platform routes that have a project form
+# the platform routes that have a project form (users and tags are every project's)
 TAG_ROUTES = frozenset({
     "/v1/api/user_tags",
     "/v1/api/user_tags/{tag_key}/users",
     "/v1/api/user_tags/{tag_key}/export_jobs",
     "/v1/api/user_tags/{tag_key}/computes",
+    "/v1/api/users/{user_key}/{value:path}",  # GrowingIO's 空间-单用户查询
 })
 
 router = APIRouter(prefix=PLATFORM_PREFIX, route_class=LocalizedRoute, tags=["projects"])

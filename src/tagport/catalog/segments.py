@@ -18,7 +18,8 @@ from typing import Any
 from tagport.catalog.models import CatalogEntry, Kind, ValueType
 
 PREFIX = "seg_"
-_KEY_BODY = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
+# the spec's rule on the whole key: `seg_51activity` (GrowingIO's own example) is a key
+_KEY_BODY = re.compile(r"^[A-Za-z0-9_$]+$")
 
 
 class CreatedBy(StrEnum):
@@ -37,8 +38,7 @@ def segment_key_error(key: Any) -> str | None:
     if not isinstance(key, str) or not key.startswith(PREFIX):
         return f"a segment key starts with {PREFIX!r}, got {key!r}"
     if not _KEY_BODY.match(key[len(PREFIX):]):
-        return (f"key {key!r}: after {PREFIX!r} use letters, digits, '_' and '$', "
-                "not starting with a digit")
+        return f"key {key!r}: after {PREFIX!r} use letters, digits, '_' and '$'"
     return None
 
 
