@@ -242,6 +242,8 @@ def test_look_a_user_up_by_any_identity(page, demo):
     expect(timeline.first).to_contain_text(
         " · ".join(f"{a['name']}: {a['value']}" for a in first["attributes"]))
     screenshot(page, "user-lookup")
+    result.locator("#user-events-title").scroll_into_view_if_needed()
+    screenshot(page, "user-events")
 
     # a value nobody holds says so
     page.get_by_label("Value", exact=True).fill("D-nobody")
