@@ -153,3 +153,39 @@ def test_the_console_script_and_stylesheet_are_served_from_the_package(app):
 def test_console_with_a_slash_redirects_to_the_page(app):
     response = app.get("/console/", follow_redirects=False)
     assert response.status_code == 308 and response.headers["location"] == "/console"
+
+
+# -- /docs, GET /v1/api/user_tags/{key}, GET /v1/api/user_events/{user_key}/{value} --
+
+
+def test_docs_loads_swagger_ui_from_the_package_only(app):
+    page = app.get("/docs")
+    assert page.status_code == 200
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"):
+        assert f"/console/static/vendor/swagger-ui/{asset}" in page.text
+        assert app.get(f"/console/static/vendor/swagger-ui/{asset}").status_code == 200
+    assert "https://" not in page.text and "http://" not in page.text
+    assert '"validatorUrl": null' in page.text
+    assert app.get("/console/static/vendor/chart.js/chart.umd.min.js").status_code == 200
+    assert app.get("/redoc").status_code == 404  # it loaded from a CDN
+
+
+def test_one_tag_with_its_definition_or_none_for_a_loaded_tag(app, seeded):
+    app.headers.update(bearer(seeded.tokens.create("reader")))
+    tag = app.get("/v1/api/user_tags/tag_rfm").json()
+    listed = app.get("/v1/api/user_tags").json()["values"][0]
+    assert tag == {**listed, "compute": None, "scheduler": None, "definition": None}
+    missing = app.get("/v1/api/user_tags/tag_nope")
+    assert (missing.status_code, missing.json()["code"]) == (404, "TAG_NOT_FOUND")
+
+
+def test_a_users_events_unknown_values_identities_and_limits(app, seeded):
+    app.headers.update(bearer(seeded.tokens.create("reader")))
+    assert app.get("/v1/api/user_events/$basic_userId/C001").json() == {
+        "gioId": "1", "limit": 50, "values": []}  # the seed has no events
+    assert app.get("/v1/api/user_events/$basic_userId/C404?limit=5").json() == {
+        "gioId": "0", "limit": 5, "values": []}
+    unknown = app.get("/v1/api/user_events/$nope/C001")
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "IDENTITY_NOT_FOUND")
+    too_many = app.get("/v1/api/user_events/$basic_userId/C001?limit=201")
+    assert (too_many.status_code, too_many.json()["code"]) == (400, "INVALID_LIMIT")

@@ -320,3 +320,27 @@ def test_json_lines_load_every_attribute_type(events):
     [_, view] = events.read("page", "since", "seen")
     assert (view["page"], view["since"], view["seen"]) == (
         "", date(2026, 1, 2), datetime(2026, 11, 20, 2, 0))
+
+
+# --- a user's recent events (the console's user lookup) -----------------------------------
+
+
+def test_recent_events_are_the_users_newest_first_with_their_attributes(events, engine):
+    assert engine.recent_events(1, 10) == []  # nothing stored yet
+    same = "2026-11-20T10:00:00+08:00"
+    events.load(pay(time="2026-11-19T09:00:00+08:00", id="a", amount=5.0),
+                pay(time=same, id="b", amount=7.5, category="书"),
+                pay(time=same, ids={UID: "C002"}, id="other"),
+                {"event": VIEW, "time": "2026-11-21T08:30:00+08:00", "id": "c",
+                 "identifications": {UID: "C001"}, "attributes": {"page": "/home"}})
+    events.load(pay(time=same, id="d"))  # loaded later at the same time: the newer of the two
+    c001 = events.users.gio_id_of(UID, "C001")
+    found = engine.recent_events(c001, 10)
+    assert [(e["id"], e["event"], e["time"], e["dt"], e["attributes"]) for e in found] == [
+        ("c", VIEW, utc("2026-11-21T08:30:00+08:00"), date(2026, 11, 21), {"page": "/home"}),
+        ("d", PAY, utc(same), date(2026, 11, 20), {}),
+        ("b", PAY, utc(same), date(2026, 11, 20), {"amount": 7.5, "category": "书"}),
+        ("a", PAY, utc("2026-11-19T09:00:00+08:00"), date(2026, 11, 19), {"amount": 5.0})]
+    assert found[1]["seq"] > found[2]["seq"]
+    assert [e["id"] for e in engine.recent_events(c001, 2)] == ["c", "d"]
+    assert engine.recent_events(999, 10) == []

@@ -90,6 +90,7 @@ def create_app(
         version=__version__,
         description="Export the users covered by a user tag, through GrowingIO CDP 2.9's OpenAPI.",
         lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # /docs from the package's files (tagport.console)
     )
     app.state.core = core
     app.state.wake_workers = lambda: None

@@ -1,5 +1,5 @@
-"""`GET /v1/api/user_tags`, `GET /v1/api/user_tags/{tag_key}/users` and
-`POST /v1/api/user_tags/{tag_key}/computes`."""
+"""`GET /v1/api/user_tags`, `GET /v1/api/user_tags/{tag_key}` (one tag, for the console),
+`GET /v1/api/user_tags/{tag_key}/users` and `POST /v1/api/user_tags/{tag_key}/computes`."""
 
 from __future__ import annotations
 
@@ -32,6 +32,20 @@ def list_user_tags(
 ) -> dict[str, Any]:
     """The user tags with their value type and coverage (`detector`), measured by loads."""
     return get_core(request).lookup.tags(limit, offset, language).document()
+
+
+@router.get("/user_tags/{tag_key}", responses=errors(401, 404))
+def get_user_tag(
+    tag_key: str,
+    request: Request,
+    language: Language = Depends(request_language),
+    token: Token = Depends(current_token_async),
+) -> dict[str, Any]:
+    """One tag as the list shows it (tagport's own, for the console), with `compute` (its
+    definition as written in the catalog; null for a loaded tag), `scheduler`, and
+    `definition`: the definition in words in the `language` header's language, e.g.
+    `过去30天 支付订单 次数` or `Last 30 days · Order paid · count`."""
+    return get_core(request).lookup.tag_detail(tag_key, language)
 
 
 @router.get("/user_tags/{tag_key}/users")

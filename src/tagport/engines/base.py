@@ -188,6 +188,12 @@ class Engine(Protocol):
         `entries` in the export's JSON shape; None when no user holds it."""
         ...
 
+    def recent_events(self, gio_id: int, limit: int) -> list[dict[str, Any]]:
+        """The user's `limit` most recent events, newest first (by time, then seq): each
+        `{event, time, dt, id, seq, attributes}`, `time` a naive UTC datetime, `dt` a date,
+        `attributes` the event's non-null attribute values by key. None stored: []."""
+        ...
+
     def ping(self) -> None:
         """Raise when the profile store cannot answer a trivial query (readiness)."""
         ...

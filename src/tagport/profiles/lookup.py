@@ -1,5 +1,6 @@
-"""Reading profiles through the API: the tags with their coverage, a page of a tag's
-users, one user found by an identity. Messages follow the caller's language."""
+"""Reading profiles through the API: the tags with their coverage, one tag with its
+definition in words, a page of a tag's users, one user found by an identity and the
+user's recent events. Messages follow the caller's language."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import date, datetime
 from typing import Any
 
 from tagport.catalog.coverage import CoverageStore, StoredCoverage
-from tagport.catalog.models import CatalogEntry, Kind
+from tagport.catalog.models import CatalogEntry, EventDefinition, Kind
 from tagport.catalog.service import CatalogService
 from tagport.engines.base import Engine
 from tagport.errors import BadRequest, NotFound
@@ -18,11 +19,13 @@ from tagport.exports.plan import ExportPlan
 from tagport.exports.selection import Selection, TagSelection
 from tagport.exports.spec import normalise_properties
 from tagport.i18n import Language, Text
+from tagport.profiles.describe import describe
 from tagport.profiles.growingio import UNKNOWN_USER, growingio_user
 
 MAX_PAGE_PROPERTIES = 20
 MAX_PAGE_LIMIT = 1000
 MAX_TOP, MAX_BINS = 100, 50  # a distribution's most common values, a histogram's bins
+MAX_EVENTS = 200  # a user's recent events, at most
 MAX_PAGE_OFFSET = 2**63 - 1  # SQL's BIGINT: a larger one fails in every store we read
 TAG_TYPE = "IMPORT"  # tagport's tags hold values loaded from files (GrowingIO's imported tags)
 
@@ -35,6 +38,8 @@ BAD_LIMIT = Text("limit：必须在 1 到 {max} 之间，收到 {got}",
                  "limit: must be between 1 and {max}, got {got}")
 BAD_DISTRIBUTION = Text("top 必须在 1 到 {top} 之间，bins 必须在 1 到 {bins} 之间",
                         "top must be between 1 and {top}, bins between 1 and {bins}")
+BAD_EVENTS_LIMIT = Text("limit：必须在 1 到 {max} 之间，收到 {got}",
+                       "limit: must be between 1 and {max}, got {got}")
 BAD_OFFSET = Text("offset：必须在 0 到 {max} 之间，收到 {got}",
                   "offset: must be between 0 and {max}, got {got}")
 
@@ -109,6 +114,20 @@ class LookupService:
                   for t in tags[offset:offset + limit]]
         return Page(limit, offset, len(tags), values, offset + limit < len(tags))
 
+    def tag_detail(self, tag_key: str, language: Language) -> dict[str, Any]:
+        """One tag as the list shows it, with its `compute` definition as written (null
+        for a loaded tag), its `scheduler`, and `definition`: the definition in words in
+        the caller's language (profiles.describe)."""
+        catalog = self.catalog.by_key()
+        tag = self.tag(tag_key, language)
+        computed = self.detectors().get(tag.key) if tag.compute else None
+        doc = tag_document(tag, self.coverage.all().get(tag.key), language, computed)
+        doc["compute"] = tag.compute
+        doc["scheduler"] = (tag.scheduler or "DAILY") if tag.compute else None
+        doc["definition"] = (describe(tag.compute, catalog, self.catalog.events(), language)
+                             if tag.compute else None)
+        return doc
+
     def tag_users(self, tag_key: str, properties: Sequence[str], limit: int, offset: int,
                   language: Language) -> Page:
         """A page of the users the tag covers, in ascending gio_id order."""
@@ -171,6 +190,31 @@ class LookupService:
             return dict(UNKNOWN_USER)
         return growingio_user(user, catalog, identity_prefix="ids_")
 
+    def user_events(self, user_key: str, value: str, limit: int,
+                    language: Language) -> dict[str, Any]:
+        """The most recent events of the user holding `value` for identity `user_key`,
+        newest first (time, then load order): each with its event's display name and its
+        attributes' (in the event catalog's order). A value no user holds: `gioId` "0"
+        and no events, as the single-user route answers."""
+        key = self._identity(user_key, language)
+        if not 1 <= limit <= MAX_EVENTS:
+            raise BadRequest(BAD_EVENTS_LIMIT(language, max=MAX_EVENTS, got=limit),
+                             code="INVALID_LIMIT")
+        engine = self._engine()
+        user = engine.find_user(key, value, [])
+        if user is None:
+            return {"gioId": UNKNOWN_USER["gioId"], "limit": limit, "values": []}
+        definitions = self.catalog.events()
+        values = [_event_document(e, definitions.get(e["event"]), language)
+                  for e in engine.recent_events(int(user["gio_id"]), limit)]
+        return {"gioId": str(user["gio_id"]), "limit": limit, "values": values}
+
+    def _identity(self, user_key: str, language: Language) -> str:
+        key = "id_" + user_key.removeprefix("ids_").removeprefix("id_")
+        if not any(e.key == key and e.is_identity for e in self.catalog.list()):
+            raise NotFound(IDENTITY_NOT_FOUND(language, key=key), code="IDENTITY_NOT_FOUND")
+        return key
+
     @staticmethod
     def _columns(properties: Sequence[str], catalog: dict[str, CatalogEntry],
                  language: Language) -> tuple[CatalogEntry, ...]:
@@ -190,6 +234,25 @@ class LookupService:
         if stored is not None:
             return stored.covered_users
         return engine.tag_coverage([tag]).covered[tag.key]
+
+
+def _event_document(event: dict[str, Any], definition: EventDefinition | None,
+                    language: Language) -> dict[str, Any]:
+    def name(thing: Any, fallback: str) -> str:
+        if thing is None:
+            return fallback
+        return thing.name_en if language is Language.US and thing.name_en else thing.name
+
+    known = dict(definition.attributes) if definition is not None else {}
+    order = [k for k in known if k in event["attributes"]]
+    order += sorted(k for k in event["attributes"] if k not in known)
+    return {
+        "event": event["event"], "name": name(definition, event["event"]),
+        "time": event["time"].isoformat(timespec="milliseconds") + "Z",
+        "dt": event["dt"].isoformat(), "id": event["id"],
+        "attributes": [{"key": k, "name": name(known.get(k), k),
+                        "value": json_value(event["attributes"][k])} for k in order],
+    }
 
 
 def json_value(value: Any) -> Any:

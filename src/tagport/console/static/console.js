@@ -1,4 +1,5 @@
-// tagport console: sign in with a token, see the tags, export, follow the jobs.
+// tagport console: sign in with a token, see the tags (each with its definition, state and
+// value distribution as a chart), compute one, export, follow the jobs, look a user up.
 // The token lives in sessionStorage and travels only in the Authorization header.
 // Every string from the server is set as text, never parsed as HTML.
 "use strict";
@@ -14,6 +15,12 @@ const state = {
   token: sessionStorage.getItem(KEY_TOKEN),
   language: sessionStorage.getItem(KEY_LANGUAGE) || "CH",
   catalog: [],        // [{key, name, group, type}]
+  tags: new Map(),    // key -> the tag as the list gives it
+  shownTag: null,     // the key of the tag whose page is open
+  tagRequest: 0,      // only the newest tag page request renders
+  tagTimer: null,     // polls the open tag while it computes
+  chart: null,        // the Chart.js chart of the open tag
+  lookedUp: null,     // [identity key, value] of the user shown
   tag: null,          // the tag being exported
   picked: [],         // keys, in the order picked
   jobsLimit: JOBS_PAGE,
@@ -108,8 +115,12 @@ function signOut(message = "") {
   state.jobStages.clear();
   $("tags").tBodies[0].replaceChildren();
   $("jobs").tBodies[0].replaceChildren();
+  closeTag();
+  $("user-result").hidden = true;
+  state.lookedUp = null;
   $("workspace").hidden = true;
   $("session-tools").hidden = true;
+  $("views").hidden = true;
   $("sign-in").hidden = false;
   $("sign-in-error").textContent = message;
   $("token").focus();
@@ -120,8 +131,10 @@ async function enterWorkspace() {
   $("sign-in-error").textContent = "";
   $("workspace").hidden = false;
   $("session-tools").hidden = false;
+  $("views").hidden = false;
   $("language").value = state.language;
   await Promise.all([loadTags(), loadCatalog(), loadJobs()]);
+  renderIdentityPicker();
 }
 
 // Any 401 after signing in means the token was revoked: back to the sign-in form.
@@ -157,15 +170,21 @@ async function loadTags() {
     failed(err, "Could not load the tags");
     return;
   }
+  state.tags = new Map(tags.map((tag) => [tag.key, tag]));
   const rows = tags.map((tag) => {
     const measured = tag.detector.stage === "FINISH";
     return el("tr", {},
-      el("th", { scope: "row", text: tag.name }),
+      el("th", { scope: "row" }, el("button", {
+        type: "button", class: "link", text: tag.name, "data-tag": tag.key,
+        "aria-label": `${tag.name}: details and distribution`,
+        onclick: () => openTag(tag.key),
+      })),
       el("td", {}, el("code", { text: tag.key })),
       el("td", { text: valueType(tag.valueType) }),
       el("td", { class: "num", text: measured ? number(tag.detector.totalUsers) : "–" }),
       el("td", { class: "num", text: measured ? percent(tag.detector.usersRatio) : "–" }),
       el("td", { text: measured ? when(tag.detector.detectedAt) : "not measured yet" }),
+      el("td", {}, el("span", { class: "muted", text: tag.type })),
       el("td", {}, el("button", {
         type: "button", text: "Export…", "aria-label": `Export ${tag.name}`,
         onclick: () => openExport(tag),
@@ -173,6 +192,160 @@ async function loadTags() {
   });
   $("tags").tBodies[0].replaceChildren(...rows);
   $("tags-empty").hidden = tags.length > 0;
+}
+
+// -- one tag: its definition, state, computing it, its value distribution ----------------
+
+const STAGE_WORDS = {
+  NONE: "not computed yet", READY: "queued", RUNNING: "computing", FINISH: "computed",
+  ERROR: "failed",
+};
+
+function closeTag() {
+  clearTimeout(state.tagTimer);
+  state.tagTimer = null;
+  state.shownTag = null;
+  if (state.chart) state.chart.destroy();
+  state.chart = null;
+  $("tag-detail").hidden = true;
+}
+
+async function openTag(key, { focus = true } = {}) {
+  const changed = state.shownTag !== key;
+  state.shownTag = key;
+  if (changed) {
+    $("tag-error").textContent = "";
+    $("tag-compute-note").textContent = "";
+  }
+  await renderTag(key);
+  if (focus && state.shownTag === key) {
+    $("tag-detail").scrollIntoView({ block: "start" });
+    $("tag-title").focus();
+  }
+}
+
+async function renderTag(key) {
+  const request = ++state.tagRequest;
+  let tag;
+  let distribution;
+  try {
+    [tag, distribution] = await Promise.all([
+      api(`v1/api/user_tags/${encodeURIComponent(key)}`),
+      api(`v1/api/user_tags/${encodeURIComponent(key)}/distribution`),
+    ]);
+  } catch (err) {
+    if (request === state.tagRequest) failed(err, "Could not load the tag");
+    return;
+  }
+  if (request !== state.tagRequest || state.shownTag !== key) return;
+  $("tag-detail").hidden = false;
+  $("tag-title").textContent = tag.name;
+  $("tag-key").textContent = tag.key;
+  $("tag-type").textContent = tag.type === "IMPORT"
+    ? "IMPORT (values loaded from files)" : tag.type;
+  $("tag-value-type").textContent = valueType(tag.valueType);
+  $("tag-definition").textContent = tag.definition ?? "– (loaded, not computed)";
+  $("tag-description").textContent = tag.description || "–";
+  $("tag-scheduler").textContent = tag.scheduler
+    ? (tag.scheduler === "DAILY" ? "DAILY (every day)" : "ONCE (on demand)") : "–";
+  const d = tag.detector;
+  const stage = el("span", { class: `stage stage-${d.stage.toLowerCase()}`, text: d.stage });
+  $("tag-state").replaceChildren(stage, " ", el("span", { class: "muted",
+    text: tag.type === "IMPORT" ? (d.stage === "FINISH" ? "measured" : "not measured yet")
+      : STAGE_WORDS[d.stage] ?? "" }));
+  $("tag-computed").textContent = when(d.detectedAt);
+  $("tag-covered").textContent = d.stage === "FINISH"
+    ? `${number(d.totalUsers)} (${percent(d.usersRatio)})` : "–";
+  const error = d.error;
+  $("tag-error").textContent = error ? `${error.code}: ${error.message}` : "";
+  const computed = tag.type !== "IMPORT";
+  $("tag-compute").hidden = !computed;
+  $("tag-compute").disabled = d.stage === "RUNNING";
+  if (!computed) $("tag-compute-note").textContent = "Loaded tags change with loads, not computations.";
+  renderDistribution(distribution);
+  clearTimeout(state.tagTimer);
+  state.tagTimer = null;
+  if (d.stage === "RUNNING") {
+    state.tagTimer = setTimeout(() => renderTag(key), POLL_MS);
+  } else if (state.computing === key) {
+    state.computing = null;
+    $("tag-compute-note").textContent = d.stage === "FINISH"
+      ? `Computed: ${number(d.totalUsers)} users have a value.` : `The computation ended in ${d.stage}.`;
+    announce($("tag-compute-note").textContent);
+    loadTags();
+  }
+}
+
+const decimals = (x) => x.toLocaleString(undefined, { maximumFractionDigits: 2 });
+const shown = (v) => (typeof v === "string" ? v : JSON.stringify(v));
+
+// one row per bar: the label, the users, the share of all users
+function distributionRows(distribution) {
+  if (distribution.bins.length) {
+    return distribution.bins.map((b) => ({
+      label: `${decimals(b.from)} – ${decimals(b.to)}`, users: b.users, ratio: b.ratio }));
+  }
+  return distribution.values.map((v) => ({ label: shown(v.value), users: v.users, ratio: v.ratio }));
+}
+
+function renderDistribution(distribution) {
+  const rows = distributionRows(distribution);
+  const numeric = distribution.bins.length > 0;
+  $("distribution-summary").textContent =
+    `${number(distribution.coveredUsers)} of ${number(distribution.totalUsers)} users have a value ` +
+    `(${percent(distribution.coveredRatio)}). ` +
+    (rows.length === 0 ? "No values yet."
+      : numeric ? `A histogram of ${rows.length} equal bins.`
+        : `The ${rows.length} most common values, as bars.`);
+  $("distribution-table").tBodies[0].replaceChildren(...rows.map((r) => el("tr", {},
+    el("th", { scope: "row", text: r.label }),
+    el("td", { class: "num", text: number(r.users) }),
+    el("td", { class: "num", text: percent(r.ratio) }))));
+  if (state.chart) state.chart.destroy();
+  state.chart = null;
+  if (!rows.length || typeof Chart === "undefined") return;
+  state.chart = new Chart($("distribution-chart"), {
+    type: "bar",
+    data: {
+      labels: rows.map((r) => r.label),
+      datasets: [{ label: "Users", data: rows.map((r) => r.users),
+                   backgroundColor: "#1f5fbf", borderWidth: 0,
+                   categoryPercentage: numeric ? 1.0 : 0.8, barPercentage: numeric ? 0.98 : 0.9 }],
+    },
+    options: {
+      indexAxis: numeric ? "x" : "y",
+      animation: false,
+      maintainAspectRatio: false,
+      plugins: {
+        legend: { display: false },
+        tooltip: { callbacks: { label: (item) =>
+          `${number(item.raw)} users (${percent(rows[item.dataIndex].ratio)} of all users)` } },
+      },
+      scales: { [numeric ? "y" : "x"]: { beginAtZero: true, ticks: { precision: 0 } } },
+    },
+  });
+}
+
+async function computeNow() {
+  const key = state.shownTag;
+  const button = $("tag-compute");
+  button.disabled = true;
+  $("tag-error").textContent = "";
+  try {
+    await api(`v1/api/user_tags/${encodeURIComponent(key)}/computes`, { method: "POST" });
+    state.computing = key;
+    $("tag-compute-note").textContent = "Computation queued; this page follows it.";
+    announce($("tag-compute-note").textContent);
+  } catch (err) {
+    button.disabled = false;
+    if (err.status === 401) return failed(err, "");
+    $("tag-compute-note").textContent = err.code === "COMPUTE_IN_PROGRESS"
+      ? `Already computing (${err.code}): ${err.message}`
+      : `Could not compute (${err.code}): ${err.message}`;
+    announce($("tag-compute-note").textContent);
+    return;
+  }
+  await renderTag(key);
 }
 
 // -- the export dialog -----------------------------------------------------------------
@@ -435,6 +608,88 @@ function stopPolling() {
   state.pollTimer = null;
 }
 
+// -- user lookup -----------------------------------------------------------------------
+
+function showView(name) {
+  const user = name === "user";
+  $("view-tags").hidden = user;
+  $("view-user").hidden = !user;
+  $("view-tags-button").toggleAttribute("aria-current", !user);
+  $("view-user-button").toggleAttribute("aria-current", user);
+  if (!user) $("view-tags-button").setAttribute("aria-current", "page");
+  if (user) $("view-user-button").setAttribute("aria-current", "page");
+}
+
+function renderIdentityPicker() {
+  const picker = $("user-identity");
+  const before = picker.value;
+  const identities = state.catalog.filter((e) => e.group === "identities");
+  picker.replaceChildren(...identities.map((e) =>
+    el("option", { value: e.key.replace(/^id_/, ""), text: `${e.name} (${e.key})` })));
+  if (before && identities.some((e) => e.key === `id_${before}`)) picker.value = before;
+}
+
+function facts(list, entries) {
+  // a <dl>: name (with the key beneath) and value; a null value is a dash
+  const nodes = entries.flatMap(([name, key, value]) => [
+    el("dt", {}, el("span", { text: name }), " ", el("code", { class: "muted", text: key })),
+    el("dd", { text: value == null ? "–" : Array.isArray(value) ? value.join(", ") : String(value) }),
+  ]);
+  $(list).replaceChildren(...nodes);
+}
+
+async function lookUp(event) {
+  if (event) event.preventDefault();
+  const key = $("user-identity").value;
+  const value = $("user-value").value.trim();
+  $("user-error").textContent = "";
+  if (!value) {
+    $("user-error").textContent = "Enter a value of the identity.";
+    $("user-value").focus();
+    return;
+  }
+  const path = `${encodeURIComponent(key)}/${encodeURIComponent(value)}`;
+  let user;
+  let events;
+  try {
+    [user, events] = await Promise.all([
+      api(`v1/api/users/${path}`), api(`v1/api/user_events/${path}?limit=50`)]);
+  } catch (err) {
+    if (err.status === 401) return failed(err, "");
+    $("user-error").textContent = `${err.code}: ${err.message}`;
+    return;
+  }
+  state.lookedUp = [key, value];
+  if (user.gioId === "0") {
+    $("user-result").hidden = true;
+    $("user-error").textContent = `No user holds ${value} for ${key}.`;
+    return;
+  }
+  const names = new Map(state.catalog.map((e) => [e.key, e]));
+  const identities = Object.entries(user.identifications).map(([k, v]) => {
+    const catalogKey = `id_${k.replace(/^ids_/, "")}`;
+    return [names.get(catalogKey)?.name ?? catalogKey, catalogKey, v];
+  });
+  const properties = (group) => Object.entries(user.properties)
+    .filter(([k]) => names.get(k)?.group === group)
+    .map(([k, v]) => [names.get(k).name, k, v]);
+  facts("user-identities", identities);
+  facts("user-attributes", properties("attributes"));
+  facts("user-tags", properties("tags"));
+  $("user-summary").textContent = `gio_id ${user.gioId}, found by ${key} = ${value}.`;
+  $("user-events-summary").textContent = events.values.length
+    ? `The ${events.values.length} most recent events, newest first` +
+      (events.values.length === events.limit ? ` (at most ${events.limit}).` : ".")
+    : "No events recorded for this user.";
+  $("user-events").replaceChildren(...events.values.map((e) => el("li", { "data-event": e.id ?? "" },
+    el("time", { datetime: e.time, text: when(e.time) }), " ",
+    el("strong", { text: e.name }), " ", el("code", { class: "muted", text: e.event }),
+    e.attributes.length ? el("span", { class: "attrs", text: e.attributes
+      .map((a) => `${a.name}: ${shown(a.value)}`).join(" · ") }) : null)));
+  $("user-result").hidden = false;
+  announce(`User ${user.gioId}: ${events.values.length} recent events.`);
+}
+
 // -- wiring ----------------------------------------------------------------------------
 
 function start() {
@@ -444,7 +699,26 @@ function start() {
     state.language = ev.target.value;
     sessionStorage.setItem(KEY_LANGUAGE, state.language);
     await Promise.all([loadTags(), loadCatalog()]);
+    renderIdentityPicker();
+    if (state.shownTag) openTag(state.shownTag, { focus: false });
+    if (state.lookedUp && !$("view-user").hidden) lookUp();
   });
+  $("tag-close").addEventListener("click", () => {
+    const key = state.shownTag;
+    closeTag();
+    document.querySelector(`[data-tag="${CSS.escape(key)}"]`)?.focus();
+  });
+  $("tag-compute").addEventListener("click", computeNow);
+  $("tag-export").addEventListener("click", () => {
+    const tag = state.tags.get(state.shownTag);
+    if (tag) openExport(tag);
+  });
+  $("view-tags-button").addEventListener("click", () => showView("tags"));
+  $("view-user-button").addEventListener("click", () => {
+    showView("user");
+    $("user-value").focus();
+  });
+  $("user-form").addEventListener("submit", lookUp);
   $("property-search").addEventListener("input", renderPropertyList);
   $("export-form").addEventListener("change", (ev) => {
     if (ev.target.name === "fileFormat") toggleHeaderType();

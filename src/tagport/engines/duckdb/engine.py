@@ -160,6 +160,13 @@ class DuckDBEngine:
         finally:
             cur.close()
 
+    def recent_events(self, gio_id: int, limit: int) -> list[dict[str, Any]]:
+        cur = self.store.cursor()
+        try:
+            return query.recent_events(cur, gio_id, limit, self.store.event_columns(cur))
+        finally:
+            cur.close()
+
     def ping(self) -> None:
         cur = self.store.cursor()
         try:

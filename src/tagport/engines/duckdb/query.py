@@ -1,4 +1,5 @@
-"""Read-only queries on DuckDB: tag coverage, a page of a tag's users, one user.
+"""Read-only queries on DuckDB: tag coverage, a page of a tag's users, one user, a
+user's recent events.
 
 Rows are rendered to JSON by DuckDB's own `to_json` of the same nested struct the JSON
 export writes, so a page or a user looks exactly like a line of an export file (keys in
@@ -120,3 +121,28 @@ def value_spread(cur: duckdb.DuckDBPyConnection, entry: CatalogEntry, top: int, 
         f" FROM {elements} WHERE v IS NOT NULL GROUP BY b",
         [float(low), width, len(edges) - 1]).fetchall()}
     return [], [(lo, hi, *found.get(i, (0, 0))) for i, (lo, hi) in enumerate(edges)]
+
+
+EVENT_FIELDS = ("event", "time", "dt", "id", "seq")
+
+
+def recent_events(cur: duckdb.DuckDBPyConnection, gio_id: int, limit: int,
+                  columns: dict[str, str]) -> list[dict[str, Any]]:
+    """The user's `limit` newest events by (time, seq), each with its non-null
+    attributes. The table is laid out by day, not by user: this scans its `gio_id`
+    column (fine for one user looked up in the console)."""
+    if not columns:
+        return []
+    attributes = [c for c in columns if c not in ("gio_id", *EVENT_FIELDS)]
+    names = [*EVENT_FIELDS, *attributes]
+    rows = cur.execute(
+        f"SELECT {', '.join(ident(c) for c in names)} FROM events WHERE gio_id = ?"
+        ' ORDER BY "time" DESC, seq DESC LIMIT ?', [gio_id, limit]).fetchall()
+    return [event_document(dict(zip(names, row, strict=True)), attributes) for row in rows]
+
+
+def event_document(row: dict[str, Any], attributes: Sequence[str]) -> dict[str, Any]:
+    """A stored event row as `Engine.recent_events` gives it."""
+    doc = {name: row[name] for name in EVENT_FIELDS}
+    doc["attributes"] = {a: row[a] for a in attributes if row[a] is not None}
+    return doc

@@ -182,6 +182,9 @@ class SparkEngine:
     ) -> dict[str, Any] | None:
         return query.find_user(self.spark, self.store, identity_key, value, entries)
 
+    def recent_events(self, gio_id: int, limit: int) -> list[dict[str, Any]]:
+        return query.recent_events(self.spark, self.store, gio_id, limit)
+
     def ping(self) -> None:
         self.spark.sql("SELECT 1").collect()
         self.store.current()  # the dataset's path answers

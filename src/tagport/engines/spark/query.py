@@ -1,4 +1,5 @@
-"""Read-only queries on the Spark dataset: tag coverage, a page of a tag's users, one user.
+"""Read-only queries on the Spark dataset: tag coverage, a page of a tag's users, one user,
+a user's recent events.
 
 Rows are rendered by the JSON export's own SQL (export.py), so a page or a user reads
 exactly like a line of an export file.
@@ -14,6 +15,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from tagport.catalog.models import NUMERIC, CatalogEntry, Distribution, TagCoverage, bin_edges
+from tagport.engines.spark.events import EVENT_COLUMNS, read_events
 from tagport.engines.spark.lines import stored_column, user_json
 from tagport.engines.spark.render import literal
 from tagport.engines.spark.store import ProfileStore
@@ -114,3 +116,19 @@ def value_spread(users: DataFrame, entry: CatalogEntry, col: str, top: int, bins
     found = {r["b"]: (int(r["n"]), int(r["gn"])) for r in elements.selectExpr(
         "gio_id", "g", f"{b} AS b").groupBy("b").agg(*counts).collect()}
     return [], [(lo, hi, *found.get(i, (0, 0))) for i, (lo, hi) in enumerate(edges)]
+
+
+def recent_events(spark: SparkSession, store: ProfileStore, gio_id: int,
+                  limit: int) -> list[dict[str, Any]]:
+    """As the DuckDB engine's: the user's `limit` newest events by (time, seq), each with
+    its non-null attributes (the committed event files, every day of them)."""
+    frame = read_events(spark, store)
+    if frame is None:
+        return []
+    rows = (frame.where(F.col("gio_id") == F.lit(int(gio_id)))
+            .orderBy(F.desc("time"), F.desc("seq")).limit(limit).collect())
+    attributes = [c for c in frame.columns if c not in EVENT_COLUMNS]
+    fields = [c for c in EVENT_COLUMNS if c != "gio_id"]
+    return [{**{name: row[name] for name in fields},
+             "attributes": {a: row[a] for a in attributes if row[a] is not None}}
+            for row in rows]
