@@ -155,7 +155,7 @@ def _membership(definition: Membership, as_of: date, reader: ValueReader,
     where: exp.Expression = exp.false()
     if definition.condition is not None:
         where = compile_condition(definition.condition, reader, as_of=as_of, users=USERS,
-                                  events=relations.events)
+                                  events=relations.events, as_filter=True)
     gio_id = exp.column("gio_id", table=USERS)
     return (exp.select(gio_id, exp.alias_(exp.true(), "tag_value"))
             .from_(exp.alias_(_relation(relations.users), USERS, table=True)).where(where))

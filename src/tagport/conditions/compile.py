@@ -7,8 +7,8 @@ Semantics (spec section 7, docs/conditions.md):
   the whole condition is `coalesce(c, FALSE)`: TRUE or FALSE, never NULL.
 - a comparison on a list key holds when any element satisfies it (the engine's
   `ValueReader.any_element`); `is null` holds when no element is non-null.
-- `did` is a correlated scalar subquery over the events table (both engines turn it into
-  an aggregate joined on gio_id); counting measures of no events are 0, the others NULL.
+- `did` is a semi-join on the events aggregated per user (`gio_id IN (SELECT ... GROUP BY
+  gio_id HAVING ...)`); counting measures of no events are 0, the others NULL.
 - windows are computed into literal days here, from the compute date: no SQL date
   arithmetic, whose spelling differs by dialect.
 """
@@ -46,13 +46,15 @@ EVENTS_ALIAS = "ev"  # the events table inside a `did` subquery
 
 def compile_condition(condition: Condition, reader: ValueReader, *, as_of: date,
                       users: str = "u", events: str | exp.Expression = "events",
-                      ) -> exp.Expression:
+                      as_filter: bool = False) -> exp.Expression:
     """The condition over the users table aliased `users`, TRUE or FALSE for each user;
-    `did` reads `events` (a table name or a relation) as of the compute date `as_of`."""
+    `did` reads `events` (a table name or a relation) as of the compute date `as_of`.
+    `as_filter`: for a WHERE clause, where NULL keeps no row as FALSE does, so the outer
+    coalesce is left out and the engine's optimizer sees the conjunction itself."""
     if users == EVENTS_ALIAS:
         raise ValueError(f"the users alias {users!r} is the events subquery's own")
-    compiler = _Compiler(reader, users, events, as_of)
-    return _false_if_null(compiler.node(condition))
+    compiled = _Compiler(reader, users, events, as_of).node(condition)
+    return compiled if as_filter else _false_if_null(compiled)
 
 
 def compile_event_filter(condition: Condition, events_alias: str) -> exp.Expression:
@@ -64,7 +66,8 @@ def select_members(condition: Condition, reader: ValueReader, *, as_of: date,
                    users_table: str | exp.Expression = "users",
                    events: str | exp.Expression = "events", users: str = "u") -> exp.Select:
     """`SELECT gio_id FROM users WHERE <condition> ORDER BY gio_id`: a segment's members."""
-    predicate = compile_condition(condition, reader, as_of=as_of, users=users, events=events)
+    predicate = compile_condition(condition, reader, as_of=as_of, users=users, events=events,
+                                  as_filter=True)
     gio_id = exp.column("gio_id", table=users)
     return (exp.select(gio_id).from_(exp.alias_(_relation(users_table), users, table=True))
             .where(predicate).order_by(gio_id))
@@ -172,18 +175,28 @@ class _Compiler:
         return self.reader.any_element(items, lambda e: _predicate(op, e, values))
 
     def did(self, did: Did) -> exp.Expression:
+        """`gio_id IN (SELECT gio_id FROM events WHERE <behaviour> GROUP BY gio_id HAVING
+        <measure op values>)`: a semi-join both engines run as a hash join (a correlated
+        scalar subquery was 5x slower on DuckDB). A user with no matching event has the
+        measure 0 (counting) or NULL: when 0 satisfies the comparison (`count = 0`,
+        `count < 2`), the users kept are those NOT among the ones whose measure fails it."""
         assert self.as_of is not None
         behaviour = did.behaviour
         alias = self.events_alias
-        same_user = exp.column("gio_id", table=alias).eq(exp.column("gio_id", table=self.users))
-        query = (exp.select(measure_expression(behaviour.measure, alias))
-                 .from_(exp.alias_(_relation(self.events), alias, table=True))
-                 .where(exp.and_(same_user, behaviour_filter(behaviour, self.as_of, alias))))
-        measure: exp.Expression = exp.Subquery(this=query)
-        if behaviour.measure.kind in COUNTING:
-            measure = exp.Coalesce(this=measure, expressions=[exp.Literal.number(0)])
         values = [literal(v, behaviour.measure.value_type) for v in did.values]
-        return _predicate(did.op, measure, values)
+        measure = measure_expression(behaviour.measure, alias)
+        holds_at_zero = (behaviour.measure.kind in COUNTING
+                         and _holds(did.op, 0, list(did.values)))
+        having = _predicate(did.op, measure, values)
+        if holds_at_zero:
+            having = exp.not_(_false_if_null(having))
+        gio_id = exp.column("gio_id", table=alias)
+        users = (exp.select(gio_id).from_(exp.alias_(_relation(self.events), alias, table=True))
+                 .where(behaviour_filter(behaviour, self.as_of, alias))
+                 .group_by(gio_id).having(having))
+        member = exp.In(this=exp.column("gio_id", table=self.users),
+                        query=exp.Subquery(this=users))
+        return exp.not_(member) if holds_at_zero else member
 
     def segment(self, segment: InSegment) -> exp.Expression:
         """A member holds a value in the segment's column, as an export selects them."""
@@ -191,6 +204,18 @@ class _Compiler:
         column = self.reader.scalar(Field(segment.key, FieldKind.SEGMENT, ValueType.BOOL),
                                     self.users)
         return column.is_(exp.null()).not_()
+
+
+def _holds(op: Op, value: float, values: list[Value]) -> bool:
+    """Whether the number `value` satisfies `op values` (a measure's comparison)."""
+    numbers = [float(v) for v in values]  # type: ignore[arg-type]
+    if op is Op.BETWEEN:
+        return numbers[0] <= value <= numbers[1]
+    if op in (Op.IN, Op.NOT_IN):
+        return (value in numbers) is (op is Op.IN)
+    first = numbers[0]
+    return {Op.EQ: value == first, Op.NE: value != first, Op.GT: value > first,
+            Op.GE: value >= first, Op.LT: value < first, Op.LE: value <= first}[op]
 
 
 def _predicate(op: Op, value: exp.Expression, values: list[exp.Expression]) -> exp.Expression:
