@@ -42,7 +42,7 @@ def submit(client, body, tag="tag_rfm"):
     return client.post(f"/v1/api/user_tags/{tag}/export_jobs", json=body)
 
 
-def wait(client, job_id, timeout=30.0):
+def wait(client, job_id, timeout=120.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = client.get(f"/v1/api/job/result/{job_id}").json()

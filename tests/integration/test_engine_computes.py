@@ -315,3 +315,30 @@ def test_recomputing_replaces_every_value(tags):
     assert tags.compute("tag_again", pay("count", {"lastDays": 1})) == {
         1: 2, 2: None, 3: None, 4: None, 5: None, 6: None}
     assert tags.read("tag_all") == {i: "x" for i in range(1, 7)}
+
+
+# --- segment membership (spec section 8: a segment is computed like a tag) ----------------
+
+
+def test_a_membership_is_true_for_the_members_and_null_for_everyone_else(tags):
+    from tagport.catalog.segments import membership_column
+    from tagport.computes import Membership
+    from tagport.conditions import parse_condition
+
+    context = ConditionContext(catalog=tags.catalog, events=EVENTS_CATALOG)
+    paid_twice_not_shanghai = parse_condition({"op": "and", "exprs": [
+        {"did": {"event": PAY, "measure": "count", "window": LAST_30}, "op": ">=",
+         "values": [2]},
+        {"op": "not", "exprs": [{"key": "usr_city", "op": "=", "values": ["上海"]}]}]}, context)
+    column = membership_column("seg_paid")
+    tags.catalog["seg_paid"] = column
+    members = tags.engine.compute_tag(column, Membership(paid_twice_not_shanghai), as_of=AS_OF)
+    # user 1 paid 3 times but lives in 上海; user 3's city is null: `not` holds for it
+    assert tags.read("seg_paid") == {1: None, 2: True, 3: True, 4: True, 5: None, 6: None}
+    assert members == 3
+    never = parse_condition({"did": {"event": PAY, "measure": "count", "window": LAST_30},
+                             "op": "=", "values": [0]}, context)
+    assert tags.engine.compute_tag(column, Membership(never), as_of=AS_OF) == 2
+    assert tags.read("seg_paid") == {1: None, 2: None, 3: None, 4: None, 5: True, 6: True}
+    assert tags.engine.compute_tag(column, Membership(None), as_of=AS_OF) == 0
+    assert set(tags.read("seg_paid").values()) == {None}
