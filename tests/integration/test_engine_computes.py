@@ -342,3 +342,13 @@ def test_a_membership_is_true_for_the_members_and_null_for_everyone_else(tags):
     assert tags.read("seg_paid") == {1: None, 2: None, 3: None, 4: None, 5: True, 6: True}
     assert tags.engine.compute_tag(column, Membership(None), as_of=AS_OF) == 0
     assert set(tags.read("seg_paid").values()) == {None}
+
+
+def test_users_stay_in_gio_id_order_after_computing(tags):
+    tags.compute("tag_order_check", pay("count", LAST_30))
+    work = tags.root / "order-check"
+    work.mkdir()
+    plan = ExportPlan.for_tag(tags.catalog["tag_all"], (tags.catalog["tag_order_check"],),
+                              OutputFormat(FileFormat.JSON))
+    lines = tags.engine.export(plan, work, "u.json").files[0].read_text().splitlines()
+    assert [json.loads(line)["gio_id"] for line in lines] == [1, 2, 3, 4, 5, 6]

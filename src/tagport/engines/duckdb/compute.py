@@ -5,7 +5,7 @@ Under the store's write lock, on one cursor, in one transaction: the tag's colum
 tag_value)`, and one UPDATE sets the column of every user (NULL for users without a
 value; an array tag as the store's JSON text, an empty one NULL). Readers on other
 cursors see the old values until the COMMIT; a failing query rolls everything back.
-`users` keeps its gio_id order: the UPDATE changes a scalar column in place.
+`users` keeps its gio_id order: the UPDATE changes a column in place, only where it moves.
 
 A SQL tag's query is the user's: it runs in a sandbox, a separate in-memory DuckDB with
 external access off and its configuration locked, over copies (Arrow) of the columns it
@@ -37,7 +37,7 @@ from tagport.computes import (
 )
 from tagport.conditions import data_type
 from tagport.engines.duckdb.conditions import DuckDBValues
-from tagport.engines.duckdb.store import DuckDBStore, restore_gio_order
+from tagport.engines.duckdb.store import DuckDBStore
 from tagport.engines.staging.sql import ident
 
 EVENTS = "events"  # the store's events table (gio_id, event, time, dt, id, seq, <attributes>)
@@ -88,10 +88,14 @@ def replace_values(cur: duckdb.DuckDBPyConnection, tag: CatalogEntry) -> int:
     value = "c.tag_value"
     if tag.is_array:  # the store keeps arrays as JSON text, an empty one as NULL
         value = f"CASE WHEN len({value}) > 0 THEN to_json({value}) END"
+    # only the users whose value changes are written (a segment's first computation writes
+    # its members, not every user); an UPDATE of a column that is not the key changes it
+    # in place, so `users` keeps its gio_id order (tests/integration/test_engine_computes.py
+    # checks an export after computing)
     cur.execute(
         f"UPDATE users SET {col} = r.v FROM (SELECT u.gio_id, {value} AS v FROM users u"
-        " LEFT JOIN compute_result c ON u.gio_id = c.gio_id) r WHERE users.gio_id = r.gio_id")
-    restore_gio_order(cur)
+        " LEFT JOIN compute_result c ON u.gio_id = c.gio_id) r WHERE users.gio_id = r.gio_id"
+        f" AND users.{col} IS DISTINCT FROM r.v")
     return int(cur.execute(f"SELECT count({col}) FROM users").fetchall()[0][0])
 
 
