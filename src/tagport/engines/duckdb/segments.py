@@ -88,9 +88,8 @@ def _replace(store: DuckDBStore, cur: duckdb.DuckDBPyConnection, segment: Catalo
 def _unreadable(path: Path, identity_key: str, exc: duckdb.Error) -> InvalidInput:
     text = str(exc)
     line = _LINE.search(text)
-    fields = _FIELDS.search(text)
-    if line and fields:
-        return too_many_fields(path, int(line.group(1)), int(fields.group(1)), identity_key)
+    if line and _FIELDS.search(text):
+        return too_many_fields(path, int(line.group(1)), identity_key)
     reason = next((r for r in text.splitlines()[1:] if r and not r.startswith("Original")),
                   text.splitlines()[0] if text else type(exc).__name__)
     if line:

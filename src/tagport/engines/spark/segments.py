@@ -43,7 +43,10 @@ from tagport.errors import InvalidInput
 
 BUCKETS = 10_000  # a sample is a whole number of these buckets of users
 _BUCKET = "(gio_id % 1000003) * 7919 % 10000"  # a user's bucket, 0..9999, by gio_id
-_NO_NULL = "\u0000"  # no field reads as NULL: an empty spare field is a second field
+_NO_NULL = "\u0000"  # no field reads as NULL: a missing field is NULL, an empty one ''
+# A line's fields after the first must be empty (a trailing comma is tolerated, as DuckDB's
+# reader tolerates it): Spark reads that many spare fields and drops any further ones.
+_SPARE = 7
 
 
 def _view(spark: SparkSession, df: DataFrame, prefix: str, views: list[str]) -> str:
@@ -99,28 +102,29 @@ def _stage_values(spark: SparkSession, path: Path, identity_key: str, has_rows: 
 
 def _read_values(spark: SparkSession, path: Path, identity_key: str,
                  staging: Path) -> DataFrame:
-    raw = (spark.read.schema("v string, more string").option("header", "true")
-           .option("mode", "PERMISSIVE").option("quote", '"').option("escape", '"')
-           .option("nullValue", _NO_NULL).option("encoding", "UTF-8").csv(str(path)))
-    if raw.where("more IS NOT NULL").limit(1).count():
-        line, fields = _first_wide_line(spark, path)
-        raise too_many_fields(path, line, fields, identity_key)
+    spare = [f"more{i}" for i in range(1, _SPARE + 1)]
+    raw = (spark.read.schema(", ".join(f"{c} string" for c in ["v", *spare]))
+           .option("header", "true").option("mode", "PERMISSIVE").option("quote", '"')
+           .option("escape", '"').option("nullValue", _NO_NULL).option("encoding", "UTF-8")
+           .csv(str(path)))
+    if raw.where(" OR ".join(f"{c} <> ''" for c in spare)).limit(1).count():
+        raise too_many_fields(path, _first_wide_line(spark, path), identity_key)
     raw.where("v IS NOT NULL AND v <> ''").select("v").distinct().write.parquet(str(staging))
     return spark.read.parquet(str(staging))
 
 
-def _first_wide_line(spark: SparkSession, path: Path) -> tuple[int, int | None]:
-    """The first line (1-based, as a person counts) that holds more than one field."""
-    def fields(text: str) -> int:
+def _first_wide_line(spark: SparkSession, path: Path) -> int | None:
+    """The first line (1-based, as a person counts) with a non-empty field after its
+    first (None when a quoted line break hides it from a line-by-line reading)."""
+    def wide(text: str) -> bool:
         try:
-            return len(next(csv.reader([text]), []))
+            return any(next(csv.reader([text]), [])[1:])
         except csv.Error:
-            return 1
+            return False
 
-    wide = (spark.read.text(str(path)).rdd.zipWithIndex()
-            .map(lambda row: (row[1] + 1, fields(row[0][0])))
-            .filter(lambda found: found[1] > 1).take(1))
-    return wide[0] if wide else (0, None)
+    found = (spark.read.text(str(path)).rdd.zipWithIndex()
+             .filter(lambda row: wide(row[0][0])).map(lambda row: row[1] + 1).take(1))
+    return found[0] if found else None
 
 
 def sample_buckets(sample: float) -> int:
