@@ -29,6 +29,7 @@ from pathlib import Path
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from tagport.catalog.models import CatalogEntry, MembersReport, Portrait
 from tagport.conditions import Condition, compile_condition
@@ -47,6 +48,9 @@ _NO_NULL = "\u0000"  # no field reads as NULL: a missing field is NULL, an empty
 # A line's fields after the first must be empty (a trailing comma is tolerated, as DuckDB's
 # reader tolerates it): Spark reads that many spare fields and drops any further ones.
 _SPARE = 7
+# what Spark's UTF-8 decoding puts for bytes that are not UTF-8 (a value holding it is
+# refused: it cannot be told from such bytes)
+_NOT_UTF8 = "\ufffd"
 
 
 def _view(spark: SparkSession, df: DataFrame, prefix: str, views: list[str]) -> str:
@@ -97,7 +101,7 @@ def _stage_values(spark: SparkSession, path: Path, identity_key: str, has_rows: 
     try:
         return _read_values(spark, path, identity_key, staging)
     except (PySparkException, Py4JJavaError) as exc:
-        raise InvalidInput(f"{path}: not a readable csv file: {_first_line(exc)}") from exc
+        raise InvalidInput(f"{path}: not a readable csv file: {_first_message(exc)}") from exc
 
 
 def _read_values(spark: SparkSession, path: Path, identity_key: str,
@@ -107,23 +111,35 @@ def _read_values(spark: SparkSession, path: Path, identity_key: str,
            .option("header", "true").option("mode", "PERMISSIVE").option("quote", '"')
            .option("escape", '"').option("nullValue", _NO_NULL).option("encoding", "UTF-8")
            .csv(str(path)))
-    if raw.where(" OR ".join(f"{c} <> ''" for c in spare)).limit(1).count():
-        raise too_many_fields(path, _first_wide_line(spark, path), identity_key)
+    wide = F.expr(" OR ".join(f"{c} <> ''" for c in spare))
+    bad = (raw.where(wide | (F.instr("v", _NOT_UTF8) > 0)).select(wide.alias("wide"))
+           .limit(1).collect())
+    if bad and bad[0]["wide"]:
+        raise too_many_fields(path, _first_line(spark, path, _wide), identity_key)
+    if bad:
+        line = _first_line(spark, path, _not_utf8)
+        raise InvalidInput(f"{path}: {f'line {line}' if line else 'a line'}: not UTF-8")
     raw.where("v IS NOT NULL AND v <> ''").select("v").distinct().write.parquet(str(staging))
     return spark.read.parquet(str(staging))
 
 
-def _first_wide_line(spark: SparkSession, path: Path) -> int | None:
-    """The first line (1-based, as a person counts) with a non-empty field after its
-    first (None when a quoted line break hides it from a line-by-line reading)."""
-    def wide(text: str) -> bool:
-        try:
-            return any(next(csv.reader([text]), [])[1:])
-        except csv.Error:
-            return False
+def _wide(text: str) -> bool:
+    """A line with a non-empty field after its first."""
+    try:
+        return any(next(csv.reader([text]), [])[1:])
+    except csv.Error:
+        return False
 
+
+def _not_utf8(text: str) -> bool:
+    return _NOT_UTF8 in text
+
+
+def _first_line(spark: SparkSession, path: Path, test: Callable[[str], bool]) -> int | None:
+    """The first line (1-based, as a person counts) that passes `test`, read line by line
+    on the executors (None when a quoted line break hides it from such a reading)."""
     found = (spark.read.text(str(path)).rdd.zipWithIndex()
-             .filter(lambda row: wide(row[0][0])).map(lambda row: row[1] + 1).take(1))
+             .filter(lambda row: test(row[0][0])).map(lambda row: row[1] + 1).take(1))
     return found[0] if found else None
 
 
@@ -185,6 +201,6 @@ def portrait(spark: SparkSession, store: ProfileStore, entry: CatalogEntry,
                     [(lo, hi, gn, n) for lo, hi, n, gn in binned])
 
 
-def _first_line(exc: Exception) -> str:
+def _first_message(exc: Exception) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
