@@ -80,7 +80,8 @@ def build(path: Path, users: int, events_per_user: int) -> None:
         cur.execute(
             "CREATE TABLE users AS SELECT g::UBIGINT AS gio_id, 'u' || g AS id_uid,"
             " CASE WHEN hash(g, 1) % 10 < 9 THEN (18 + hash(g, 2) % 50)::BIGINT END AS usr_age,"
-            " (['上海', '北京', '深圳', '广州', '杭州', NULL])[(1 + hash(g, 3) % 6)::BIGINT] AS usr_city,"
+            " (['上海', '北京', '深圳', '广州', '杭州', NULL])[(1 + hash(g, 3) % 6)::BIGINT]"
+            " AS usr_city,"
             " (hash(g, 4) % 5)::BIGINT AS tag_level,"
             " CASE WHEN hash(g, 5) % 2 = 0 THEN 'gold' END AS tag_vip"
             f" FROM range(1, {users + 1}) t(g) ORDER BY g")

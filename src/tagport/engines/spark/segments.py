@@ -11,9 +11,10 @@ file is written, so a reader sees the old members or the new.
   value: a multi-valued identity matches on any); only the header line passes through
   Python (staging/members.py).
 - `count_members`: one count of the compiled condition over temp views of the version's
-  users and the events. With a sample, users whose bucket `(gio_id % 1000003) * 7919 %
-  10000` is below the sample's share of 10000 (the DuckDB engine's buckets: both pick the
-  same users), with the events of those users only; scaled by all users / sampled users.
+  users and the events. With a sample, users whose bucket `gio_id % 10007` (a prime, so
+  that no round-number pattern of gio_ids skews it) is below the sample's share of 10007
+  (the DuckDB engine's buckets: both pick the same users), with the events of those users
+  only; scaled by all users / sampled users.
 - `portrait`: query.value_spread, the distribution's own counts, with the group's beside.
 """
 
@@ -42,8 +43,8 @@ from tagport.engines.spark.store import ProfileStore
 from tagport.engines.staging.members import members_header, too_many_fields
 from tagport.errors import InvalidInput
 
-BUCKETS = 10_000  # a sample is a whole number of these buckets of users
-_BUCKET = "(gio_id % 1000003) * 7919 % 10000"  # a user's bucket, 0..9999, by gio_id
+BUCKETS = 10_007  # a prime: a sample is a whole number of these buckets of users
+_BUCKET = f"gio_id % {BUCKETS}"  # a user's bucket (one modulo: the cheapest filter)
 _NO_NULL = "\u0000"  # no field reads as NULL: a missing field is NULL, an empty one ''
 # A line's fields after the first must be empty (a trailing comma is tolerated, as DuckDB's
 # reader tolerates it): Spark reads that many spare fields and drops any further ones.
