@@ -73,7 +73,7 @@ def _replace(store: DuckDBStore, cur: duckdb.DuckDBPyConnection, segment: Catalo
         source = "(SELECT NULL::VARCHAR AS v WHERE false)"
     try:
         cur.execute(f"CREATE TEMP TABLE members_values AS SELECT DISTINCT v FROM {source}")
-    except duckdb.Error as exc:
+    except (duckdb.InvalidInputException, duckdb.IOException) as exc:  # the file's fault
         raise _unreadable(path, identity_key, exc) from exc
     cur.execute("CREATE TEMP TABLE compute_result AS SELECT DISTINCT m.gio_id,"
                 " TRUE AS tag_value FROM identity_map m JOIN members_values f"
@@ -87,7 +87,7 @@ def _replace(store: DuckDBStore, cur: duckdb.DuckDBPyConnection, segment: Catalo
     return MembersReport(values=int(values), members=members, unknown=int(values - known))
 
 
-def _unreadable(path: Path, identity_key: str, exc: duckdb.Error) -> InvalidInput:
+def _unreadable(path: Path, identity_key: str, exc: Exception) -> InvalidInput:
     text = str(exc)
     line = _LINE.search(text)
     if line and _FIELDS.search(text):
