@@ -10,9 +10,11 @@ the old members or the new.
   identity matches on any of its values); nothing of the file passes through Python but
   its header line (staging/members.py).
 - `count_members`: one `count(*)` of the compiled condition. With a sample, only users
-  whose bucket `(gio_id % 1000003) * 7919 % 10000` is below the sample's share of 10000
-  count, and the `did` subqueries read only those users' events; the count is scaled by
-  all users / sampled users. The buckets are the Spark engine's: both pick the same users.
+  whose bucket `gio_id % 10007` (a prime, so that no round-number pattern of gio_ids
+  skews it) is below the sample's share of 10007 count, and the `did` subqueries read
+  only those users' events; the count is scaled by all users / sampled users. One
+  modulo is the cheapest filter of the events scan, which is most of an estimate's cost
+  (half of that of a hash). The buckets are the Spark engine's: both pick the same users.
 - `portrait`: query.value_spread, the distribution's own counts, with the group's beside.
 """
 
@@ -36,8 +38,8 @@ from tagport.engines.staging.parse import csv_source
 from tagport.engines.staging.sql import ident
 from tagport.errors import InvalidInput
 
-BUCKETS = 10_000  # a sample is a whole number of these buckets of users
-_BUCKET = "(gio_id % 1000003) * 7919 % 10000"  # a user's bucket, 0..9999, by gio_id
+BUCKETS = 10_007  # a prime: a sample is a whole number of these buckets of users
+_BUCKET = f"gio_id % {BUCKETS}"  # a user's bucket (one modulo: the cheapest filter)
 _LINE = re.compile(r"CSV Error on Line: (\d+)")
 _FIELDS = re.compile(r"Expected Number of Columns: \d+ Found: (\d+)")
 
@@ -71,7 +73,7 @@ def _replace(store: DuckDBStore, cur: duckdb.DuckDBPyConnection, segment: Catalo
         source = "(SELECT NULL::VARCHAR AS v WHERE false)"
     try:
         cur.execute(f"CREATE TEMP TABLE members_values AS SELECT DISTINCT v FROM {source}")
-    except duckdb.Error as exc:
+    except (duckdb.InvalidInputException, duckdb.IOException) as exc:  # the file's fault
         raise _unreadable(path, identity_key, exc) from exc
     cur.execute("CREATE TEMP TABLE compute_result AS SELECT DISTINCT m.gio_id,"
                 " TRUE AS tag_value FROM identity_map m JOIN members_values f"
@@ -85,12 +87,11 @@ def _replace(store: DuckDBStore, cur: duckdb.DuckDBPyConnection, segment: Catalo
     return MembersReport(values=int(values), members=members, unknown=int(values - known))
 
 
-def _unreadable(path: Path, identity_key: str, exc: duckdb.Error) -> InvalidInput:
+def _unreadable(path: Path, identity_key: str, exc: Exception) -> InvalidInput:
     text = str(exc)
     line = _LINE.search(text)
-    fields = _FIELDS.search(text)
-    if line and fields:
-        return too_many_fields(path, int(line.group(1)), int(fields.group(1)), identity_key)
+    if line and _FIELDS.search(text):
+        return too_many_fields(path, int(line.group(1)), identity_key)
     reason = next((r for r in text.splitlines()[1:] if r and not r.startswith("Original")),
                   text.splitlines()[0] if text else type(exc).__name__)
     if line:

@@ -11,9 +11,10 @@ file is written, so a reader sees the old members or the new.
   value: a multi-valued identity matches on any); only the header line passes through
   Python (staging/members.py).
 - `count_members`: one count of the compiled condition over temp views of the version's
-  users and the events. With a sample, users whose bucket `(gio_id % 1000003) * 7919 %
-  10000` is below the sample's share of 10000 (the DuckDB engine's buckets: both pick the
-  same users), with the events of those users only; scaled by all users / sampled users.
+  users and the events. With a sample, users whose bucket `gio_id % 10007` (a prime, so
+  that no round-number pattern of gio_ids skews it) is below the sample's share of 10007
+  (the DuckDB engine's buckets: both pick the same users), with the events of those users
+  only; scaled by all users / sampled users.
 - `portrait`: query.value_spread, the distribution's own counts, with the group's beside.
 """
 
@@ -29,6 +30,7 @@ from pathlib import Path
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from tagport.catalog.models import CatalogEntry, MembersReport, Portrait
 from tagport.conditions import Condition, compile_condition
@@ -41,9 +43,15 @@ from tagport.engines.spark.store import ProfileStore
 from tagport.engines.staging.members import members_header, too_many_fields
 from tagport.errors import InvalidInput
 
-BUCKETS = 10_000  # a sample is a whole number of these buckets of users
-_BUCKET = "(gio_id % 1000003) * 7919 % 10000"  # a user's bucket, 0..9999, by gio_id
-_NO_NULL = "\u0000"  # no field reads as NULL: an empty spare field is a second field
+BUCKETS = 10_007  # a prime: a sample is a whole number of these buckets of users
+_BUCKET = f"gio_id % {BUCKETS}"  # a user's bucket (one modulo: the cheapest filter)
+_NO_NULL = "\u0000"  # no field reads as NULL: a missing field is NULL, an empty one ''
+# A line's fields after the first must be empty (a trailing comma is tolerated, as DuckDB's
+# reader tolerates it): Spark reads that many spare fields and drops any further ones.
+_SPARE = 7
+# what Spark's UTF-8 decoding puts for bytes that are not UTF-8 (a value holding it is
+# refused: it cannot be told from such bytes)
+_NOT_UTF8 = "\ufffd"
 
 
 def _view(spark: SparkSession, df: DataFrame, prefix: str, views: list[str]) -> str:
@@ -94,33 +102,46 @@ def _stage_values(spark: SparkSession, path: Path, identity_key: str, has_rows: 
     try:
         return _read_values(spark, path, identity_key, staging)
     except (PySparkException, Py4JJavaError) as exc:
-        raise InvalidInput(f"{path}: not a readable csv file: {_first_line(exc)}") from exc
+        raise InvalidInput(f"{path}: not a readable csv file: {_first_message(exc)}") from exc
 
 
 def _read_values(spark: SparkSession, path: Path, identity_key: str,
                  staging: Path) -> DataFrame:
-    raw = (spark.read.schema("v string, more string").option("header", "true")
-           .option("mode", "PERMISSIVE").option("quote", '"').option("escape", '"')
-           .option("nullValue", _NO_NULL).option("encoding", "UTF-8").csv(str(path)))
-    if raw.where("more IS NOT NULL").limit(1).count():
-        line, fields = _first_wide_line(spark, path)
-        raise too_many_fields(path, line, fields, identity_key)
+    spare = [f"more{i}" for i in range(1, _SPARE + 1)]
+    raw = (spark.read.schema(", ".join(f"{c} string" for c in ["v", *spare]))
+           .option("header", "true").option("mode", "PERMISSIVE").option("quote", '"')
+           .option("escape", '"').option("nullValue", _NO_NULL).option("encoding", "UTF-8")
+           .csv(str(path)))
+    wide = F.expr(" OR ".join(f"{c} <> ''" for c in spare))
+    bad = (raw.where(wide | (F.instr("v", _NOT_UTF8) > 0)).select(wide.alias("wide"))
+           .limit(1).collect())
+    if bad and bad[0]["wide"]:
+        raise too_many_fields(path, _first_line(spark, path, _wide), identity_key)
+    if bad:
+        line = _first_line(spark, path, _not_utf8)
+        raise InvalidInput(f"{path}: {f'line {line}' if line else 'a line'}: not UTF-8")
     raw.where("v IS NOT NULL AND v <> ''").select("v").distinct().write.parquet(str(staging))
     return spark.read.parquet(str(staging))
 
 
-def _first_wide_line(spark: SparkSession, path: Path) -> tuple[int, int | None]:
-    """The first line (1-based, as a person counts) that holds more than one field."""
-    def fields(text: str) -> int:
-        try:
-            return len(next(csv.reader([text]), []))
-        except csv.Error:
-            return 1
+def _wide(text: str) -> bool:
+    """A line with a non-empty field after its first."""
+    try:
+        return any(next(csv.reader([text]), [])[1:])
+    except csv.Error:
+        return False
 
-    wide = (spark.read.text(str(path)).rdd.zipWithIndex()
-            .map(lambda row: (row[1] + 1, fields(row[0][0])))
-            .filter(lambda found: found[1] > 1).take(1))
-    return wide[0] if wide else (0, None)
+
+def _not_utf8(text: str) -> bool:
+    return _NOT_UTF8 in text
+
+
+def _first_line(spark: SparkSession, path: Path, test: Callable[[str], bool]) -> int | None:
+    """The first line (1-based, as a person counts) that passes `test`, read line by line
+    on the executors (None when a quoted line break hides it from such a reading)."""
+    found = (spark.read.text(str(path)).rdd.zipWithIndex()
+             .filter(lambda row: test(row[0][0])).map(lambda row: row[1] + 1).take(1))
+    return found[0] if found else None
 
 
 def sample_buckets(sample: float) -> int:
@@ -181,6 +202,6 @@ def portrait(spark: SparkSession, store: ProfileStore, entry: CatalogEntry,
                     [(lo, hi, gn, n) for lo, hi, n, gn in binned])
 
 
-def _first_line(exc: Exception) -> str:
+def _first_message(exc: Exception) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

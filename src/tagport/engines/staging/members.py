@@ -6,10 +6,12 @@ is streamed by the engine), so they refuse a file with the same messages.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
-from tagport.engines.staging.parse import csv_header
 from tagport.errors import InvalidInput
+
+_MAX_HEADER = 1024 * 1024
 
 
 def members_header(path: Path, identity_key: str) -> bool:
@@ -19,7 +21,7 @@ def members_header(path: Path, identity_key: str) -> bool:
         raise InvalidInput(f"{path}: no such file")
     if path.stat().st_size == 0:
         return False
-    header = csv_header(path)
+    header = _header(path)
     if not header:
         raise InvalidInput(f"{path}: line 1: no header; a members file has one column,"
                            f" headed {identity_key!r}")
@@ -32,8 +34,22 @@ def members_header(path: Path, identity_key: str) -> bool:
     return True
 
 
-def too_many_fields(path: Path, line: int, fields: int | None, identity_key: str) -> InvalidInput:
-    """The refusal of a line with more than one field."""
-    found = f"{fields} fields" if fields is not None else "more than one field"
-    return InvalidInput(f"{path}: line {line}: {found}; a members file has one column,"
-                        f" headed {identity_key!r}")
+def _header(path: Path) -> list[str]:
+    """The first line's fields (its bytes alone: a later line is the engine's to read)."""
+    with path.open("rb") as f:
+        first = f.readline(_MAX_HEADER)
+    try:
+        text = first.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{path}: line 1: not UTF-8 ({exc.reason})") from exc
+    try:
+        return next(csv.reader([text.rstrip("\r\n")]), [])
+    except csv.Error as exc:
+        raise InvalidInput(f"{path}: line 1: not a readable csv header: {exc}") from exc
+
+
+def too_many_fields(path: Path, line: int | None, identity_key: str) -> InvalidInput:
+    """The refusal of a line with a (non-empty) field after its first."""
+    where = f"line {line}" if line else "a line"
+    return InvalidInput(f"{path}: {where}: more than one field; a members file has one"
+                        f" column, headed {identity_key!r}")
