@@ -168,8 +168,8 @@ async function deleteSegment(s) {
   } catch (err) {
     if (err.status === 401) return failed(err, "");
     $("segments-error").textContent = err.code === "SEGMENT_IN_USE"
-      ? `${s.name} was not deleted (${err.code}): another segment's conditions name it: ` +
-        `${err.message}.` : `${s.name} was not deleted (${err.code}): ${err.message}`;
+      ? `${s.name} is not deleted: another segment's conditions name it (${err.code}: ` +
+        `${err.message}).` : `${s.name} is not deleted (${err.code}): ${err.message}`;
     return;
   }
   if (seg.editing === s.key) closeBuilder();
