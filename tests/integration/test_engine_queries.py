@@ -97,3 +97,18 @@ def test_distribution_of_numbers_is_equal_width_bins_an_array_once_per_element(e
         3, 1, [], [(1.0, 2.0, 1), (2.0, 3.0, 1)])
     assert engine.distribution(CATALOG["usr_i"], bins=4) == Distribution(
         3, 1, [], [(-7.0, -7.0, 1)])
+
+
+def test_find_user_reads_segment_membership_and_a_segment_never_computed_is_null(engine, tmp_path):  # noqa: F811
+    # the console's user lookup reads a user's segments as membership columns (TRUE/NULL)
+    from tagport.catalog.segments import membership_column
+
+    members = tmp_path / "members.csv"
+    members.write_text("id_uid\nu2\nnobody\n", encoding="utf-8")
+    report = engine.replace_members(membership_column("seg_m"), "id_uid", members)
+    assert (report.values, report.members, report.unknown) == (2, 1, 1)
+    columns = [membership_column(k) for k in ("seg_m", "seg_never")]
+    assert engine.find_user("id_uid", "u2", columns)["properties"] == {
+        "seg_m": True, "seg_never": None}
+    assert engine.find_user("id_uid", "u1", columns)["properties"] == {
+        "seg_m": None, "seg_never": None}

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tagport import __version__, control, secret_files
 from tagport.api import (
     catalog,
+    console_reads,
     download,
     internal,
     jobs,
@@ -111,6 +112,7 @@ def create_app(
     app.include_router(segments.router)
     app.include_router(users.router)
     app.include_router(catalog.router)
+    app.include_router(console_reads.router)
     app.include_router(jobs.router)
     install_console(app)
     ops.install(app)

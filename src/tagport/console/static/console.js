@@ -1,5 +1,6 @@
 // tagport console: sign in with a token, see the tags (each with its definition, state and
 // value distribution as a chart), compute one, export, follow the jobs, look a user up.
+// Segments, the builder and the 群体画像 are in segments.js (loaded first).
 // The token lives in sessionStorage and travels only in the Authorization header.
 // Every string from the server is set as text, never parsed as HTML.
 "use strict";
@@ -15,6 +16,7 @@ const state = {
   token: sessionStorage.getItem(KEY_TOKEN),
   language: sessionStorage.getItem(KEY_LANGUAGE) || "CH",
   catalog: [],        // [{key, name, group, type}]
+  events: [],         // [{key, name, attributes}], the catalog's events
   tags: new Map(),    // key -> the tag as the list gives it
   shownTag: null,     // the key of the tag whose page is open
   tagRequest: 0,      // only the newest tag page request renders
@@ -54,7 +56,7 @@ class ApiError extends Error {
 
 async function api(path, options = {}) {
   const headers = { Authorization: `Bearer ${state.token}`, language: state.language };
-  if (options.body) headers["Content-Type"] = "application/json";
+  if (options.body) headers["Content-Type"] = options.contentType ?? "application/json";
   let response;
   try {
     response = await fetch(path, { ...options, headers, cache: "no-store" });
@@ -116,6 +118,7 @@ function signOut(message = "") {
   $("tags").tBodies[0].replaceChildren();
   $("jobs").tBodies[0].replaceChildren();
   closeTag();
+  resetSegments();
   $("user-result").hidden = true;
   state.lookedUp = null;
   $("workspace").hidden = true;
@@ -133,8 +136,9 @@ async function enterWorkspace() {
   $("session-tools").hidden = false;
   $("views").hidden = false;
   $("language").value = state.language;
-  await Promise.all([loadTags(), loadCatalog(), loadJobs()]);
+  await Promise.all([loadTags(), loadCatalog(), loadJobs(), loadSegmentsWorkspace()]);
   renderIdentityPicker();
+  renderPortraitGroups();
 }
 
 // Any 401 after signing in means the token was revoked: back to the sign-in form.
@@ -357,6 +361,7 @@ async function loadCatalog() {
     const catalog = await api("v1/api/catalog");
     state.catalog = GROUPS.flatMap(([group]) =>
       catalog[group].map((e) => ({ ...e, group, type: valueType(e.valueType) })));
+    state.events = catalog.events;
   } catch (err) {
     failed(err, "Could not load the catalog");
   }
@@ -370,7 +375,7 @@ function openExport(tag) {
   state.tag = tag;
   state.picked = [];
   $("export-title").textContent = `Export the users of ${tag.name}`;
-  $("export-tag").textContent = `Tag ${tag.key}: ${tag.detector.stage === "FINISH"
+  $("export-tag").textContent = `${tag.kindWord ?? "Tag"} ${tag.key}: ${tag.detector.stage === "FINISH"
     ? `${number(tag.detector.totalUsers)} users` : "coverage not measured yet"}.`;
   $("export-error").textContent = "";
   $("property-search").value = "";
@@ -459,8 +464,9 @@ async function submitExport(event) {
   const button = event.submitter;
   if (button) button.disabled = true;
   try {
-    const job = await api(`v1/api/user_tags/${encodeURIComponent(state.tag.key)}/export_jobs`,
-                          { method: "POST", body: JSON.stringify(body) });
+    const path = state.tag.exportPath
+      ?? `v1/api/user_tags/${encodeURIComponent(state.tag.key)}/export_jobs`;
+    const job = await api(path, { method: "POST", body: JSON.stringify(body) });
     $("export-dialog").close();
     announce(`Export job ${job.name} submitted.`);
     // known from here, so that a job already finished at the next listing is announced too
@@ -611,13 +617,12 @@ function stopPolling() {
 // -- user lookup -----------------------------------------------------------------------
 
 function showView(name) {
-  const user = name === "user";
-  $("view-tags").hidden = user;
-  $("view-user").hidden = !user;
-  $("view-tags-button").toggleAttribute("aria-current", !user);
-  $("view-user-button").toggleAttribute("aria-current", user);
-  if (!user) $("view-tags-button").setAttribute("aria-current", "page");
-  if (user) $("view-user-button").setAttribute("aria-current", "page");
+  for (const view of ["tags", "segments", "user"]) {
+    $(`view-${view}`).hidden = view !== name;
+    if (view === name) $(`view-${view}-button`).setAttribute("aria-current", "page");
+    else $(`view-${view}-button`).removeAttribute("aria-current");
+  }
+  $("jobs-view").hidden = name === "user";  // exports start from tags and segments
 }
 
 function renderIdentityPicker() {
@@ -651,9 +656,11 @@ async function lookUp(event) {
   const path = `${encodeURIComponent(key)}/${encodeURIComponent(value)}`;
   let user;
   let events;
+  let segments;
   try {
-    [user, events] = await Promise.all([
-      api(`v1/api/users/${path}`), api(`v1/api/user_events/${path}?limit=50`)]);
+    [user, events, segments] = await Promise.all([
+      api(`v1/api/users/${path}`), api(`v1/api/user_events/${path}?limit=50`),
+      userSegments(key, value)]);
   } catch (err) {
     if (err.status === 401) return failed(err, "");
     $("user-error").textContent = `${err.code}: ${err.message}`;
@@ -676,6 +683,7 @@ async function lookUp(event) {
   facts("user-identities", identities);
   facts("user-attributes", properties("attributes"));
   facts("user-tags", properties("tags"));
+  renderUserSegments(segments);
   $("user-summary").textContent = `gio_id ${user.gioId}, found by ${key} = ${value}.`;
   $("user-events-summary").textContent = events.values.length
     ? `The ${events.values.length} most recent events, newest first` +
@@ -700,6 +708,7 @@ function start() {
     sessionStorage.setItem(KEY_LANGUAGE, state.language);
     await Promise.all([loadTags(), loadCatalog()]);
     renderIdentityPicker();
+    relabelSegments();
     if (state.shownTag) openTag(state.shownTag, { focus: false });
     if (state.lookedUp && !$("view-user").hidden) lookUp();
   });
@@ -714,11 +723,17 @@ function start() {
     if (tag) openExport(tag);
   });
   $("view-tags-button").addEventListener("click", () => showView("tags"));
+  $("view-segments-button").addEventListener("click", () => {
+    showView("segments");
+    $("segments-title").focus();
+  });
+  $("tag-portrait").addEventListener("click", () => openPortrait(`tag:${state.shownTag}`));
   $("view-user-button").addEventListener("click", () => {
     showView("user");
     $("user-value").focus();
   });
   $("user-form").addEventListener("submit", lookUp);
+  wireSegments();
   $("property-search").addEventListener("input", renderPropertyList);
   $("export-form").addEventListener("change", (ev) => {
     if (ev.target.name === "fileFormat") toggleHeaderType();
