@@ -88,14 +88,18 @@ def replace_values(cur: duckdb.DuckDBPyConnection, tag: CatalogEntry) -> int:
     value = "c.tag_value"
     if tag.is_array:  # the store keeps arrays as JSON text, an empty one as NULL
         value = f"CASE WHEN len({value}) > 0 THEN to_json({value}) END"
-    # only the users whose value changes are written (a segment's first computation writes
-    # its members, not every user); an UPDATE of a column that is not the key changes it
-    # in place, so `users` keeps its gio_id order (tests/integration/test_engine_computes.py
-    # checks an export after computing)
+    # only the users whose value changes are written, in two set-based statements that
+    # read the result and the column rather than join every user (a segment's first
+    # computation writes its members, a recomputation what moved); an UPDATE of a column
+    # that is not the key changes it in place, so `users` keeps its gio_id order
+    # (tests/integration/test_engine_computes.py checks an export after computing)
     cur.execute(
-        f"UPDATE users SET {col} = r.v FROM (SELECT u.gio_id, {value} AS v FROM users u"
-        " LEFT JOIN compute_result c ON u.gio_id = c.gio_id) r WHERE users.gio_id = r.gio_id"
-        f" AND users.{col} IS DISTINCT FROM r.v")
+        f"UPDATE users SET {col} = NULL WHERE {col} IS NOT NULL AND gio_id NOT IN"
+        f" (SELECT c.gio_id FROM compute_result c WHERE {value} IS NOT NULL)")
+    cur.execute(
+        f"UPDATE users SET {col} = r.v FROM (SELECT c.gio_id, {value} AS v"
+        f" FROM compute_result c WHERE {value} IS NOT NULL) r"
+        f" WHERE users.gio_id = r.gio_id AND users.{col} IS DISTINCT FROM r.v")
     return int(cur.execute(f"SELECT count({col}) FROM users").fetchall()[0][0])
 
 
