@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import click
 import typer
 from rich.console import Console
+from sqlalchemy.engine import make_url
 
 from tagport.config import Settings
 from tagport.core import Tagport
-from tagport.errors import TagportError
+from tagport.errors import (
+    EngineUnavailable,
+    MetadataUnavailable,
+    StorageFull,
+    StorageUnwritable,
+    TagportError,
+    fault_of,
+)
 from tagport.ops.logs import configure_cli_logging
 
 DATA_DIR: Path | None = None
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+_settings: Settings | None = None  # the command's, once made: for the advice on a fault
 
 
 def settings(**overrides: object) -> Settings:
@@ -28,9 +39,12 @@ def settings(**overrides: object) -> Settings:
 
 @contextmanager
 def core(**overrides: object) -> Iterator[Tagport]:
-    """The core on the chosen data dir; a TagportError ends the command with its message."""
+    """The core on the chosen data dir; a TagportError, or a fault of a store (full,
+    read-only, unreachable), ends the command with one line saying what to do."""
+    global _settings
     with reported_errors():
         chosen = settings(**overrides)
+        _settings = chosen
         configure_cli_logging(chosen.log_level)
         instance = Tagport(chosen)
         try:
@@ -39,13 +53,56 @@ def core(**overrides: object) -> Iterator[Tagport]:
             instance.close()
 
 
+def _debug() -> bool:
+    level = _settings.log_level if _settings else os.environ.get("TAGPORT_LOG_LEVEL", "")
+    return level.lower() == "debug"
+
+
 @contextmanager
 def reported_errors() -> Iterator[None]:
+    """TagportErrors and the stores' faults end the command with `error: <what> <advice>`
+    and exit 1; the traceback only with TAGPORT_LOG_LEVEL=debug."""
     try:
         yield
     except TagportError as exc:
-        err.print(f"error: {exc.message}", markup=False)
+        err.print(f"error: {exc.message}{advice(exc)}", markup=False)
         raise typer.Exit(1) from None
+    except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        raise
+    except Exception as exc:
+        fault = fault_of(exc)
+        if _debug():
+            raise
+        if fault is None:
+            err.print(f"error: internal error: {type(exc).__name__}: {exc} (run with "
+                      "TAGPORT_LOG_LEVEL=debug for the traceback)", markup=False)
+        else:
+            err.print(f"error: {fault.code}: {fault.message}{advice(fault)}", markup=False)
+        raise typer.Exit(1) from None
+
+
+def advice(exc: TagportError) -> str:
+    """What to do about a fault, after its message ('' for other errors, whose messages
+    say it themselves)."""
+    s = _settings
+    if isinstance(exc, MetadataUnavailable):
+        url = make_url(s.metadata_url).render_as_string(hide_password=True) if s else "?"
+        return (f" (metadata store {url}): check TAGPORT_DATABASE_URL, its user and "
+                "password, and that the database server runs; then run the command again")
+    if isinstance(exc, EngineUnavailable):
+        where = s.profile_db_path if s else "the profile store"
+        return (f" ({where}): another process may hold it, or the file is damaged or "
+                "unreadable; `tagport jobs list` and `ps` show who runs, and "
+                "TAGPORT_LOG_LEVEL=debug the full error")
+    if isinstance(exc, StorageFull) and "free" not in exc.message:
+        where = s.resolved_data_dir if s else "the data dir"
+        return (f" (data dir {where}): free space on that disk, or set TAGPORT_DATA_DIR / "
+                "TAGPORT_RESULT_DIR to a larger one, and run the command again")
+    if isinstance(exc, StorageUnwritable):
+        where = s.resolved_data_dir if s else "the data dir"
+        return (f" (data dir {where}): remount it read-write or give this user write "
+                "access, and run the command again")
+    return ""
 
 
 def out(text: str) -> None:
