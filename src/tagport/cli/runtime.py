@@ -70,7 +70,7 @@ def reported_errors() -> Iterator[None]:
     except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
         raise
     except Exception as exc:
-        fault = fault_of(exc)
+        fault = _read_only(fault_of(exc))
         if _debug():
             raise
         if fault is None:
@@ -79,6 +79,29 @@ def reported_errors() -> Iterator[None]:
         else:
             err.print(f"error: {fault.code}: {fault.message}{advice(fault)}", markup=False)
         raise typer.Exit(1) from None
+
+
+def _read_only(fault: TagportError | None) -> TagportError | None:
+    """A store in the data dir that fails because the data dir is on a read-only or full
+    file system (SQLite says only "unable to open database file" or "disk I/O error"):
+    that, as the cause."""
+    if _settings is None or not isinstance(fault, MetadataUnavailable | EngineUnavailable):
+        return fault
+    where = _settings.resolved_data_dir
+    try:
+        fs = os.statvfs(where)
+    except OSError:
+        return fault
+    if fs.f_flag & os.ST_RDONLY:
+        return StorageUnwritable(f"the data dir {where} is on a read-only file system "
+                                 f"({fault.message})")
+    if fs.f_bavail * fs.f_frsize < FULL_BELOW:
+        return StorageFull(f"the disk of the data dir {where} is full "
+                           f"({fs.f_bavail * fs.f_frsize} bytes free; {fault.message})")
+    return fault
+
+
+FULL_BELOW = 64 * 1024  # bytes free under which a data dir's failing store is a full disk
 
 
 def advice(exc: TagportError) -> str:

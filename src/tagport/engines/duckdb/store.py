@@ -114,6 +114,9 @@ class DuckDBStore:
             raise _open_fault(path, exc) from exc
         # all writes (loads, schema changes) go through this lock: one writer at a time
         self.write_lock = threading.Lock()
+        # a load failed: the blocks it wrote into the file are reused only after a
+        # CHECKPOINT, which the next load makes (see load.py: reclaim_failed_load)
+        self.reclaim_pending = False
         # a reader's own spill folder goes when it closes
         self._own_spill = temp_directory if read_only else None
         if not read_only:
