@@ -117,7 +117,7 @@ def advice(exc: TagportError) -> str:
         return (f" ({where}): another process may hold it, or the file is damaged or "
                 "unreadable; `tagport jobs list` and `ps` show who runs, and "
                 "TAGPORT_LOG_LEVEL=debug the full error")
-    if isinstance(exc, StorageFull) and "free" not in exc.message:
+    if isinstance(exc, StorageFull) and "free space" not in exc.message:
         where = s.resolved_data_dir if s else "the data dir"
         return (f" (data dir {where}): free space on that disk, or set TAGPORT_DATA_DIR / "
                 "TAGPORT_RESULT_DIR to a larger one, and run the command again")
