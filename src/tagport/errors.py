@@ -187,4 +187,7 @@ def fault_of(exc: BaseException) -> TagportError | None:
             return EngineUnavailable(f"the profile store cannot be used: {_first_line(item)}")
         if module.startswith("py4j") or name == "Py4JNetworkError":
             return EngineUnavailable(f"the Spark engine does not answer: {_first_line(item)}")
+    for item in chain:  # a path that is not there, not a directory, ...
+        if isinstance(item, OSError) and item.filename is not None:
+            return StorageError(f"{item.strerror or _first_line(item)}: {item.filename}")
     return None

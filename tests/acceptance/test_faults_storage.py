@@ -152,7 +152,7 @@ def test_a_load_that_fills_the_disk_applies_nothing_and_its_space_is_reused(
     data.leave_free(4 * MB)  # the CSV's estimate (1.5 MB) fits; the load (~7.6 MB) does not
     for _ in range(2):  # and the next one while the disk is still full
         one_line(data.run("load", str(files["big.csv"])),
-                 "error: the disk of the profile store", "filled up during the load of",
+                 "error: STORAGE_FULL: the disk of the profile store", "filled up during the load of",
                  "nothing was applied, the store holds what it held before; free space")
     data.free_all()
     assert data.users() == before
@@ -206,7 +206,7 @@ def test_an_events_load_that_fills_the_disk_applies_nothing(data, files):
     before = data.users()
     data.leave_free(3 * MB)  # the events' estimate (2.1 MB) fits; the load (~3.7 MB) does not
     one_line(data.run("events", "load", str(files["events"])),
-             "error: the disk of the profile store", "filled up during the load of",
+             "error: STORAGE_FULL: the disk of the profile store", "filled up during the load of",
              "nothing was applied")
     data.leave_free(1 * MB)  # and refused before it starts when it cannot fit
     one_line(data.run("events", "load", str(files["events"])), "needs about 2.1 MB")

@@ -23,6 +23,7 @@ from tagport.console import install as install_console
 from tagport.core import Tagport
 from tagport.errors import (
     EngineUnavailable,
+    StorageError,
     StoreBusy,
     TagportError,
     TooManyRequests,
@@ -150,7 +151,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 async def internal_error(_: Request, exc: Exception) -> JSONResponse:
     """A store that is down or full: its 503 / 507 answer and one log line (the traceback
     at the debug level); anything else: 500 INTERNAL_ERROR with the traceback logged."""
-    if (fault := fault_of(exc)) is not None:
+    fault = fault_of(exc)
+    if fault is not None and type(fault) is not StorageError:  # (which names server paths)
         log.warning("%s: %s", fault.code, fault.message,
                     exc_info=exc if log.isEnabledFor(logging.DEBUG) else None)
         return _answer(fault)

@@ -137,10 +137,10 @@ def engine_or_server(tp: Tagport, what: str) -> Engine | None:
     the profile store (its workers run the job; said on stderr)."""
     try:
         return tp.engine
-    except StoreBusy:
+    except StoreBusy as busy:
         server = control.running_server(tp.settings)
         if server is None:
-            raise
+            raise StoreBusy(control.store_held_advice(tp.settings, busy.message, what)) from None
         runtime.err.print(f"the running server at {server.url} holds the profile store; "
                           f"the {what} runs there")
         return None

@@ -18,9 +18,11 @@ from tagport.core import Tagport
 from tagport.errors import (
     EngineUnavailable,
     MetadataUnavailable,
+    StorageError,
     StorageFull,
     StorageUnwritable,
     TagportError,
+    Unavailable,
     fault_of,
 )
 from tagport.ops.logs import configure_cli_logging
@@ -53,6 +55,10 @@ def core(**overrides: object) -> Iterator[Tagport]:
             instance.close()
 
 
+# the errors of a store that is down, full or read-only: their line starts with the code
+FAULTS = (Unavailable, StorageError, StorageFull, StorageUnwritable)
+
+
 def _debug() -> bool:
     level = _settings.log_level if _settings else os.environ.get("TAGPORT_LOG_LEVEL", "")
     return level.lower() == "debug"
@@ -65,7 +71,8 @@ def reported_errors() -> Iterator[None]:
     try:
         yield
     except TagportError as exc:
-        err.print(f"error: {exc.message}{advice(exc)}", markup=False)
+        code = f"{exc.code}: " if isinstance(exc, FAULTS) else ""
+        err.print(f"error: {code}{exc.message}{advice(exc)}", markup=False)
         raise typer.Exit(1) from None
     except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
         raise
@@ -121,6 +128,9 @@ def advice(exc: TagportError) -> str:
         where = s.resolved_data_dir if s else "the data dir"
         return (f" (data dir {where}): free space on that disk, or set TAGPORT_DATA_DIR / "
                 "TAGPORT_RESULT_DIR to a larger one, and run the command again")
+    if type(exc) is StorageError:
+        return (": check that TAGPORT_DATA_DIR and TAGPORT_RESULT_DIR name directories this "
+                "user can write, and run the command again")
     if isinstance(exc, StorageUnwritable):
         where = s.resolved_data_dir if s else "the data dir"
         return (f" (data dir {where}): remount it read-write or give this user write "

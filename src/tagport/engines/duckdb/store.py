@@ -58,7 +58,7 @@ def _open_fault(path: Path, exc: duckdb.Error) -> TagportError:
     """Why the store could not be opened, in one line: a full or read-only disk, or a file
     DuckDB cannot use (damaged, not a DuckDB file, unreadable)."""
     fault = fault_of(exc)
-    detail = fault.message if fault else str(exc).splitlines()[0]
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(fault, StorageFull | StorageUnwritable):
         return type(fault)(f"the profile store {path} cannot be opened: {detail}")
     return EngineUnavailable(f"the profile store {path} cannot be opened: {detail}")
