@@ -52,6 +52,7 @@ class PostgresServer:
         self._admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT",
                                        poolclass=sa.pool.NullPool)
         self._template_ready = False
+        self.options = ""  # the server's start options, for `resume`
 
     def url(self, database: str) -> str:
         return make_url(self.admin_url).set(database=database).render_as_string(
@@ -80,6 +81,20 @@ class PostgresServer:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
             clause = f' TEMPLATE "{template}"' if template else ""
             conn.execute(sa.text(f'CREATE DATABASE "{name}"{clause}'))
+
+    def pause(self) -> None:
+        """Stop our own cluster's server, keeping its data (a PostgreSQL that went away)."""
+        assert self.cluster is not None, "only a cluster of our own can be stopped"
+        self._admin.dispose()
+        _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.cluster / "data"), "-m", "fast",
+                      "-w", "stop"])
+
+    def resume(self) -> None:
+        """Start the paused server again, as it was."""
+        assert self.cluster is not None
+        _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.cluster / "data"), "-o",
+                      self.options, "-l", str(self.cluster / "log"), "-w", "-t", "60",
+                      "start"])
 
     def stop(self) -> None:
         self._admin.dispose()
@@ -113,8 +128,10 @@ def start() -> PostgresServer:
     except (KeyError, OSError, subprocess.CalledProcessError) as exc:
         shutil.rmtree(cluster, ignore_errors=True)
         raise Unavailable(f"could not start a PostgreSQL cluster: {exc}") from exc
-    return PostgresServer(
+    server = PostgresServer(
         f"postgresql+psycopg://postgres@/postgres?host={cluster}&port={port}", cluster)
+    server.options = options
+    return server
 
 
 def _as_postgres(args: list[str], check: bool = True) -> None:

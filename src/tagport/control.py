@@ -47,15 +47,16 @@ def remove_server_file(settings: Settings) -> None:
         pass
 
 
-def store_held_advice(settings: Settings, detail: str) -> str:
-    """Why a load cannot open the profile store now, and what to do about it."""
+def store_held_advice(settings: Settings, detail: str, what: str = "load") -> str:
+    """Why a load (an export, a computation: `what`) cannot open the profile store now,
+    and what to do about it."""
     found = re.search(r"\(PID (\d+)\)", detail)  # DuckDB names the process holding the lock
     holder = "another process"
     if found:
         holder = f"process {found.group(1)}{_command_line(int(found.group(1)))}"
     return (
         f"the profile store {settings.profile_db_path} is held by {holder}, and no "
-        "`tagport serve` of this data dir is running to hand the load to. DuckDB lets one "
+        f"`tagport serve` of this data dir is running to hand the {what} to. DuckDB lets one "
         "process write the store, or several read it. `tagport worker` processes read it "
         "only while an export runs: retry when their exports are done, or stop them "
         "(SIGTERM: running jobs finish or go back to the queue), load, and start them "
@@ -68,7 +69,7 @@ def _command_line(pid: int) -> str:
         args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return ""
-    return ": " + " ".join(a.decode(errors="replace") for a in args if a)
+    return ": " + " ".join(" ".join(a.decode(errors="replace").split()) for a in args if a)
 
 
 def running_server(settings: Settings) -> RunningServer | None:

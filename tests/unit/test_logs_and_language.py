@@ -73,7 +73,10 @@ def test_the_json_config_formats_tagport_and_uvicorn_lines_as_json():
 
 def test_the_text_config_keeps_uvicorns_lines_and_adds_tagports():
     config = logging_config("text", "debug")
-    assert config["formatters"]["default"]["()"] == "uvicorn.logging.DefaultFormatter"
+    # uvicorn's DefaultFormatter and its format, which drops a known fault's traceback
+    # below the debug level
+    assert config["formatters"]["default"]["()"].endswith("FaultLinesFormatter")
+    assert config["formatters"]["default"]["fmt"] == "%(levelprefix)s %(message)s"
     assert config["loggers"]["tagport"]["level"] == "DEBUG"
 
 

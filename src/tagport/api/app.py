@@ -8,6 +8,8 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import duckdb
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -31,7 +33,15 @@ from tagport.api.limits import BodySizeLimit
 from tagport.auth.signing import LinkSigner
 from tagport.console import install as install_console
 from tagport.core import Tagport
-from tagport.errors import TagportError, TooManyRequests
+from tagport.errors import (
+    EngineUnavailable,
+    StorageError,
+    StoreBusy,
+    TagportError,
+    TooManyRequests,
+    Unavailable,
+    fault_of,
+)
 from tagport.jobs.retention import RetentionSweeper
 from tagport.jobs.worker import WorkerPool
 from tagport.tags.schedule import DailySchedule
@@ -129,10 +139,7 @@ def _error(
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TagportError)
     async def tagport_error(_: Request, exc: TagportError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        if isinstance(exc, TooManyRequests):
-            headers = {"Retry-After": str(exc.retry_after)}
-        return _error(exc.status, exc.code, exc.message, headers)
+        return _answer(exc)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -147,7 +154,32 @@ def _install_error_handlers(app: FastAPI) -> None:
         code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
         return _error(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
+    # the stores' own errors, answered here rather than by the catch-all below (which
+    # Starlette re-raises after answering, so that the server logs a traceback)
+    for store_error in (sqlalchemy.exc.SQLAlchemyError, duckdb.Error, OSError):
+        app.add_exception_handler(store_error, internal_error)
+
     @app.exception_handler(Exception)
-    async def internal_error(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error")
-        return _error(500, "INTERNAL_ERROR", f"internal error: {type(exc).__name__}")
+    async def unhandled_error(request: Request, exc: Exception) -> JSONResponse:
+        return await internal_error(request, exc)
+
+
+async def internal_error(_: Request, exc: Exception) -> JSONResponse:
+    """A store that is down or full: its 503 / 507 answer and one log line (the traceback
+    at the debug level); anything else: 500 INTERNAL_ERROR with the traceback logged."""
+    fault = fault_of(exc)
+    if fault is not None and type(fault) is not StorageError:  # (which names server paths)
+        log.warning("%s: %s", fault.code, fault.message,
+                    exc_info=exc if log.isEnabledFor(logging.DEBUG) else None)
+        return _answer(fault)
+    log.exception("unhandled error")
+    return _error(500, "INTERNAL_ERROR", f"internal error: {type(exc).__name__}")
+
+
+def _answer(exc: TagportError) -> JSONResponse:
+    if isinstance(exc, StoreBusy):  # a load or an export of another process writes it
+        exc = EngineUnavailable(exc.message)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    if isinstance(exc, TooManyRequests | Unavailable):
+        headers = {"Retry-After": str(exc.retry_after)}
+    return _error(exc.status, exc.code, exc.message, headers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from datetime import date
@@ -17,7 +18,7 @@ from tagport.catalog.service import entries_from_file, events_from_file, read_ca
 from tagport.cli import runtime
 from tagport.core import Tagport
 from tagport.engines.base import Engine, LoadReport
-from tagport.errors import NotFound, StoreBusy, TagportError
+from tagport.errors import Conflict, NotFound, StoreBusy, TagportError
 from tagport.exports.spec import ExportRequest
 from tagport.jobs.models import ExportJob, JobStage
 from tagport.jobs.runner import Turn, worker_id
@@ -136,10 +137,10 @@ def engine_or_server(tp: Tagport, what: str) -> Engine | None:
     the profile store (its workers run the job; said on stderr)."""
     try:
         return tp.engine
-    except StoreBusy:
+    except StoreBusy as busy:
         server = control.running_server(tp.settings)
         if server is None:
-            raise
+            raise StoreBusy(control.store_held_advice(tp.settings, busy.message, what)) from None
         runtime.err.print(f"the running server at {server.url} holds the profile store; "
                           f"the {what} runs there")
         return None
@@ -187,7 +188,7 @@ def compute(
     day = _date(as_of) if as_of else None
     with runtime.core() as tp:
         engine = engine_or_server(tp, "computation")
-        job = run_job(tp, tp.tag_computes.trigger(keys or None, as_of=day), engine)
+        job = run_job(tp, _trigger(tp, keys or None, day, engine), engine)
         detectors = tp.tag_computes.detectors_of(job.properties)
     for key in job.properties:
         if (state := detectors.get(key, {})).get("stage") == "FINISH":
@@ -195,6 +196,25 @@ def compute(
     if job.stage is JobStage.ERROR:
         with runtime.reported_errors():
             raise TagportError(f"computation failed: {job.error_code}: {job.error_message}")
+
+
+def _trigger(tp: Tagport, keys: list[str] | None, day: date | None,
+             engine: Engine | None) -> ExportJob:
+    """Queue the computation. With the engine here (no server), a computation of the same
+    tags left unfinished by a process that is gone (killed, or its disk filled before it
+    could record the end) is run to its end first, instead of refusing for ever."""
+    if engine is not None:
+        tp.jobs.runner.release_orphans()  # a dead process's claim: back in the queue
+    try:
+        return tp.tag_computes.trigger(keys, as_of=day)
+    except Conflict as busy:
+        found = re.search(r"\(job (\w+)\)", busy.message)
+        if engine is None or busy.code != "COMPUTE_IN_PROGRESS" or not found:
+            raise
+    runtime.err.print(f"job {found.group(1)}, an unfinished computation of these tags, "
+                      "runs first", markup=False)
+    run_job(tp, tp.jobs.get(found.group(1)), engine)
+    return tp.tag_computes.trigger(keys, as_of=day)
 
 
 def _date(text: str) -> date:

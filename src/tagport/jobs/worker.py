@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from tagport.engines.base import Engine
 from tagport.engines.on_demand import EngineSource, engine_source
+from tagport.errors import fault_of
 from tagport.jobs.runner import Turn, worker_id
 from tagport.jobs.service import JobService
 
@@ -73,16 +74,25 @@ class WorkerPool:
         return not any(thread.is_alive() for thread in self._threads)
 
     def _loop(self, worker: str) -> None:
+        failing: str | None = None  # the fault said once, until the store answers again
         while not self._stopping.is_set():
             try:
                 turn = self.service.runner.run_next(worker, self.engines,
                                                     stopping=self._stopping, kinds=self.kinds)
+                if failing is not None:
+                    log.warning("%s: claiming jobs works again", worker)
+                    failing = None
                 if turn is Turn.RAN:
                     continue
                 if turn is Turn.HANDED_BACK:  # the store is busy or broken: not at once
                     self._stopping.wait(STORE_BUSY_PAUSE)
                     continue
-            except Exception:  # the metadata store hiccuped: look again later
-                log.exception("claiming or running a job failed")
+            except Exception as exc:  # the metadata store hiccuped: look again later
+                fault = fault_of(exc)
+                said = fault.code if fault else repr(exc)  # its wording varies (a restart)
+                if fault is None or said != failing:
+                    log.warning("%s: claiming or running a job failed; looking again every"
+                                " %g s", worker, self.poll_interval, exc_info=exc)
+                failing = said
             with self._wake:
                 self._wake.wait(self.poll_interval)

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from tagport.errors import fault_of
+
 _JOB = contextvars.ContextVar[str | None]("tagport_job_id", default=None)
 _JOB_IN_MESSAGE = re.compile(r"(?:\bjob |/job/result/)([A-Za-z0-9]{8})\b")
 
@@ -39,11 +41,42 @@ def job_id_of(record: logging.LogRecord, message: str) -> str | None:
     return found.group(1) if found else None
 
 
+def without_fault_traceback(record: logging.LogRecord, debug: bool) -> logging.LogRecord:
+    """`record` without its traceback when it is of a known fault (a store down, full or
+    read-only: errors.fault_of), the fault's code and message added to its line; as it
+    is at the debug level, or for any other exception (a bug keeps its traceback)."""
+    if debug or not record.exc_info or record.exc_info[1] is None:
+        return record
+    fault = fault_of(record.exc_info[1])
+    if fault is None:
+        return record
+    return logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None,
+                                  "msg": f"{record.getMessage()}: {fault.code}: {fault.message}",
+                                  "args": None})
+
+
+def FaultLinesFormatter(*args: Any, debug: bool = False, **kwargs: Any) -> logging.Formatter:  # noqa: N802
+    """uvicorn's text lines; a known fault's in one line (see without_fault_traceback).
+    A factory, so that the CLI's other commands do not import uvicorn."""
+    from uvicorn.logging import DefaultFormatter
+
+    class FaultLines(DefaultFormatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return super().format(without_fault_traceback(record, debug))
+
+    return FaultLines(*args, **kwargs)
+
+
 class JsonLineFormatter(logging.Formatter):
     """One compact JSON object per line: ts, level, logger, message, and job_id, the
     request's method/path/status, exc where they apply."""
 
+    def __init__(self, *args: Any, debug: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.debug = debug
+
     def format(self, record: logging.LogRecord) -> str:
+        record = without_fault_traceback(record, self.debug)
         message = record.getMessage()
         line: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
@@ -66,10 +99,15 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
+    debug = level.lower() == "debug"
     if log_format == "json":
         for name in ("default", "access"):
-            config["formatters"][name] = {"()": f"{__name__}.JsonLineFormatter"}
+            config["formatters"][name] = {"()": f"{__name__}.JsonLineFormatter", "debug": debug}
         config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    else:  # uvicorn's own, without the traceback of a known fault (but at debug)
+        config["formatters"]["default"] = {**config["formatters"]["default"],
+                                           "()": f"{__name__}.FaultLinesFormatter",
+                                           "debug": debug}
     config["loggers"]["tagport"] = {"handlers": ["default"], "level": level.upper(),
                                     "propagate": False}
     return config

@@ -32,7 +32,15 @@ import duckdb
 from tagport.catalog.models import CatalogEntry
 from tagport.engines.staging.events import AttributeColumn
 from tagport.engines.staging.sql import SQL_TYPES, ident, literal
-from tagport.errors import InvalidInput, StoreBusy
+from tagport.errors import (
+    EngineUnavailable,
+    InvalidInput,
+    StorageFull,
+    StorageUnwritable,
+    StoreBusy,
+    TagportError,
+    fault_of,
+)
 
 EVENTS_TABLE = ('CREATE TABLE IF NOT EXISTS events (gio_id UBIGINT NOT NULL,'
                 ' event VARCHAR NOT NULL, "time" TIMESTAMP NOT NULL, dt DATE NOT NULL,'
@@ -44,6 +52,16 @@ def sql_type(entry: CatalogEntry) -> str:
     if entry.is_identity:
         return "VARCHAR"
     return "JSON" if entry.is_array else SQL_TYPES[entry.value_type]
+
+
+def _open_fault(path: Path, exc: duckdb.Error) -> TagportError:
+    """Why the store could not be opened, in one line: a full or read-only disk, or a file
+    DuckDB cannot use (damaged, not a DuckDB file, unreadable)."""
+    fault = fault_of(exc)
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(fault, StorageFull | StorageUnwritable):
+        return type(fault)(f"the profile store {path} cannot be opened: {detail}")
+    return EngineUnavailable(f"the profile store {path} cannot be opened: {detail}")
 
 
 def restore_gio_order(cur: duckdb.DuckDBPyConnection) -> bool:
@@ -88,14 +106,17 @@ class DuckDBStore:
             config["temp_directory"] = str(temp_directory)
         try:
             self._con = duckdb.connect(str(path), read_only=read_only, config=config)
-        except duckdb.IOException as exc:
+        except duckdb.Error as exc:
             if "lock" in str(exc).lower():
                 raise StoreBusy(
                     f"the profile store {path} is open in another process ({exc})"
                 ) from exc
-            raise
+            raise _open_fault(path, exc) from exc
         # all writes (loads, schema changes) go through this lock: one writer at a time
         self.write_lock = threading.Lock()
+        # a load failed: the blocks it wrote into the file are reused only after a
+        # CHECKPOINT, which the next load makes (see load.py: reclaim_failed_load)
+        self.reclaim_pending = False
         # a reader's own spill folder goes when it closes
         self._own_spill = temp_directory if read_only else None
         if not read_only:
@@ -181,6 +202,18 @@ class DuckDBStore:
             if have is not None:
                 cur.execute(f"ALTER TABLE users DROP COLUMN {ident(entry.key)}")
             cur.execute(f"ALTER TABLE users ADD COLUMN {ident(entry.key)} {want}")
+
+    def room(self) -> tuple[int, int]:
+        """(bytes free on the store's disk, bytes of free blocks inside the file): what a
+        load can take (DuckDB writes into its file's free blocks before growing it)."""
+        cur = self.cursor()
+        try:
+            block_size, free_blocks = cur.execute(
+                "SELECT block_size, free_blocks FROM pragma_database_size()"
+                " WHERE database_name = current_database()").fetchall()[0]
+        finally:
+            cur.close()
+        return shutil.disk_usage(self.path.parent).free, int(block_size) * int(free_blocks)
 
     def user_count(self) -> int:
         cur = self.cursor()
