@@ -2,11 +2,12 @@
 Parquet, a view of the file), with the user loader's readers (parse.py).
 
 `event_input(line, event, time_raw, id, "<identity key>"..., a<j>, "a<j>?")`: the event key,
-the time and the id as text (a Parquet file whose `time` column holds integers also gives
-`time_ms`, that integer, so the time is not parsed back from its text), each identity the file uses as VARCHAR[] (`||` splits a
+the time and the id as text, each identity the file uses as VARCHAR[] (`||` splits a
 text), each attribute it uses raw (VARCHAR, or typed when a Parquet column has the
 attribute's own type) and whether the line carries the attribute (in JSON the key, in
-CSV and Parquet a value). See events.py for the checks that follow.
+CSV and Parquet a value). A Parquet file whose `time` column holds integers also gives
+`time_ms`, that integer, so that the time is not parsed back from its text. See
+events.py for the checks that follow.
 """
 
 from __future__ import annotations
