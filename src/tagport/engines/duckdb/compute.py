@@ -35,6 +35,7 @@ from tagport.computes import (
     missing_columns,
     translate,
 )
+from tagport.computes.reads import event_attributes
 from tagport.conditions import data_type
 from tagport.engines.duckdb.conditions import DuckDBValues
 from tagport.engines.duckdb.store import DuckDBStore, restore_gio_order
@@ -76,11 +77,25 @@ def _compute(store: DuckDBStore, cur: duckdb.DuckDBPyConnection, tag: CatalogEnt
             _refuse_repeated_users(cur, tag)
         else:
             query = compile_definition(definition, as_of=as_of, reader=DuckDBValues(columns),
-                                       relations=Relations(EVENTS, "users"))
+                                       relations=Relations(_events(store, cur, definition),
+                                                           "users"))
             cur.execute(f"CREATE TEMP TABLE compute_result AS {query.sql('duckdb')}")
         return _replace_values(cur, tag)
     except duckdb.Error as exc:
         raise ComputeFailed(f"{tag.key}: {_first_line(exc)}") from exc
+
+
+def _events(store: DuckDBStore, cur: duckdb.DuckDBPyConnection,
+            definition: Definition) -> str | exp.Expression:
+    """The events relation, with a typed NULL column for each attribute the definition
+    reads that no load has brought yet (so it computes as if every value were null)."""
+    stored = store.event_columns(cur)
+    absent = {k: t for k, t in event_attributes(definition).items() if k not in stored}
+    if not absent:
+        return EVENTS
+    nulls = [exp.alias_(exp.cast(exp.null(), data_type(t)), k, quoted=True)
+             for k, t in absent.items()]
+    return exp.Subquery(this=exp.select(exp.Star(), *nulls).from_(EVENTS))
 
 
 def _replace_values(cur: duckdb.DuckDBPyConnection, tag: CatalogEntry) -> int:
