@@ -231,7 +231,7 @@ def compute_worker(data_dir: Path, repeat: int) -> None:
 
     def floor(key: str) -> tuple[float, float]:
         col = '"' + key + '"'
-        with store.write_lock:
+        with store.write_lock, store.load_memory():  # as compute_tag runs
             cur = store.cursor()
             t, c = time.perf_counter(), time.process_time()
             cur.execute("BEGIN")

@@ -50,7 +50,10 @@ _SANDBOX_EVENT, _SANDBOX_USER = "compute_event", "compute_user"
 def compute_tag(store: DuckDBStore, tag: CatalogEntry, definition: Definition, *,
                 as_of: date, stop: Event | None = None) -> int:
     """Replace `tag`'s values with the definition's on `as_of`; the users that got one."""
-    with store.write_lock:
+    # a computation writes every user's value, as a load does: the load's memory limit
+    # (the export limit, 128 MB by default, ran out at 1M users in a HORIZONTAL's joins);
+    # the cursor, and with it the temp result, is gone before the limit is lowered
+    with store.write_lock, store.load_memory():
         cur = store.cursor()
         try:
             cur.execute("BEGIN")
@@ -138,7 +141,7 @@ def _run_sandboxed(store: DuckDBStore, cur: duckdb.DuckDBPyConnection, tag: Cata
         raise ComputeFailed(f"{tag.key}: compute.sql: {exc}") from None
     sandbox = duckdb.connect(":memory:", config={
         "enable_external_access": False, "autoload_known_extensions": False,
-        "autoinstall_known_extensions": False, "memory_limit": store.memory_limit,
+        "autoinstall_known_extensions": False, "memory_limit": store.load_memory_limit,
         "lock_configuration": True})
     try:
         for name, relation in _relations(cur, query).items():
