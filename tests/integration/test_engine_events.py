@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pytest
@@ -116,6 +117,31 @@ def test_identities_of_two_users_reject_the_event(events):
         (1, None, "identity values belong to different users: id_$basic_userId 'C001' is"
                   " gio_id 1, id_device 'D2' is gio_id 2")]
     assert not report.applied and events.read() == []
+
+
+def test_the_events_of_one_identity_set_share_its_resolution(events):
+    """Events resolve one record per distinct set of identity values: every event of a
+    set gets its user, its rejects, in its own line."""
+    events.users.load({"identifications": {UID: "C001"}}, {"identifications": {DEVICE: "D2"}})
+    both = {UID: "C001", DEVICE: "D2"}
+    report = events.load(pay(ids=both), pay(ids={UID: "C001"}), pay(ids=both),
+                         pay(ids={UID: "C9"}), pay(ids={UID: "C9"}), skip_invalid=True)
+    reason = ("identity values belong to different users: id_$basic_userId 'C001' is"
+              " gio_id 1, id_device 'D2' is gio_id 2")
+    assert [(r.line, r.field, r.reason) for r in report.rejects] == [
+        (1, None, reason), (3, None, reason)]
+    assert (report.appended, report.users_created, report.rejected) == (3, 1, 2)
+    c9 = events.users.gio_id_of(UID, "C9")
+    assert [e["gio_id"] for e in events.read()] == [1, c9, c9]
+
+
+def test_known_users_only_rejects_every_event_of_an_unknown_identity(events):
+    events.users.load({"identifications": {UID: "C001"}})
+    report = events.load(pay(ids={UID: "C404"}), pay(), pay(ids={UID: "C404"}),
+                         known_users_only=True)
+    assert [(r.line, r.field, r.reason) for r in report.rejects] == [
+        (1, None, UNKNOWN_USER), (3, None, UNKNOWN_USER)]
+    assert not report.applied
 
 
 # --- rejections -------------------------------------------------------------------------
@@ -256,6 +282,28 @@ def test_integer_times_are_epoch_milliseconds(events):
     assert [(e["time"], e["dt"]) for e in events.read()] == [
         (utc("2026-11-20T15:59:59+00:00"), date(2026, 11, 20)),
         (utc("2026-11-20T16:00:00+00:00"), date(2026, 11, 21))]
+
+
+@pytest.mark.parametrize("zone_name", ["Europe/Berlin", "America/New_York", "Asia/Shanghai"])
+def test_integer_parquet_times_fall_on_the_local_day_across_daylight_saving(events,
+                                                                             zone_name):
+    """A Parquet file's integer times take their day from the zone's offset, which may
+    change within the file (daylight saving): each one as the zone says it."""
+    zone = ZoneInfo(zone_name)
+    local = [datetime(2026, 3, 28, 23, 59, 59), datetime(2026, 3, 29, 0, 0),
+             datetime(2026, 3, 29, 1, 59, 59), datetime(2026, 3, 29, 3, 0),
+             datetime(2026, 3, 29, 23, 59, 59, 999000), datetime(2026, 3, 30, 0, 0),
+             datetime(2026, 10, 24, 23, 59, 59), datetime(2026, 10, 25, 2, 30),
+             datetime(2026, 10, 25, 23, 59, 59), datetime(2026, 10, 26, 0, 0),
+             datetime(2026, 11, 1, 0, 30), datetime(2026, 11, 1, 23, 59, 59)]
+    times = [int(t.replace(tzinfo=zone).timestamp() * 1000) for t in local]
+    times.append(-1)  # not a time: rejected, as its text would be
+    report = events.parquet(pa.table({
+        "event": [PAY] * len(times), "time": pa.array(times, pa.int64()),
+        UID: [f"C{i}" for i in range(len(times))]}), zone=zone, skip_invalid=True)
+    assert [(r.line, r.field) for r in report.rejects] == [(len(times), "time")]
+    expected = [datetime.fromtimestamp(t / 1000, zone).date() for t in times[:-1]]
+    assert [e["dt"] for e in events.read()] == expected
 
 
 def test_seq_grows_in_line_order_within_a_file_and_across_loads(events):

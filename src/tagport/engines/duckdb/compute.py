@@ -35,9 +35,10 @@ from tagport.computes import (
     missing_columns,
     translate,
 )
+from tagport.computes.reads import event_attributes
 from tagport.conditions import data_type
 from tagport.engines.duckdb.conditions import DuckDBValues
-from tagport.engines.duckdb.store import DuckDBStore
+from tagport.engines.duckdb.store import DuckDBStore, sql_type
 from tagport.engines.staging.sql import ident
 
 EVENTS = "events"  # the store's events table (gio_id, event, time, dt, id, seq, <attributes>)
@@ -48,7 +49,10 @@ _SANDBOX_EVENT, _SANDBOX_USER = "compute_event", "compute_user"
 def compute_tag(store: DuckDBStore, tag: CatalogEntry, definition: Definition, *,
                 as_of: date, stop: Event | None = None) -> int:
     """Replace `tag`'s values with the definition's on `as_of`; the users that got one."""
-    with store.write_lock:
+    # a computation writes every user's value, as a load does: the load's memory limit
+    # (the export limit, 128 MB by default, ran out at 1M users in a HORIZONTAL's joins);
+    # the cursor, and with it the temp result, is gone before the limit is lowered
+    with store.write_lock, store.load_memory():
         cur = store.cursor()
         try:
             cur.execute("BEGIN")
@@ -67,8 +71,10 @@ def compute_tag(store: DuckDBStore, tag: CatalogEntry, definition: Definition, *
 
 def _compute(store: DuckDBStore, cur: duckdb.DuckDBPyConnection, tag: CatalogEntry,
              definition: Definition, as_of: date) -> int:
-    store.ensure_columns(cur, [tag])
     columns = store.user_columns(cur)
+    if columns.get(tag.key) != sql_type(tag):
+        store.ensure_columns(cur, [tag])
+        columns = store.user_columns(cur)
     try:
         if isinstance(definition, SqlQuery):
             cur.register("compute_sql_result", _run_sandboxed(store, cur, tag, definition, as_of))
@@ -76,11 +82,28 @@ def _compute(store: DuckDBStore, cur: duckdb.DuckDBPyConnection, tag: CatalogEnt
             _refuse_repeated_users(cur, tag)
         else:
             query = compile_definition(definition, as_of=as_of, reader=DuckDBValues(columns),
-                                       relations=Relations(EVENTS, "users"))
+                                       relations=Relations(_events(store, cur, definition),
+                                                           "users"))
             cur.execute(f"CREATE TEMP TABLE compute_result AS {query.sql('duckdb')}")
         return replace_values(cur, tag)
     except duckdb.Error as exc:
         raise ComputeFailed(f"{tag.key}: {_first_line(exc)}") from exc
+
+
+def _events(store: DuckDBStore, cur: duckdb.DuckDBPyConnection,
+            definition: Definition) -> str | exp.Expression:
+    """The events relation, with a typed NULL column for each attribute the definition
+    reads that no load has brought yet (so it computes as if every value were null)."""
+    read = event_attributes(definition)
+    if not read:
+        return EVENTS
+    stored = store.event_columns(cur)
+    absent = {k: t for k, t in read.items() if k not in stored}
+    if not absent:
+        return EVENTS
+    nulls = [exp.alias_(exp.cast(exp.null(), data_type(t)), k, quoted=True)
+             for k, t in absent.items()]
+    return exp.Subquery(this=exp.select(exp.Star(), *nulls).from_(EVENTS))
 
 
 def replace_values(cur: duckdb.DuckDBPyConnection, tag: CatalogEntry) -> int:
@@ -123,7 +146,7 @@ def _run_sandboxed(store: DuckDBStore, cur: duckdb.DuckDBPyConnection, tag: Cata
         raise ComputeFailed(f"{tag.key}: compute.sql: {exc}") from None
     sandbox = duckdb.connect(":memory:", config={
         "enable_external_access": False, "autoload_known_extensions": False,
-        "autoinstall_known_extensions": False, "memory_limit": store.memory_limit,
+        "autoinstall_known_extensions": False, "memory_limit": store.load_memory_limit,
         "lock_configuration": True})
     try:
         for name, relation in _relations(cur, query).items():

@@ -5,11 +5,15 @@ Set-based, in one transaction on one cursor under the store's write lock, as use
    holds the typed events, `load_rejects` every problem with its line.
 2. skip duplicates: an id earlier in the file, or stored on the event's day (the check
    reads only the days the file covers: `dt` prunes the table's row groups).
-3. resolve the rest exactly as user records (load.py's step 3): a known user, or a new
-   one for identities no user holds; `known_users_only` rejects those instead.
+3. resolve the rest exactly as user records (load.py's step 3), one record per distinct
+   set of identity values (`signature_records`: the events of one user share a few sets,
+   so 5M events of 100k users resolve as 100k records): a known user, or a new one for
+   identities no user holds; `known_users_only` rejects those instead. The rejects of a
+   set go to each of its events (`spread_rejects`).
 4. apply: new users and identity values as a user load of identities only would, then
-   the events appended in (dt, time, seq) order; `seq` = the highest stored seq + the
-   event's line, so it grows across loads and, within a file, in line order.
+   the events appended in (dt, time, seq) order (sorted only when the file is not in time
+   order already); `seq` = the highest stored seq + the event's line, so it grows across
+   loads and, within a file, in line order.
 """
 
 from __future__ import annotations
@@ -34,13 +38,15 @@ from tagport.engines.staging.events import (
     UNKNOWN_USER,
     AttributeColumn,
     covered_days,
-    identity_records,
     mark_duplicates,
     prepare_events,
+    same_signature,
+    signature_records,
+    spread_rejects,
     stage_events,
 )
 from tagport.engines.staging.sql import ident, literal
-from tagport.engines.staging.validate import prepare, rejects_report
+from tagport.engines.staging.validate import NOT_REJECTED, prepare, rejects_report
 
 
 def load_events(
@@ -67,13 +73,14 @@ def _load(
     if staged.file_rejects:
         return EventLoadReport(rejected=staged.records, rejects=staged.file_rejects)
     duplicates = mark_duplicates(cur, _stored_ids(covered_days(cur)))
-    identity_records(cur, staged.identities)
+    signature_records(cur, staged.identities)
     store.ensure_columns(cur, staged.identities)
     resolve_identities(cur, staged.identities)
     if known_users_only:
         cur.execute(f"INSERT INTO load_rejects SELECT line, NULL, {literal(UNKNOWN_USER)}"
                     " FROM load_target WHERE is_new")
         cur.execute("DELETE FROM load_target WHERE is_new")
+    spread_rejects(cur, staged.identities)
     found = rejects_report(cur)
     report = EventLoadReport(duplicates=duplicates, rejected=found.rejected,
                              rejects=found.rejects)
@@ -82,7 +89,7 @@ def _load(
     if cur.execute("SELECT count(*) FROM load_target").fetchall()[0][0]:
         _apply_users(cur, staged.identities, report)
         store.ensure_event_columns(cur, staged.attributes)
-        report.appended = _append(cur, staged.attributes)
+        report.appended = _append(cur, staged.identities, staged.attributes)
     report.applied = True
     return report
 
@@ -114,14 +121,28 @@ def _apply_users(cur: duckdb.DuckDBPyConnection, identities: list[CatalogEntry],
     report.keys_with_data = keys_with_data(cur, identities, first_new)
 
 
-def _append(cur: duckdb.DuckDBPyConnection, attributes: list[AttributeColumn]) -> int:
+def _append(cur: duckdb.DuckDBPyConnection, identities: list[CatalogEntry],
+            attributes: list[AttributeColumn]) -> int:
+    """The events of the resolved sets (`load_target` holds each set's line and user)."""
     base = cur.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0]
     columns = ["gio_id", "event", '"time"', "dt", "id", "seq"]
     columns += [ident(a.key) for a in attributes]
     values = ["t.gio_id", "r.event", 'r."time"', "r.dt", "r.id", f"{int(base)} + r.line"]
     values += [f"r.{a.column}" for a in attributes]
+    # the scan keeps line order (preserve_insertion_order), which is time order when the
+    # file is sorted by time, as event exports usually are: then the sort is not needed
+    order = "" if _in_time_order(cur) else ' ORDER BY r.dt, r."time", r.line'
     appended = cur.execute(
         f"INSERT INTO events ({', '.join(columns)}) SELECT {', '.join(values)}"
-        ' FROM event_rec r JOIN load_target t USING (line) ORDER BY r.dt, r."time", r.line'
+        " FROM event_rec r JOIN (SELECT s.*, t.gio_id FROM event_sig s"
+        f" JOIN load_target t USING (line)) t ON {same_signature(identities, 'r', 't')}"
+        f" WHERE r.{NOT_REJECTED} AND r.line NOT IN (SELECT line FROM event_dup){order}"
     ).fetchall()[0][0]
     return int(appended)
+
+
+def _in_time_order(cur: duckdb.DuckDBPyConnection) -> bool:
+    """Whether `event_rec`'s times never go back from one line to the next."""
+    back = cur.execute('SELECT count(*) FROM (SELECT "time" < lag("time") OVER (ORDER BY line)'
+                       " AS back FROM event_rec) WHERE back").fetchall()[0][0]
+    return not back

@@ -25,6 +25,7 @@ from threading import Event
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from tagport.catalog.models import CatalogEntry
 from tagport.computes import (
@@ -38,10 +39,17 @@ from tagport.computes import (
     missing_columns,
     translate,
 )
+from tagport.computes.reads import event_attributes
 from tagport.engines.spark.apply import USERS_PER_FILE
 from tagport.engines.spark.conditions import SparkValues
 from tagport.engines.spark.render import quote_ident
-from tagport.engines.spark.store import NewVersion, ProfileStore, Version, spark_type
+from tagport.engines.spark.store import (
+    SPARK_TYPES,
+    NewVersion,
+    ProfileStore,
+    Version,
+    spark_type,
+)
 
 # the events relation: (gio_id, event, time, dt, id, seq, <one column per attribute>)
 EventsSource = Callable[[], DataFrame]
@@ -87,10 +95,20 @@ def _result(spark: SparkSession, current: Version, events: EventsSource, tag: Ca
         return _view(_sql_result(spark, events(), users_view, tag, definition, as_of, views),
                      "compute_result", views)
     stored = {f.name: f.dataType.simpleString() for f in users.schema}
-    relations = Relations(_view(events(), "compute_events", views), users_view)
+    relations = Relations(_view(_with_absent_attributes(events(), definition),
+                                "compute_events", views), users_view)
     query = compile_definition(definition, as_of=as_of, reader=SparkValues(stored),
                                relations=relations)
     return _view(spark.sql(query.sql("spark")), "compute_result", views)
+
+
+def _with_absent_attributes(events: DataFrame, definition: Definition) -> DataFrame:
+    """`events` with a typed NULL column for each attribute the definition reads that no
+    load has brought yet (so it computes as if every value were null)."""
+    absent = {k: t for k, t in event_attributes(definition).items() if k not in events.columns}
+    if not absent:
+        return events
+    return events.withColumns({k: F.lit(None).cast(SPARK_TYPES[t]) for k, t in absent.items()})
 
 
 def _sql_result(spark: SparkSession, events: DataFrame, users_view: str, tag: CatalogEntry,

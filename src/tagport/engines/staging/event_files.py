@@ -5,7 +5,9 @@ Parquet, a view of the file), with the user loader's readers (parse.py).
 the time and the id as text, each identity the file uses as VARCHAR[] (`||` splits a
 text), each attribute it uses raw (VARCHAR, or typed when a Parquet column has the
 attribute's own type) and whether the line carries the attribute (in JSON the key, in
-CSV and Parquet a value). See events.py for the checks that follow.
+CSV and Parquet a value). A Parquet file whose `time` column holds integers also gives
+`time_ms`, that integer, so that the time is not parsed back from its text. See
+events.py for the checks that follow.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class EventFile:
     file_rejects: list[Reject] = field(default_factory=list)
     records: int = 0
     typed: frozenset[str] = frozenset()
+    time_ms: bool = False  # event_input has `time_ms`: the time as integer epoch ms
 
 
 def stage(cur: duckdb.DuckDBPyConnection, path: Path, input_format: InputFormat,
@@ -122,6 +125,9 @@ def _stage_parquet(cur: duckdb.DuckDBPyConnection, path: Path,
     select = ["file_row_number + 1 AS line", f"{text.format(ident(EVENT))} AS event",
               f"{text.format(ident(TIME))} AS time_raw",
               f"{text.format(ident(ID))} AS id" if ID in columns else "NULL::VARCHAR AS id"]
+    time_ms = columns[TIME] in NATIVE_TYPES[ValueType.INT]
+    if time_ms:
+        select.append(f"CAST({ident(TIME)} AS BIGINT) AS time_ms")
     ids = [c for c in columns if c in identities]
     for key in ids:
         col = ident(key)
@@ -138,7 +144,7 @@ def _stage_parquet(cur: duckdb.DuckDBPyConnection, path: Path,
             raw = scalar(_attribute(key, value_type), f"CAST({col} AS VARCHAR)")
         select += [f"{raw} AS a{j}", f"{raw} IS NOT NULL AS {ident(f'a{j}?')}"]
     _create_input(cur, select, source, kind="VIEW")
-    return EventFile(ids, attributes, typed=frozenset(typed))
+    return EventFile(ids, attributes, typed=frozenset(typed), time_ms=time_ms)
 
 
 def _stage_jsonl(cur: duckdb.DuckDBPyConnection, path: Path,

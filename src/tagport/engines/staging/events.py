@@ -15,10 +15,15 @@ File shapes (spec section 5): JSON lines `{"event", "time", "identifications": {
 Then `mark_duplicates` finds the events to skip (`event_dup`: an id earlier in the file,
 or stored on the event's day) and `identity_records` hands the rest to identity resolution
 as user records (`load_rec`), which the engines resolve exactly as user loads do.
+`signature_records` does the same with one record per distinct set of identity values
+(`event_sig`): a user's many events carry the same few sets, so resolution handles
+thousands of records instead of millions, then `spread_rejects` gives each event line
+what resolution found for its set.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import date, timedelta, tzinfo
 from pathlib import Path
@@ -75,6 +80,7 @@ class StagedEvents:
     file_rejects: list[Reject] = field(default_factory=list)
     records: int = 0
     typed: frozenset[str] = frozenset()  # attribute keys staged typed (Parquet)
+    time_ms: bool = False  # event_input has the time as integer epoch ms (Parquet)
 
 
 def zone_name(zone: tzinfo) -> str:
@@ -98,6 +104,9 @@ def prepare_events(cur: duckdb.DuckDBPyConnection, events: dict[str, EventDefini
     `load_event_attributes`); call after validate.prepare."""
     name = literal(zone_name(zone))
     with_time = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}"
+    # epoch milliseconds as an integer: what event_time accepts of its text (1 to 15 digits)
+    cur.execute("CREATE OR REPLACE TEMP MACRO event_time_ms(x) AS CASE"
+                " WHEN x BETWEEN 0 AND 999999999999999 THEN epoch_ms(x) END")
     cur.execute(
         "CREATE OR REPLACE TEMP MACRO event_time(x) AS CASE"
         " WHEN regexp_full_match(trim(x), '[0-9]{1,15}') THEN epoch_ms(CAST(trim(x) AS BIGINT))"
@@ -108,6 +117,9 @@ def prepare_events(cur: duckdb.DuckDBPyConnection, events: dict[str, EventDefini
         f" ELSE timezone('UTC', timezone({name}, TRY_CAST(trim(x) AS TIMESTAMP))) END")
     cur.execute("CREATE OR REPLACE TEMP MACRO event_day(t) AS"
                 f" CAST(timezone({name}, timezone('UTC', t)) AS DATE)")
+    # the zone's UTC offset (an INTERVAL) at the UTC time t
+    cur.execute("CREATE OR REPLACE TEMP MACRO event_offset(t) AS"
+                f" timezone({name}, timezone('UTC', t)) - t")
     cur.execute("CREATE TEMP TABLE load_events (event VARCHAR)")
     cur.execute("CREATE TEMP TABLE load_event_attributes (event VARCHAR, key VARCHAR)")
     if events:
@@ -133,16 +145,19 @@ def stage_events(
     identity_entries = [identities[k] for k in staged.identities]
     attributes = [AttributeColumn(k, types[k], f"a{j}") for j, k in enumerate(staged.attributes)]
     result = StagedEvents(identity_entries, attributes, staged.file_rejects, staged.records,
-                          staged.typed)
+                          staged.typed, staged.time_ms)
     if not staged.file_rejects:
         _check(cur, result)
     return result
 
 
 def _check(cur: duckdb.DuckDBPyConnection, staged: StagedEvents) -> None:
-    select = ["line", "event", "event_time(time_raw) AS \"time\"",
-              "event_day(event_time(time_raw)) AS dt", "NULLIF(id, '') AS id"]
-    select += [f"{typed_value(e, False)} AS {ident(e.key)}" for e in staged.identities]
+    time, day = "event_time(time_raw)", "event_day({})"
+    if staged.time_ms:
+        time, day = "event_time_ms(time_ms)", _day_by_offsets(cur)
+    select = ["line", "event", f"{time} AS \"time\"", f"{day.format(time)} AS dt",
+              "NULLIF(id, '') AS id"]
+    select += [f"{_identity_value(e)} AS {ident(e.key)}" for e in staged.identities]
     select += [f"{typed_value(a.entry, a.key in staged.typed, a.column)} AS {a.column}"
                for a in staged.attributes]
     cur.execute(f"CREATE TEMP TABLE event_rec AS SELECT {', '.join(select)} FROM event_input")
@@ -176,6 +191,48 @@ def _check(cur: duckdb.DuckDBPyConnection, staged: StagedEvents) -> None:
                 f" FROM event_rec WHERE {no_ids}")
 
 
+_OFFSET_STEP_MINUTES = 15  # no time zone changes its offset twice within this
+_MAX_OFFSET_SAMPLES = 2_000_000  # ~57 years of samples; beyond, each time is converted
+_MAX_OFFSET_CHANGES = 200
+
+
+def _day_by_offsets(cur: duckdb.DuckDBPyConnection) -> str:
+    """`event_day` for the integer times of `event_input`, as a template of the time's
+    SQL: the zone's UTC offset, sampled every 15 minutes over the file's time range, is
+    added to each time (`CAST(t + offset AS DATE)`, a tenth of the cost of converting each
+    time with `timezone`); only a time in a 15-minute stretch where the offset changes
+    (daylight saving) is converted on its own. `event_day` itself when the range is too
+    long to sample."""
+    lo, hi = cur.execute("SELECT min(time_ms), max(time_ms) FROM event_input"
+                         " WHERE time_ms BETWEEN 0 AND 999999999999999").fetchall()[0]
+    step = _OFFSET_STEP_MINUTES * 60_000
+    if lo is None or (hi - lo) // step > _MAX_OFFSET_SAMPLES:
+        return "event_day({})"
+    changes = cur.execute(
+        "SELECT s, o FROM (SELECT s, o, lag(o) OVER (ORDER BY s) AS p FROM (SELECT s,"
+        " epoch(event_offset(s)) AS o FROM range(epoch_ms(?), epoch_ms(?) + to_minutes(?),"
+        " to_minutes(?)) t(s))) WHERE p IS NULL OR o <> p ORDER BY s",
+        [lo - lo % step, hi, _OFFSET_STEP_MINUTES, _OFFSET_STEP_MINUTES]).fetchall()
+    if len(changes) > _MAX_OFFSET_CHANGES:
+        return "event_day({})"
+    shifted = "CAST({{0}} + to_seconds({}) AS DATE)"
+    case = "CASE"
+    for (_, offset), (change, _) in itertools.pairwise(changes):
+        unsure = change - timedelta(minutes=_OFFSET_STEP_MINUTES)
+        case += (f" WHEN {{0}} < TIMESTAMP {literal(str(unsure))}"
+                 f" THEN {shifted.format(int(offset))}"
+                 f" WHEN {{0}} < TIMESTAMP {literal(str(change))} THEN event_day({{0}})")
+    last = shifted.format(int(changes[-1][1]))
+    return f"{case} ELSE {last} END" if len(changes) > 1 else last
+
+
+def _identity_value(entry: CatalogEntry) -> str:
+    """`typed_value` of an identity, with a shortcut for the usual single value."""
+    raw, full = ident(entry.key), typed_value(entry, False)
+    return (f"CASE WHEN len({raw}) = 1 THEN CASE WHEN {raw}[1] <> '' THEN {raw} END"
+            f" ELSE {full} END")
+
+
 def covered_days(cur: duckdb.DuckDBPyConnection) -> list[date]:
     """The days of the valid events that carry an id: where a stored duplicate can be."""
     rows = cur.execute(f"SELECT DISTINCT dt FROM event_rec WHERE id IS NOT NULL"
@@ -190,10 +247,14 @@ def mark_duplicates(cur: duckdb.DuckDBPyConnection, stored: str | None) -> int:
     stored_part = ("" if stored is None else
                    " UNION SELECT r.line FROM event_rec r JOIN (SELECT DISTINCT dt, id FROM"
                    f" {stored}) s ON r.dt = s.dt AND r.id = s.id WHERE {NOT_REJECTED}")
+    # most ids occur once: a 64-bit hash tells them apart, so only ids whose hash
+    # repeats are ranked by line (ranking every id cost most of this step)
+    valid = f"id IS NOT NULL AND {NOT_REJECTED}"
     cur.execute(
         "CREATE TEMP TABLE event_dup AS SELECT line FROM (SELECT line, row_number() OVER"
         " (PARTITION BY id ORDER BY line) AS n FROM event_rec"
-        f" WHERE id IS NOT NULL AND {NOT_REJECTED}) WHERE n > 1{stored_part}")
+        f" WHERE {valid} AND hash(id) IN (SELECT hash(id) FROM event_rec WHERE {valid}"
+        f" GROUP BY ALL HAVING count(*) > 1)) WHERE n > 1{stored_part}")
     return int(cur.execute("SELECT count(*) FROM event_dup").fetchall()[0][0])
 
 
@@ -205,3 +266,46 @@ def identity_records(cur: duckdb.DuckDBPyConnection, identities: list[CatalogEnt
         select += [ident(e.key), f"true AS {ident(e.key + '?')}"]
     cur.execute(f"CREATE TEMP TABLE load_rec AS SELECT {', '.join(select)} FROM event_rec"
                 " WHERE line NOT IN (SELECT line FROM event_dup)")
+
+
+def signature_records(cur: duckdb.DuckDBPyConnection, identities: list[CatalogEntry]) -> None:
+    """`event_sig(line, "<identity key>"...)`: each distinct set of identity values of the
+    events not rejected nor skipped, with the first line holding it; and `load_rec`, one
+    user record per set (its line), for identity resolution.
+
+    Events with the same values belong to the same group (they share them), and a group's
+    label, its first line, is the first line of one of its sets: resolving the sets gives
+    every event the user, and every message the line numbers, that resolving each event
+    would."""
+    if not identities:  # every event lacks an identity: rejected already
+        cur.execute("CREATE TEMP TABLE event_sig AS SELECT line FROM event_rec WHERE false")
+    else:
+        cols = ", ".join(ident(e.key) for e in identities)
+        cur.execute(f"CREATE TEMP TABLE event_sig AS SELECT min(line) AS line, {cols}"
+                    f" FROM event_rec WHERE {NOT_REJECTED}"
+                    f" AND line NOT IN (SELECT line FROM event_dup) GROUP BY {cols}")
+    select = ["line", "NULL::VARCHAR AS gio_raw", "NULL::UBIGINT AS gio_id"]
+    for e in identities:
+        select += [ident(e.key), f"true AS {ident(e.key + '?')}"]
+    cur.execute(f"CREATE TEMP TABLE load_rec AS SELECT {', '.join(select)} FROM event_sig")
+
+
+def same_signature(identities: list[CatalogEntry], event: str = "r", sig: str = "s") -> str:
+    """The join condition of an event (`event`) and its set of identity values (`sig`)."""
+    return " AND ".join(f"{event}.{ident(e.key)} IS NOT DISTINCT FROM {sig}.{ident(e.key)}"
+                        for e in identities) or "false"
+
+
+def spread_rejects(cur: duckdb.DuckDBPyConnection, identities: list[CatalogEntry]) -> None:
+    """Give the rejects of a set's line (resolution's, after `signature_records`) to every
+    other event line of that set that is not rejected nor skipped already."""
+    found = cur.execute("SELECT count(*) FROM load_rejects"
+                        " WHERE line IN (SELECT line FROM event_sig)").fetchall()[0][0]
+    if not found:
+        return
+    cur.execute(
+        "INSERT INTO load_rejects SELECT r.line, j.field, j.reason FROM load_rejects j"
+        " JOIN event_sig s USING (line)"
+        f" JOIN event_rec r ON {same_signature(identities)}"
+        f" WHERE r.line <> s.line AND r.{NOT_REJECTED}"
+        " AND r.line NOT IN (SELECT line FROM event_dup)")
