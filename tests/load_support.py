@@ -44,7 +44,8 @@ def spark_engine(tmp_path: Path):
     from tagport.engines.spark.engine import SparkEngine
     from tagport.engines.spark.store import ProfileStore
 
-    return SparkEngine(shared_spark(), ProfileStore(tmp_path / "profiles"))
+    # buckets of 2 users: the loads here touch some buckets and link the others
+    return SparkEngine(shared_spark(), ProfileStore(tmp_path / "profiles", users_per_bucket=2))
 
 
 ENGINES = {"duckdb": duckdb_engine, "spark": spark_engine}

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import SEED_CATALOG, SEED_USERS, write_jsonl
 
 # runs the CLI as `python -m tagport` would, with pyspark impossible to import
@@ -47,3 +49,39 @@ def test_a_spark_load_without_java_says_what_to_install(tmp_path):
         "error: the Spark engine needs Java 17: install it (Debian: apt-get install"
         " openjdk-17-jre-headless) or set JAVA_HOME")
     assert "Traceback" not in done.stdout + done.stderr
+
+
+# an API-only node (`tagport serve --no-worker` opens the engine per request) asked /readyz
+READYZ = """
+import json, sys
+if sys.argv[2] == 'pyspark':
+    sys.modules['pyspark'] = None
+from fastapi.testclient import TestClient
+from tagport.api.app import create_app
+from tagport.config import Settings
+from tagport.core import Tagport
+core = Tagport(Settings(data_dir=sys.argv[1]))
+core.open_engine_per_use()
+with TestClient(create_app(core, run_workers=False)) as client:
+    response = client.get('/readyz')
+    print(json.dumps([response.status_code, response.json()]))
+"""
+
+
+@pytest.mark.parametrize("missing, message", [
+    ("pyspark", "the Spark engine needs pyspark: pip install 'tagport[spark]' (and Java 17)"),
+    ("java", "the Spark engine needs Java 17: install it (Debian: apt-get install"
+             " openjdk-17-jre-headless) or set JAVA_HOME"),
+])
+def test_readyz_without_pyspark_or_java_says_in_one_line_what_to_install(
+        tmp_path, missing, message):
+    env = {k: v for k, v in os.environ.items() if k != "JAVA_HOME"}
+    env["TAGPORT_ENGINE"] = "spark"
+    if missing == "java":
+        env["PATH"] = "/nonexistent"
+    done = subprocess.run([sys.executable, "-c", READYZ, str(tmp_path / "d"), missing],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    status, body = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (status, body) == (503, {"status": "not ready", "checks": {
+        "metadata": "ok", "engine": f"ConfigError: {message}"}})

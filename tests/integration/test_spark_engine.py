@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -249,3 +250,108 @@ def test_a_stop_set_while_the_executors_write_parts_ends_the_export_and_leaves_n
     assert "cancel" in str(raised.value.__cause__).lower()  # the write job was cancelled
     assert list(work.iterdir()) == []
     assert spark.range(3).count() == 3  # the session goes on
+
+
+# --- buckets: a load rewrites what it changes ----------------------------------------------
+
+
+@pytest.fixture
+def bucketed(tmp_path):
+    """23 users in buckets of 5 gio_ids: b000000 (1-5) ... b000004 (21-23)."""
+    from tagport.engines.spark.engine import SparkEngine
+    from tagport.engines.spark.store import ProfileStore
+
+    engine = SparkEngine(shared_spark(), ProfileStore(tmp_path / "buckets", users_per_bucket=5))
+    _load_users(engine, tmp_path)
+    yield engine
+    engine.close()
+
+
+def _inodes(folder: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_ino for p in folder.glob("*.parquet")}
+
+
+def _rows(version) -> list[tuple]:
+    return duckdb.sql(f"SELECT gio_id, id_uid, tag_t FROM read_parquet('{version.users}/*.parquet')"
+                      " ORDER BY gio_id").fetchall()
+
+
+def test_users_are_written_in_buckets_of_gio_id_ranges_each_in_order(bucketed):
+    version = bucketed.store.current()
+    assert sorted(_inodes(version.users)) == [f"b{n:06d}.parquet" for n in range(5)]
+    for n in range(5):
+        ids = [r[0] for r in duckdb.sql(
+            f"SELECT gio_id FROM read_parquet('{version.users}/b{n:06d}.parquet')").fetchall()]
+        assert ids == list(range(5 * n + 1, min(5 * n + 5, 23) + 1))
+
+
+def test_a_load_rewrites_only_the_buckets_of_the_users_it_changes_or_creates(bucketed, tmp_path):
+    before = bucketed.store.current()
+    old_users, old_ids = _inodes(before.users), _inodes(before.identity_map)
+    old_rows = _rows(before)
+    with bucketed.store.reading() as held:
+        report = bucketed.load(write_jsonl(tmp_path / "k.jsonl", [
+            {"identifications": {"id_uid": "u7"}, "properties": {"tag_t": "changed"}},
+            {"identifications": {"id_uid": "u24"}, "properties": {"tag_t": "new"}}]),
+            InputFormat.JSONL, CATALOG)
+        assert (report.applied, report.inserted, report.updated) == (True, 1, 1)
+        after = bucketed.store.current()
+        assert _rows(held) == old_rows  # the reader's version is whole and unchanged
+    users = _inodes(after.users)
+    assert sorted(users) == sorted(old_users)
+    assert {n for n in users if users[n] == old_users[n]} == {
+        "b000000.parquet", "b000002.parquet", "b000003.parquet"}  # linked, not rewritten
+    ids = _inodes(after.identity_map)
+    assert {n: ids[n] for n in old_ids} == old_ids  # the map's files linked, one more file
+    assert sorted(set(ids) - set(old_ids)) == [f"{after.name}-00000.parquet"]
+    rows = _rows(after)
+    assert rows[6] == (7, "u7", "changed") and rows[-1] == (24, "u24", "new")
+    assert [r for r in rows if r[0] not in (7, 24)] == [r for r in old_rows if r[0] != 7]
+    found = bucketed.find_user("id_uid", "u24", [CATALOG["id_uid"], CATALOG["tag_t"]])
+    assert found is not None and found["properties"]["tag_t"] == "new"
+
+
+def test_a_load_bringing_a_new_column_rewrites_every_bucket(bucketed, tmp_path):
+    before = _inodes(bucketed.store.current().users)
+    report = bucketed.load(write_jsonl(tmp_path / "c.jsonl", [
+        {"identifications": {"id_uid": "u3"}, "properties": {"usr_i": 5}}]),
+        InputFormat.JSONL, CATALOG)
+    assert report.applied
+    version = bucketed.store.current()
+    after = _inodes(version.users)
+    assert sorted(after) == sorted(before) and not set(after.values()) & set(before.values())
+    assert duckdb.sql(f"SELECT gio_id, usr_i FROM read_parquet('{version.users}/*.parquet')"
+                      " WHERE usr_i IS NOT NULL").fetchall() == [(3, 5)]
+
+
+def test_a_dataset_written_before_buckets_is_bucketed_by_its_next_load(bucketed, tmp_path):
+    version = bucketed.store.current()
+    merged = tmp_path / "part-00000.parquet"
+    duckdb.sql(f"COPY (SELECT * FROM read_parquet('{version.users}/*.parquet') ORDER BY gio_id)"
+               f" TO '{merged}' (FORMAT PARQUET)")
+    for part in version.users.iterdir():
+        part.unlink()
+    merged.rename(version.users / merged.name)  # the layout before buckets
+    assert version.buckets() is None
+    bucketed.load(write_jsonl(tmp_path / "m.jsonl", [
+        {"identifications": {"id_uid": "u1"}, "properties": {"tag_t": "again"}}]),
+        InputFormat.JSONL, CATALOG)
+    current = bucketed.store.current()
+    assert sorted(current.buckets().files) == [0, 1, 2, 3, 4]
+    assert _rows(current)[0] == (1, "u1", "again") and len(_rows(current)) == 23
+
+
+def test_a_computed_tag_rewrites_every_bucket_and_keeps_the_layout(bucketed):
+    from tagport.computes import SqlDialect, SqlQuery
+
+    before = _inodes(bucketed.store.current().users)
+    covered = bucketed.compute_tag(
+        CATALOG["tag_empty"], SqlQuery("SELECT gio_id, 'hi' AS tag_value FROM user"
+                                       " WHERE gio_id % 2 = 0", SqlDialect.DUCKDB), as_of=date(2026, 1, 1))
+    assert covered == 11
+    version = bucketed.store.current()
+    after = _inodes(version.users)
+    assert sorted(after) == sorted(before) and not set(after.values()) & set(before.values())
+    assert version.buckets().size == 5
+    assert duckdb.sql(f"SELECT count(tag_empty) FROM read_parquet('{version.users}/*.parquet')"
+                      ).fetchall() == [(11,)]

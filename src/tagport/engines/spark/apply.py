@@ -2,13 +2,20 @@
 
 Per target user the last record carrying a key wins, even with a null (JSON lines can
 leave a key out, which keeps the stored value); identity values accumulate, stored ones
-first, then new ones in the order they first appear. The version's `users` are rewritten
-whole, in ascending gio_id order, and `identity_map` gains the new (key, value) pairs.
+first, then new ones in the order they first appear.
+
+The new version costs what the load changes (store.py): only the buckets holding a
+changed or created user are read, merged and written; the others are linked from the
+current version. `identity_map` gains one file of the new (key, value) pairs beside the
+current files, linked. A load that adds a column or changes a column's type rewrites
+every bucket (all files of a version share one schema, so Spark and DuckDB read them as
+one table), as does the first load on a dataset written before buckets.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
@@ -17,9 +24,14 @@ from tagport.catalog.models import CatalogEntry
 from tagport.engines.base import LoadReport
 from tagport.engines.spark.render import literal, quote_ident
 from tagport.engines.spark.resolve import Resolved, Views
-from tagport.engines.spark.store import Version, spark_type
+from tagport.engines.spark.store import (
+    IDENTITY_FILES_MAX,
+    Version,
+    link_files,
+    spark_type,
+    write_user_buckets,
+)
 
-USERS_PER_FILE = 2_000_000
 IDENTITIES_PER_FILE = 8_000_000
 
 
@@ -46,13 +58,10 @@ def apply(views: Views, entries: list[CatalogEntry], resolved: Resolved,
     before = current.manifest() if current is not None else {"users": 0, "identities": 0,
                                                              "max_gio_id": 0}
     users = int(before["users"]) + report.inserted
-    _write_users(views, entries, current, new, users)
+    _write_users(views, entries, current, new)
     identities_total = int(before["identities"]) + int(counts["added"])
-    identity_map = resolved.identity_map.unionByName(
-        new_ids.select("id_key", "id_value", "gio_id"))
-    files = math.ceil(identities_total / IDENTITIES_PER_FILE)
-    identity_map = identity_map.repartition(files) if files > 1 else identity_map.coalesce(1)
-    identity_map.write.parquet(str(new.identity_map))
+    _write_identity_map(resolved.identity_map, new_ids.select("id_key", "id_value", "gio_id"),
+                        int(counts["added"]), identities_total, current, new)
     return {"users": users, "identities": identities_total,
             "max_gio_id": max(int(before["max_gio_id"]), int(counts["max_new"] or 0))}
 
@@ -87,15 +96,59 @@ def _changes(spark: SparkSession, entries: list[CatalogEntry]) -> DataFrame:
         " SELECT * FROM attrs LEFT JOIN ids USING (gio_id)")
 
 
+def _write_identity_map(stored: DataFrame, added: DataFrame, count: int, total: int,
+                        current: Version | None, new: Version) -> None:
+    """The current files linked and one file of the `count` new pairs beside them; all
+    rewritten together once there would be more than IDENTITY_FILES_MAX files."""
+    old = sorted(current.identity_map.glob("*.parquet")) if current is not None else []
+    if len(old) + 1 > IDENTITY_FILES_MAX:
+        files = math.ceil(total / IDENTITIES_PER_FILE)
+        whole = stored.unionByName(added)
+        whole = whole.repartition(files) if files > 1 else whole.coalesce(1)
+        _write_named(whole, new.identity_map, new.name)
+        return
+    new.identity_map.mkdir()
+    link_files(old, new.identity_map)
+    if count:
+        files = math.ceil(count / IDENTITIES_PER_FILE)
+        _write_named(added.repartition(files) if files > 1 else added.coalesce(1),
+                     new.identity_map, new.name)
+
+
+def _write_named(df: DataFrame, target: Path, prefix: str) -> None:
+    """Spark's Parquet files of `df` in `target`, named `<prefix>-00000.parquet`, ..."""
+    scratch = target.parent / f".write-{target.name}"
+    df.write.parquet(str(scratch))
+    target.mkdir(exist_ok=True)
+    for n, part in enumerate(sorted(scratch.glob("part-*.parquet"))):
+        part.replace(target / f"{prefix}-{n:05d}.parquet")
+    for leftover in scratch.iterdir():
+        leftover.unlink()
+    scratch.rmdir()
+
+
 def _write_users(views: Views, entries: list[CatalogEntry], current: Version | None,
-                 new: Version, total: int) -> None:
+                 new: Version) -> None:
+    """The buckets the load touches, merged and written; the others linked."""
     spark = views.spark
     if current is not None:
         old = spark.read.parquet(str(current.users))
     else:
         old = spark.createDataFrame([], "gio_id bigint")
-    views.put(old, "load_old_users", cache=False)
     old_types = {f.name: f.dataType.simpleString() for f in old.schema if f.name != "gio_id"}
+    buckets = current.buckets() if current is not None else None
+    same_schema = all(old_types.get(e.key) == spark_type(e) for e in entries)
+    size = buckets.size if buckets is not None else new.users_per_bucket
+    if buckets is not None and same_schema:
+        touched = {int(r[0]) for r in spark.sql(
+            f"SELECT DISTINCT {buckets.expression()} FROM load_change").collect()}
+        read = [str(f) for b in sorted(touched) for f in buckets.files.get(b, [])]
+        kept = [f for b, files in buckets.files.items() if b not in touched for f in files]
+        old = (spark.read.schema(old.schema).parquet(*read) if read
+               else spark.createDataFrame([], old.schema))
+        new.users.mkdir()
+        link_files(kept, new.users)
+    views.put(old, "load_old_users", cache=False)
     index = {e.key: i for i, e in enumerate(entries)}
     keys = list(old_types) + [e.key for e in entries if e.key not in old_types]
     kept, fresh = ["u.gio_id"], ["c.gio_id"]
@@ -119,7 +172,4 @@ def _write_users(views: Views, entries: list[CatalogEntry], current: Version | N
         f"SELECT {', '.join(kept)} FROM load_old_users u"
         " LEFT JOIN (SELECT * FROM load_change WHERE NOT is_new) c ON u.gio_id = c.gio_id"
         f" UNION ALL SELECT {', '.join(fresh)} FROM load_change c WHERE c.is_new")
-    files = math.ceil(total / USERS_PER_FILE)
-    # one file needs no range sampling: a single sorted task
-    users = users.repartitionByRange(files, "gio_id") if files > 1 else users.coalesce(1)
-    users.sortWithinPartitions("gio_id").write.parquet(str(new.users))
+    write_user_buckets(users, new.users, size)

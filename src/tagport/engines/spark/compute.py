@@ -3,10 +3,11 @@
 Under the dataset's write lock (`ProfileStore.writing`), the definition's query runs over
 temp views of the current version's `users` and of the events relation; the new version's
 `users` is the current one with the tag's column replaced (NULL for users without a
-value; an empty array NULL), written in gio_id order; its `identity_map` is the current
-one's files, hard-linked (they never change). CURRENT switches only after every file is
-written, as a load's does: a reader sees the old values or the new ones. A failing query
-raises before anything is written, and the unfinished version is removed.
+value; an empty array NULL): every bucket rewritten, in gio_id order (store.py); its
+`identity_map` is the current one's files, hard-linked (they never change). CURRENT
+switches only after every file is written, as a load's does: a reader sees the old values
+or the new ones. A failing query raises before anything is written, and the unfinished
+version is removed.
 
 A SQL tag's query reads only temp views: its checks (computes/sql.py) refuse every
 other table, file readers and functions that reach the host (`reflect`, `java_method`).
@@ -40,7 +41,6 @@ from tagport.computes import (
     translate,
 )
 from tagport.computes.reads import event_attributes
-from tagport.engines.spark.apply import USERS_PER_FILE
 from tagport.engines.spark.conditions import SparkValues
 from tagport.engines.spark.render import quote_ident
 from tagport.engines.spark.store import (
@@ -49,6 +49,7 @@ from tagport.engines.spark.store import (
     ProfileStore,
     Version,
     spark_type,
+    write_user_buckets,
 )
 
 # the events relation: (gio_id, event, time, dt, id, seq, <one column per attribute>)
@@ -150,10 +151,9 @@ def write_version(spark: SparkSession, current: Version, new: NewVersion, tag: C
     users_view = _view(users, "compute_old_users", views)
     rows = spark.sql(f"SELECT {', '.join(select)} FROM {users_view} u"
                      f" LEFT JOIN {result} r ON u.gio_id = r.gio_id")
-    total = int(current.manifest()["users"])
-    files = -(-total // USERS_PER_FILE)
-    rows = rows.repartitionByRange(files, "gio_id") if files > 1 else rows.coalesce(1)
-    rows.sortWithinPartitions("gio_id").write.parquet(str(new.version.users))
+    buckets = current.buckets()
+    write_user_buckets(rows, new.version.users,
+                       buckets.size if buckets is not None else new.version.users_per_bucket)
     _link_tree(current.identity_map, new.version.identity_map)
     written = spark.read.parquet(str(new.version.users))
     return int(written.selectExpr(f"count({col})").collect()[0][0])

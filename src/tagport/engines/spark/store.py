@@ -3,8 +3,11 @@
 ```
 <profile path>/
   CURRENT                 the current version's name, e.g. `v000003` (switched by os.replace)
-  v000003/users/          Parquet part files, one row per user, in ascending gio_id order
-  v000003/identity_map/   Parquet (id_key, id_value, gio_id): each pair has one user
+  v000003/users/          one row per user in buckets of gio_id ranges: b000000.parquet
+                          holds gio_ids 1..S, b000001.parquet S+1..2S, ... (each file in
+                          ascending gio_id order); _buckets.json {"users_per_bucket": S}
+  v000003/identity_map/   Parquet (id_key, id_value, gio_id): each pair has one user; a
+                          file per load that mapped new values (<version>-00000.parquet)
   v000003/manifest.json   row counts, written before CURRENT names the version; and the
                           committed event files (`events`, see events.py)
   events/dt=2026-11-20/   the events' Parquet files, by day; only those a version's
@@ -13,12 +16,23 @@
   .write.lock             flock'd by the one writer
 ```
 
-A load writes a whole new version beside the current one and then replaces `CURRENT`
+A load writes a complete new version beside the current one and then replaces `CURRENT`
 atomically, so a reader sees the old version or the new one, never half a load. Readers
 (exports) take a lease on the version they read; after each commit the writer removes
 versions that are not current and have no live lease (a lease older than
-`LEASE_EXPIRY_SECONDS` is from a reader that died). Versions are whole copies: a load
-rewrites the dataset, which a table format (Delta, Iceberg) would avoid on a real cluster.
+`LEASE_EXPIRY_SECONDS` is from a reader that died).
+
+A version is complete, but it shares files with the one before: a load rewrites only the
+buckets holding the users it changes or creates (`write_user_buckets`), and the other
+buckets' files are hard links to the current version's (`link_files`; a copy where the
+file system has no hard links); the identity map gains one file of the new pairs and
+links the others (rewritten whole once it holds `IDENTITY_FILES_MAX` files). Files never
+change once written, so removing an old version only drops its links. A load that adds a
+column or changes a type, a computed tag (a column for all users) and the first load on a
+dataset written before buckets (`part-*.parquet`) rewrite every bucket. On a real
+cluster a table format (Delta Lake, Apache Iceberg) would take this role: its `MERGE`
+rewrites the touched files and commits through its log; `ProfileStore` and the two
+writers here are the seam where it would go.
 
 Columns (`users`): `gio_id` BIGINT; identities STRING with the user's values joined by
 `||` (the export's form; `identity_map` holds them one by one); attributes and scalar
@@ -43,11 +57,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
 from tagport.catalog.models import CatalogEntry, ValueType
 from tagport.durable import fsync_path
 
 LEASE_EXPIRY_SECONDS = 24 * 3600
 _VERSION = re.compile(r"^v(\d{6,})$")
+# 100,000 users are ~15 MB of Parquet at 20 properties: a 10M-user dataset is 100 files
+USERS_PER_BUCKET = 100_000
+BUCKETS_FILE = "_buckets.json"  # Spark and DuckDB's `*.parquet` leave it out
+_BUCKET = re.compile(r"^b(\d{6,})(?:-\d+)?\.parquet$")
+IDENTITY_FILES_MAX = 32
 
 SPARK_TYPES: dict[ValueType, str] = {
     ValueType.STRING: "string",
@@ -73,6 +95,8 @@ class Version:
 
     name: str
     path: Path
+    # the bucket size of a dataset's first bucketed version (later ones keep theirs)
+    users_per_bucket: int = USERS_PER_BUCKET
 
     @property
     def users(self) -> Path:
@@ -85,12 +109,39 @@ class Version:
     def manifest(self) -> dict[str, Any]:
         return json.loads((self.path / "manifest.json").read_text(encoding="utf-8"))
 
+    def buckets(self) -> Buckets | None:
+        """The users' bucket files, or None for a version written before buckets."""
+        try:
+            layout = json.loads((self.users / BUCKETS_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        files: dict[int, list[Path]] = {}
+        for part in sorted(self.users.glob("*.parquet")):
+            match = _BUCKET.match(part.name)
+            if match is None:
+                return None
+            files.setdefault(int(match.group(1)), []).append(part)
+        return Buckets(int(layout["users_per_bucket"]), files)
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """Bucket n holds the users with gio_id in n*size+1 .. (n+1)*size."""
+
+    size: int
+    files: dict[int, list[Path]]
+
+    def expression(self) -> str:
+        """The Spark SQL expression of a row's bucket."""
+        return f"(gio_id - 1) DIV {self.size}"
+
 
 class ProfileStore:
     """The dataset's versions, its readers' leases and its one writer."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, users_per_bucket: int = USERS_PER_BUCKET) -> None:
         self.root = root
+        self.users_per_bucket = users_per_bucket
         root.mkdir(parents=True, exist_ok=True)
         (root / "leases").mkdir(exist_ok=True)
         self._thread_lock = threading.Lock()
@@ -100,7 +151,7 @@ class ProfileStore:
             name = (self.root / "CURRENT").read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             return None
-        return Version(name, self.root / name)
+        return Version(name, self.root / name, self.users_per_bucket)
 
     @contextmanager
     def reading(self) -> Iterator[Version | None]:
@@ -169,7 +220,7 @@ class NewVersion:
     """A version being written; `commit` makes it the current one."""
 
     def __init__(self, store: ProfileStore, name: str) -> None:
-        self.version = Version(name, store.root / name)
+        self.version = Version(name, store.root / name, store.users_per_bucket)
         self.store = store
         self.root = store.root
         self.committed = False
@@ -185,11 +236,7 @@ class NewVersion:
         for folder in (current.users, current.identity_map):
             target = self.path / folder.name
             target.mkdir()
-            for part in folder.iterdir():
-                try:
-                    os.link(part, target / part.name)
-                except OSError:
-                    shutil.copy2(part, target / part.name)
+            link_files(list(folder.iterdir()), target)
 
     @property
     def path(self) -> Path:
@@ -213,6 +260,43 @@ class NewVersion:
         os.replace(tmp, self.root / "CURRENT")
         fsync_path(self.root)
         self.committed = True
+
+
+def link_files(files: list[Path], target: Path) -> None:
+    """`files` in `target` under their names: hard links, copies where there are none."""
+    for part in files:
+        try:
+            os.link(part, target / part.name)
+        except OSError:
+            shutil.copy2(part, target / part.name)
+
+
+def write_user_buckets(users: DataFrame, target: Path, size: int) -> list[int]:
+    """Write `users` (any order) into `target` as one file per bucket of `size` gio_ids,
+    each in gio_id order, beside what `target` holds; the buckets written.
+
+    One shuffle by bucket (each bucket in one task, so one file), Spark's Parquet writer
+    partitioned by bucket into a scratch folder, then the files renamed into place."""
+    scratch = target.parent / f".buckets-{uuid.uuid4().hex}"
+    target.mkdir(exist_ok=True)
+    bucket = f"(gio_id - 1) DIV {int(size)}"
+    try:
+        (users.withColumn("_bucket", F.expr(bucket)).repartition("_bucket")
+         .sortWithinPartitions("_bucket", "gio_id")
+         .write.partitionBy("_bucket").parquet(str(scratch)))
+        written = []
+        for folder in sorted(scratch.glob("_bucket=*")):
+            number = int(folder.name.split("=", 1)[1])
+            parts = sorted(folder.glob("part-*.parquet"))
+            for k, part in enumerate(parts):
+                suffix = f"-{k}" if k else ""
+                part.replace(target / f"b{number:06d}{suffix}.parquet")
+            written.append(number)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    (target / BUCKETS_FILE).write_text(json.dumps({"users_per_bucket": int(size)}),
+                                       encoding="utf-8")
+    return written
 
 
 def _fsync_tree(path: Path) -> None:
