@@ -228,6 +228,7 @@ def child(work: Path, master: str, repeat: int) -> None:
                     **{f"{f}_floor": [] for f in FORMATS},
                     **{s: [] for s in SHAPES}, **{f"{s}_floor": [] for s in SHAPES}}
     scratch = work / "scratch"
+    shutil.rmtree(scratch, ignore_errors=True)
     empty_map = scratch / "empty-map"
     spark.createDataFrame([], "id_key string, id_value string, gio_id bigint") \
         .write.parquet(str(empty_map))

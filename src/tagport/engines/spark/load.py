@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
+import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 
 from tagport.catalog.models import CatalogEntry, ValueType
@@ -46,6 +47,7 @@ class Staged:
     entries: list[CatalogEntry]
     records: DataFrame | None
     report: LoadReport
+    rows: int = 0  # the valid records
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ def load_file(
         raise InvalidInput(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise InvalidInput(f"{path}: the file is empty")
+    spark = load_session(spark)
     with store.writing() as new:
         staging = store.root / ".staging" / uuid.uuid4().hex
         staging.mkdir(parents=True)
@@ -75,6 +78,8 @@ def load_file(
             staged = _stage(spark, path, input_format, catalog, current, staging, duckdb_options)
             if staged.records is None:
                 return staged.report
+            size_shuffles(spark, staged.rows + (int(current.manifest()["users"])
+                                                if current is not None else 0))
             resolved = resolve.resolve(views, staged.records, staged.entries, current)
             report = _merge_rejects(staged.report, resolved.rejects)
             if report.rejects and not skip_invalid:
@@ -85,6 +90,33 @@ def load_file(
         finally:
             shutil.rmtree(staging, ignore_errors=True)
             views.drop()
+
+
+# rows per shuffle partition a load aims at: Spark's default of 200 partitions made a
+# 1% load on 1M users run ~4,000 tasks of a few rows each (bench/spark_bench.py)
+ROWS_PER_SHUFFLE_PARTITION = 250_000
+_SESSION_SETTINGS = ("spark.sql.adaptive.enabled", "spark.sql.autoBroadcastJoinThreshold",
+                     "spark.sql.shuffle.partitions")
+
+
+def load_session(spark: SparkSession) -> SparkSession:
+    """A session of the same Spark application for one load: its own SQL settings and
+    temp views, so sizing its shuffles leaves concurrent exports alone."""
+    session = spark.newSession()
+    for key in _SESSION_SETTINGS:
+        value = spark.conf.get(key, None)
+        if value is not None:
+            session.conf.set(key, value)
+    return session
+
+
+def size_shuffles(spark: SparkSession, rows: int) -> None:
+    """Shuffle partitions for `rows` (the records and the stored users): about
+    ROWS_PER_SHUFFLE_PARTITION each, at least two per core, never more than configured."""
+    configured = int(spark.conf.get("spark.sql.shuffle.partitions") or 200)
+    wanted = max(2 * spark.sparkContext.defaultParallelism,
+                 -(-rows // ROWS_PER_SHUFFLE_PARTITION))
+    spark.conf.set("spark.sql.shuffle.partitions", str(min(configured, wanted)))
 
 
 def commit_load(new: Any, manifest: dict[str, Any], report: R,
@@ -142,7 +174,7 @@ def _stage(
     finally:
         con.close()
     records = _typed_records(spark.read.parquet(str(target)), staged.entries)
-    return Staged(staged.entries, records, report)
+    return Staged(staged.entries, records, report, pq.ParquetFile(target).metadata.num_rows)
 
 
 def _users_view(con: duckdb.DuckDBPyConnection, current: Version | None) -> None:
