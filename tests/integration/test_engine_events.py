@@ -306,6 +306,23 @@ def test_integer_parquet_times_fall_on_the_local_day_across_daylight_saving(even
     assert [e["dt"] for e in events.read()] == expected
 
 
+@pytest.mark.parametrize("hours", [[1, 2, 3, 4], [3, 1, None, 4, 2], [1, 3, None, 2]])
+def test_duckdb_stores_a_load_in_day_time_seq_order_sorted_or_not(events, engine, hours):
+    """The DuckDB table keeps each load's rows in (dt, time, seq) order, so that zone maps
+    on `dt` prune; a file already in time order is appended without a sort."""
+    if engine.name != "duckdb":
+        pytest.skip("the DuckDB table's physical order")
+    docs = [pay(time=f"2026-11-20T{h:02d}:00:00+08:00") if h is not None else
+            pay(time="not a time") for h in hours]
+    assert events.load(*docs, skip_invalid=True).appended == sum(h is not None for h in hours)
+    cur = engine.store.cursor()
+    try:
+        stored = cur.execute('SELECT dt, "time", seq FROM events').fetchall()  # scan order
+    finally:
+        cur.close()
+    assert stored == sorted(stored)
+
+
 def test_seq_grows_in_line_order_within_a_file_and_across_loads(events):
     same = "2026-11-20T10:00:00+08:00"
     events.load(pay(time="2026-11-22T10:00:00+08:00", id="a"), pay(time=same, id="b"),

@@ -144,5 +144,6 @@ def _append(cur: duckdb.DuckDBPyConnection, identities: list[CatalogEntry],
 def _in_time_order(cur: duckdb.DuckDBPyConnection) -> bool:
     """Whether `event_rec`'s times never go back from one line to the next."""
     back = cur.execute('SELECT count(*) FROM (SELECT "time" < lag("time") OVER (ORDER BY line)'
-                       " AS back FROM event_rec) WHERE back").fetchall()[0][0]
+                       ' AS back FROM event_rec WHERE "time" IS NOT NULL) WHERE back'
+                       ).fetchall()[0][0]
     return not back
