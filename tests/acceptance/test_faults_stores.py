@@ -23,6 +23,7 @@ from tagport.catalog.service import entries_from_file, events_from_file, read_ca
 from tagport.config import Settings
 from tagport.core import Tagport
 from tagport.demo import write_catalog, write_events, write_users
+from tagport.exports.spec import ExportRequest
 from tagport.tags import repository as tag_runs
 from tagport.tags.schedule import DAILY_TAGS
 from tests.acceptance.processes import TAGPORT, Api, TagportProcess, free_port
@@ -113,6 +114,36 @@ def test_a_store_held_by_another_process_ends_every_command_in_one_line(setup):
         holder.release()
     assert users(setup["store"]) == before
     assert "inserted=0 updated=2000" in run(setup, "load", str(setup["users"])).stdout
+
+
+def test_a_worker_beside_a_held_store_says_it_once_and_once_when_it_works_again(setup):
+    holder = Holder(setup["store"])
+    worker = TagportProcess(setup["data"], ["worker", "--threads", "2"], {},
+                            setup["tmp"] / "worker.log")
+    tp = Tagport(Settings(data_dir=setup["data"]))
+    try:
+        job = tp.jobs.submit(ExportRequest("tag_rfm", ["usr_city"]), token_id=None)
+        deadline = time.monotonic() + 60
+        while "handed back" not in worker.output():
+            assert time.monotonic() < deadline and worker.proc.poll() is None, worker.output()
+            time.sleep(0.1)
+        time.sleep(3.5)  # three more tries at least, each a second apart: none says it again
+        assert worker.output().count("handed back") == 1, worker.output()
+        holder.release()
+        while not tp.jobs.get(job.id).stage.is_final:
+            assert time.monotonic() < deadline + 60, worker.output()
+            time.sleep(0.1)
+        assert tp.jobs.get(job.id).stage.value == "FINISH"
+    finally:
+        if holder.proc.poll() is None:
+            holder.release()
+        assert worker.stop() == 0
+        tp.close()
+    out = worker.output()
+    assert "Traceback" not in out, out
+    said = [line for line in out.splitlines() if "handed back" in line]
+    assert len(said) == 1 and f"the profile store {setup['store']}" in said[0], out
+    assert out.count("the profile store can be used again") == 1, out
 
 
 def test_an_api_only_server_answers_a_held_store_with_503_engine_unavailable(setup):

@@ -65,6 +65,9 @@ def worker_id(label: str) -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{label}"
 
 
+EngineFault = Callable[[str, Exception], None]
+"""Told (job id, cause) when a claimed job went back to the queue unrun: no engine."""
+
 JobHandler = Callable[[ExportJob, Engine, threading.Event], int]
 """Runs a job of a non-export kind on the engine; returns its count (users computed).
 Raises on failure (retried unless a 4xx TagportError), ExportStopped once the event is set."""
@@ -124,12 +127,14 @@ class JobRunner:
 
     def run_next(self, worker: str, engine: Engine | EngineSource, *,
                  job_id: str | None = None, stopping: threading.Event | None = None,
-                 kinds: Iterable[str] | None = None) -> Turn:
+                 kinds: Iterable[str] | None = None,
+                 on_unavailable: EngineFault | None = None) -> Turn:
         """The way in for every worker (the pool's threads, `tagport export`): claim a job
         for `worker` (`job_id`, or the oldest claimable), open the engine and run the job
         to FINISH, ERROR or a later retry. A claim made as `stopping` is set, or that the
         engine cannot serve, goes back to the queue. `kinds`: the kinds of job this worker
-        takes (a read-only engine takes only exports)."""
+        takes (a read-only engine takes only exports). `on_unavailable` is told why the
+        engine could not be opened, instead of a log line per try (a pool says it once)."""
         if job_id is None:
             claimed = self.claim_next(worker, kinds)
         else:
@@ -144,12 +149,19 @@ class JobRunner:
                 opened = stack.enter_context(engine_source(engine).use())
             except StoreBusy as busy:  # a load is writing: nothing ran, the try is free
                 self.hand_back(claimed, worker, refund=True)
-                log.warning("job %s: the profile store is busy, handed back: %s",
-                            claimed, busy.message)
+                if on_unavailable is not None:
+                    on_unavailable(claimed, busy)
+                else:
+                    log.warning("job %s: the profile store is busy, handed back: %s",
+                                claimed, busy.message)
                 return Turn.HANDED_BACK
-            except Exception:  # counts as an attempt, so a broken store ends in ERROR
+            except Exception as exc:  # counts as an attempt, so a broken store ends in ERROR
                 self.hand_back(claimed, worker)
-                log.exception("job %s: opening the data engine failed; handed back", claimed)
+                if on_unavailable is not None:
+                    on_unavailable(claimed, exc)
+                else:
+                    log.exception("job %s: opening the data engine failed; handed back",
+                                  claimed)
                 return Turn.HANDED_BACK
             self.run_claimed(claimed, opened, worker)
         return Turn.RAN

@@ -42,6 +42,7 @@ class WorkerPool:
         self._threads: list[threading.Thread] = []
         self.name = worker_id(secrets.token_hex(3))
         self._workers = [f"{self.name}-{n}" for n in range(size)]
+        self.faults = FaultNotice()
 
     def start(self) -> None:
         released = self.service.runner.release_orphans()
@@ -74,25 +75,64 @@ class WorkerPool:
         return not any(thread.is_alive() for thread in self._threads)
 
     def _loop(self, worker: str) -> None:
-        failing: str | None = None  # the fault said once, until the store answers again
         while not self._stopping.is_set():
             try:
-                turn = self.service.runner.run_next(worker, self.engines,
-                                                    stopping=self._stopping, kinds=self.kinds)
-                if failing is not None:
-                    log.warning("%s: claiming jobs works again", worker)
-                    failing = None
+                turn = self.service.runner.run_next(
+                    worker, self.engines, stopping=self._stopping, kinds=self.kinds,
+                    on_unavailable=lambda job_id, exc: self.faults.engine_failed(
+                        worker, job_id, exc))
+                self.faults.claimed(worker)
                 if turn is Turn.RAN:
+                    self.faults.ran(worker)
                     continue
                 if turn is Turn.HANDED_BACK:  # the store is busy or broken: not at once
                     self._stopping.wait(STORE_BUSY_PAUSE)
                     continue
             except Exception as exc:  # the metadata store hiccuped: look again later
-                fault = fault_of(exc)
-                said = fault.code if fault else repr(exc)  # its wording varies (a restart)
-                if fault is None or said != failing:
-                    log.warning("%s: claiming or running a job failed; looking again every"
-                                " %g s", worker, self.poll_interval, exc_info=exc)
-                failing = said
+                self.faults.claim_failed(worker, exc, self.poll_interval)
             with self._wake:
                 self._wake.wait(self.poll_interval)
+
+
+class FaultNotice:
+    """What a pool's threads log about faults: each fault once for the whole pool, and
+    once that it works again, rather than a line per look. A claim fault (the metadata
+    store) ends when a claim works; an engine fault (the profile store held by another
+    process, or broken) when a job runs."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._claim: str | None = None  # the fault said, until it ends
+        self._engine: str | None = None
+
+    def claim_failed(self, worker: str, exc: Exception, poll_interval: float) -> None:
+        fault = fault_of(exc)
+        said = fault.code if fault else repr(exc)  # its wording varies (a restart)
+        with self._lock:
+            new, self._claim = said != self._claim or fault is None, said
+        if new:
+            log.warning("%s: claiming or running a job failed; looking again every %g s",
+                        worker, poll_interval, exc_info=exc)
+
+    def engine_failed(self, worker: str, job_id: str, exc: Exception) -> None:
+        fault = fault_of(exc)
+        said = fault.code if fault else repr(exc)
+        with self._lock:
+            new, self._engine = said != self._engine or fault is None, said
+        if new:
+            log.warning("%s: job %s handed back: %s; trying again every %g s (said once, "
+                        "until a job runs)", worker, job_id,
+                        fault.message if fault else repr(exc), STORE_BUSY_PAUSE,
+                        exc_info=None if fault else exc)
+
+    def claimed(self, worker: str) -> None:
+        with self._lock:
+            was, self._claim = self._claim, None
+        if was is not None:
+            log.warning("%s: claiming jobs works again", worker)
+
+    def ran(self, worker: str) -> None:
+        with self._lock:
+            was, self._engine = self._engine, None
+        if was is not None:
+            log.warning("%s: the profile store can be used again: jobs run", worker)
