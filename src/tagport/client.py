@@ -85,6 +85,14 @@ class ServerError(TagportAPIError):
     status = 500
 
 
+def _no_worker(result: dict[str, Any], grace: float) -> str:
+    return (f"job {result['id']} is {result['stage']}, and no live worker has taken jobs "
+            f"of its kind for {grace:g} s (the server runs with --no-worker, or its workers "
+            "stopped or died): start `tagport worker` on a machine that reaches the "
+            "server's metadata store, or the server without --no-worker, then run the "
+            "command again (the job stays queued and runs then)")
+
+
 class JobFailedError(TagportAPIError):
     """The export job ended in ERROR; `job` is its last result document."""
 
@@ -126,7 +134,7 @@ class Client:
         self, base_url: str, token: str, *, language: str | None = None,
         timeout: float = 60.0, transport: httpx.BaseTransport | None = None,
         poll_interval: float = 0.2, max_poll_interval: float = 5.0,
-        download_retries: int = 5,
+        download_retries: int = 5, no_worker_grace: float = 10.0,
     ) -> None:
         headers = {"Authorization": f"Bearer {token}"}
         if language:
@@ -136,6 +144,7 @@ class Client:
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
         self.download_retries = download_retries
+        self.no_worker_grace = no_worker_grace
         self._default_project: str | None = None
 
     def __enter__(self) -> Client:
@@ -219,9 +228,12 @@ class Client:
     def wait(self, job_id: str, *, timeout: float | None = None,
              on_stage: StageCallback | None = None) -> dict[str, Any]:
         """Poll until the job is FINISH (its result) or ERROR (JobFailedError), backing
-        off from `poll_interval` to `max_poll_interval`."""
+        off from `poll_interval` to `max_poll_interval`. A job that no live worker takes
+        (`liveWorkers` 0) for `no_worker_grace` seconds raises TagportAPIError NO_WORKER:
+        nobody would run it (the job stays queued)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         interval = self.poll_interval
+        nobody_since: float | None = None  # since when no live worker takes the job
         while True:
             result = self.job_result(job_id)
             if on_stage is not None:
@@ -230,7 +242,14 @@ class Client:
                 return result
             if result["stage"] == "ERROR":
                 raise JobFailedError(result)
-            if deadline is not None and time.monotonic() + interval > deadline:
+            now = time.monotonic()
+            if result.get("liveWorkers") != 0:  # a worker, or a server too old to say
+                nobody_since = None
+            elif nobody_since is None:
+                nobody_since = now
+            elif now - nobody_since >= self.no_worker_grace:
+                raise TagportAPIError("NO_WORKER", _no_worker(result, self.no_worker_grace))
+            if deadline is not None and now + interval > deadline:
                 raise TimeoutError(f"job {job_id} is still {result['stage']} after {timeout} s")
             time.sleep(interval)
             interval = min(interval * 1.5, self.max_poll_interval)

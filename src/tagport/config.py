@@ -100,6 +100,12 @@ class Settings(BaseSettings):
         None, description="The server `tagport remote` talks to, e.g. `http://127.0.0.1:8080`."
     )
     token: str | None = Field(None, description="The API token `tagport remote` sends.")
+    no_worker_grace: float = Field(
+        10.0, gt=0,
+        description="Seconds `tagport remote export` waits on a job that no live worker takes "
+        "(the server runs with `--no-worker` and no `tagport worker` runs) before it stops "
+        "with NO_WORKER.",
+    )
 
     poll_interval: float = Field(
         0.5,

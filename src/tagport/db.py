@@ -128,6 +128,18 @@ jobs = sa.Table(
     sa.Index("ix_jobs_token_stage", "token_id", "stage"),
 )
 
+# each live worker pool (the server's, `tagport worker`'s): it renews `alive_until` every
+# few seconds and deletes its row when it stops; a row past its `alive_until` is a pool
+# that died. `kinds`: the kinds of job it takes, comma-separated; NULL: any
+workers = sa.Table(
+    "workers",
+    metadata,
+    sa.Column("id", sa.String(100), primary_key=True),  # the pool's name, host:pid:label
+    sa.Column("kinds", sa.String(200)),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("alive_until", sa.DateTime(timezone=True), nullable=False),
+)
+
 job_files = sa.Table(
     "job_files",
     metadata,

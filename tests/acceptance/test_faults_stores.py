@@ -229,6 +229,35 @@ def test_a_cli_export_beside_an_api_only_server_runs_its_job_itself(setup):
     assert done.stdout.strip().endswith(f"written to {setup['tmp'] / 'out.csv'}")
 
 
+def test_a_remote_export_that_no_worker_takes_says_so_then_finishes_once_one_runs(setup):
+    api = Api(setup["data"], setup["token"], {}, setup["tmp"] / "serve.log", "--no-worker")
+    out = setup["tmp"] / "remote.csv"
+    remote = ["remote", "export", "tag_rfm", "-p", "usr_city", "-o", str(out),
+              "--url", str(api.http.base_url), "--token", setup["token"]]
+    env = {"TAGPORT_NO_WORKER_GRACE": "2"}
+    worker = None
+    try:
+        line = one_line(run(setup, *remote, env=env, timeout=60), "error: NO_WORKER: job ",
+                        "no live worker has taken jobs of its kind for 2 s",
+                        "start `tagport worker`")
+        job_id = line.split()[3]
+        assert api.result(job_id)["liveWorkers"] == 0  # still queued, for a worker to take
+        worker = TagportProcess(setup["data"], ["worker"], {}, setup["tmp"] / "worker.log")
+        deadline = time.monotonic() + 60
+        while "export thread(s)" not in worker.output():  # its heartbeat is written
+            assert time.monotonic() < deadline and worker.proc.poll() is None, worker.output()
+            time.sleep(0.1)
+        done = run(setup, *remote, env=env, timeout=120)
+        assert api.result(job_id)["stage"] == "FINISH"
+    finally:
+        if worker is not None:
+            worker.stop()
+        api.stop()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"{out.stat().st_size} bytes written to {out}"
+    assert out.read_text(encoding="utf-8").startswith('"gio_id","usr_city"\n')
+
+
 def test_a_result_dir_gone_under_a_running_server(setup):
     results = setup["data"] / "results"
     api = Api(setup["data"], setup["token"], {}, setup["tmp"] / "serve.log")

@@ -76,9 +76,12 @@ async def submit_export_job(
 async def job_result(job_id: str, request: Request,
                      token: Token = Depends(current_token_async)) -> dict[str, Any]:
     """The job's stage and, once FINISH, the percent-encoded uris of its files, and
-    signed download links that work without the token for a short while."""
+    signed download links that work without the token for a short while; while it is
+    unfinished, `liveWorkers`: how many live workers take it (0: nobody will run it)."""
     jobs = get_core(request).jobs
-    return _document(request, await store_read(request, jobs.get, job_id, token.job_owner))
+    job = await store_read(request, jobs.get, job_id, token.job_owner)
+    live = None if job.stage.is_final else await store_read(request, jobs.live_workers, job.kind)
+    return _document(request, job, live)
 
 
 @router.delete("/job/{job_id}",
@@ -90,9 +93,9 @@ def cancel_job(job_id: str, request: Request,
     return _document(request, jobs.cancel(job_id, token_id=token.job_owner))
 
 
-def _document(request: Request, job: ExportJob) -> dict[str, Any]:
+def _document(request: Request, job: ExportJob, live_workers: int | None = None) -> dict[str, Any]:
     links = None
     if job.stage is JobStage.FINISH:
         signer: LinkSigner = request.app.state.signer
         links = [signer.link(path) for path in job.files]
-    return get_core(request).jobs.document(job, links)
+    return get_core(request).jobs.document(job, links, live_workers=live_workers)

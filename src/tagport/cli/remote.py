@@ -59,7 +59,7 @@ def export(
                   console=runtime.err, transient=True) as progress:
         task = progress.add_task("submitting", total=None)
         try:
-            with Client(url, token) as client:
+            with Client(url, token, no_worker_grace=settings.no_worker_grace) as client:
                 options: dict[str, Any] = dict(
                     on_stage=lambda job: _show_stage(progress, task, job),
                     on_progress=lambda done, total: progress.update(

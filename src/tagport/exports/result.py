@@ -46,6 +46,11 @@ class JobResult(BaseModel):
     downloadLinks: list[str] | None = Field(
         None, description="Signed links that download each file without the token, "
                           "for a short while (FINISH only).")
+    liveWorkers: int | None = Field(
+        None, description="Unfinished jobs only: how many live workers (the server's, "
+                          "`tagport worker` processes) take jobs of this kind. 0 means "
+                          "nobody runs it until a worker starts (a server run with "
+                          "`--no-worker`, workers that stopped or died).")
 
 
 class _Stage(Protocol):
@@ -76,10 +81,12 @@ class ResultSource(Protocol):
 
 
 def job_result(job: ResultSource, *, expires_at: datetime | None = None, expired: bool = False,
-               download_links: list[str] | None = None) -> dict[str, Any]:
+               download_links: list[str] | None = None,
+               live_workers: int | None = None) -> dict[str, Any]:
     """The document of `job`. A finished job says when its files expire, or that they
     have (`"expired": true`, `stage` and `uris` kept: they answer 410); a failed one
-    carries `error`; `download_links` are added to a finished job's, unless expired."""
+    carries `error`; `download_links` are added to a finished job's, unless expired;
+    `live_workers`, when given, to an unfinished one's."""
     finished = job.stage.value == "FINISH"
     fields: dict[str, Any] = {
         "stage": job.stage.value,
@@ -94,6 +101,8 @@ def job_result(job: ResultSource, *, expires_at: datetime | None = None, expired
         fields.update(expiresAt=_iso(expires_at), expired=expired)
         if download_links is not None and not expired:
             fields["downloadLinks"] = download_links
+    if live_workers is not None:
+        fields["liveWorkers"] = live_workers
     if job.stage.value == "ERROR":
         fields["error"] = JobError(code=job.error_code, message=job.error_message)
     return JobResult(**fields).model_dump(mode="json", exclude_unset=True)

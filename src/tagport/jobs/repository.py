@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from tagport.db import as_utc, job_files
+from tagport.db import as_utc, job_files, workers
 from tagport.db import jobs as t
 from tagport.jobs.models import CLAIMED, EXPORT, UNFINISHED, ExportJob, JobPage, JobStage
 
@@ -331,6 +331,32 @@ def claims(conn: Connection) -> list[tuple[str, str | None]]:
     rows = conn.execute(sa.select(t.c.id, t.c.claimed_by)
                         .where(t.c.stage.in_([s.value for s in CLAIMED])))
     return [(row.id, row.claimed_by) for row in rows]
+
+
+# -- workers' heartbeats -------------------------------------------------------------
+
+
+def beat(conn: Connection, worker: str, kinds: Iterable[str] | None, seconds: float) -> None:
+    """Say that pool `worker` (taking `kinds`, default any) is alive for `seconds` more;
+    rows of pools dead for a day go."""
+    until = _after(conn, seconds)
+    if not conn.execute(workers.update().where(workers.c.id == worker)
+                        .values(alive_until=until)).rowcount:
+        conn.execute(workers.insert().values(
+            id=worker, kinds=None if kinds is None else ",".join(sorted(kinds)),
+            started_at=datetime.now(UTC), alive_until=until))
+        conn.execute(workers.delete().where(workers.c.alive_until < _after(conn, -86400)))
+
+
+def forget_worker(conn: Connection, worker: str) -> None:
+    """Pool `worker` stopped."""
+    conn.execute(workers.delete().where(workers.c.id == worker))
+
+
+def live_worker_kinds(conn: Connection) -> list[frozenset[str] | None]:
+    """The kinds each live pool takes (None: any)."""
+    rows = conn.execute(sa.select(workers.c.kinds).where(workers.c.alive_until > _now(conn)))
+    return [None if kinds is None else frozenset(kinds.split(",")) for (kinds,) in rows]
 
 
 # -- submitting: per-token limits and identical requests -----------------------------

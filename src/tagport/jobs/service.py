@@ -6,6 +6,8 @@ import asyncio
 import hashlib
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -29,6 +31,8 @@ from tagport.jobs.submits import SubmitWriter
 from tagport.results import ResultStore, StoredObject
 
 log = logging.getLogger("tagport.jobs")
+
+LIVE_WORKERS_CACHE = 1.0  # seconds the live workers' count is reused
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,8 @@ class JobService:
         self.result_ttl = result_ttl
         # SQLite: this process's submits are committed together by one thread
         self.writer = SubmitWriter(db, self.store_batch) if db.dialect.name == "sqlite" else None
+        self._live: tuple[float, list[frozenset[str] | None]] | None = None
+        self._live_lock = threading.Lock()
 
     def close(self) -> None:
         if self.writer is not None:
@@ -245,11 +251,24 @@ class JobService:
         return job.expired_at is not None or (
             expires is not None and (now or datetime.now(UTC)) >= expires)
 
-    def document(self, job: ExportJob,
-                 download_links: list[str] | None = None) -> dict[str, Any]:
-        """The job-result document of `job` (exports.result), with its expiry."""
+    def document(self, job: ExportJob, download_links: list[str] | None = None, *,
+                 live_workers: int | None = None) -> dict[str, Any]:
+        """The job-result document of `job` (exports.result), with its expiry, and for an
+        unfinished job the live workers that take its kind when given (live_workers)."""
         return job_result(job, expires_at=self.expires_at(job), expired=self.is_expired(job),
-                          download_links=download_links)
+                          download_links=download_links,
+                          live_workers=None if job.stage.is_final else live_workers)
+
+    def live_workers(self, kind: str) -> int:
+        """How many live worker pools (the server's, `tagport worker`s) take jobs of
+        `kind`, by their heartbeats; read at most once a second (a poll asks often)."""
+        now = time.monotonic()
+        with self._live_lock:
+            if self._live is None or now - self._live[0] > LIVE_WORKERS_CACHE:
+                with self.db.connect() as conn:
+                    self._live = (now, repository.live_worker_kinds(conn))
+            pools = self._live[1]
+        return sum(1 for kinds in pools if kinds is None or kind in kinds)
 
     def get(self, job_id: str, token_id: int | None = None) -> ExportJob:
         """The job, if it exists and (when a token is given) belongs to that token."""

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from tagport.engines.base import Engine
 from tagport.engines.on_demand import EngineSource, engine_source
 from tagport.errors import fault_of
+from tagport.jobs.heartbeat import Heartbeat
 from tagport.jobs.runner import Turn, worker_id
 from tagport.jobs.service import JobService
 
@@ -43,8 +44,10 @@ class WorkerPool:
         self.name = worker_id(secrets.token_hex(3))
         self._workers = [f"{self.name}-{n}" for n in range(size)]
         self.faults = FaultNotice()
+        self._heartbeat = Heartbeat(service.db, self.name, kinds)
 
     def start(self) -> None:
+        self._heartbeat.__enter__()  # clients can see that someone will run their jobs
         released = self.service.runner.release_orphans()
         if released:
             log.warning("handed %d job(s) of exited processes back to the queue", released)
@@ -72,6 +75,8 @@ class WorkerPool:
         for job_id in self.service.runner.hand_back_running(self._workers):
             log.warning("job %s: still running after %.0f s; handed back to the queue",
                         job_id, grace)
+        if self._threads:  # started
+            self._heartbeat.__exit__(None, None, None)
         return not any(thread.is_alive() for thread in self._threads)
 
     def _loop(self, worker: str) -> None:
