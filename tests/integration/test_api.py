@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tagport.api.app import create_app
+from tagport.jobs.heartbeat import Heartbeat
 
 CSV_KEY = (
     '"gio_id","id_$basic_userId","usr_gender","tag_rfm"\n'
@@ -274,3 +275,23 @@ def test_failed_export_is_error_with_cause_and_leaves_no_file(client, seeded):
     results.mkdir()
     # the service goes on serving
     assert wait(client, submit(client, {}).json()["id"])["stage"] == "FINISH"
+
+
+def test_an_unfinished_jobs_result_counts_the_live_workers_that_take_its_kind(
+        seeded, token, monkeypatch):
+    monkeypatch.setattr("tagport.jobs.service.LIVE_WORKERS_CACHE", -1.0)  # read each time
+    with TestClient(create_app(seeded, run_workers=False)) as c:
+        c.headers["Authorization"] = f"Bearer {token}"
+        job_id = submit(c, {}).json()["id"]
+
+        def live():
+            return c.get(f"/v1/api/job/result/{job_id}").json().get("liveWorkers")
+
+        assert live() == 0  # an API-only server, no `tagport worker`: nobody runs it
+        with Heartbeat(seeded.db, "computes-only", ["compute"]):
+            assert live() == 0
+            with Heartbeat(seeded.db, "any-kind", None):
+                assert live() == 1
+        assert live() == 0  # a stopped pool's row goes
+        assert seeded.jobs.runner.run_next("test", seeded.engine, job_id=job_id).name == "RAN"
+        assert "liveWorkers" not in c.get(f"/v1/api/job/result/{job_id}").json()

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from tagport.client import (
+    Client,
     ConflictError,
     NotFoundError,
     ServerError,
@@ -56,3 +57,53 @@ def test_an_error_without_a_json_body_still_has_a_code():
     exc = error_from(httpx.Response(502, text="Bad Gateway"))
     assert isinstance(exc, ServerError)
     assert (exc.code, exc.message) == ("HTTP_502", "Bad Gateway")
+
+
+class Clock:
+    """time.monotonic and time.sleep for Client.wait: sleeping moves the clock."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def waiting_on(results: list[dict], monkeypatch, grace: float = 10.0) -> Client:
+    """A client whose job result answers `results` in turn (the last one after that)."""
+    monkeypatch.setattr("tagport.client.time", Clock())
+    answers = iter(results)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=next(answers, results[-1]))
+
+    return Client("http://tagport", "t", transport=httpx.MockTransport(answer),
+                  poll_interval=1.0, max_poll_interval=1.0, no_worker_grace=grace)
+
+
+def job(stage: str = "NONE", **extra) -> dict:
+    return {"id": "j1", "stage": stage, "uris": [], **extra}
+
+
+def test_a_job_no_live_worker_takes_for_the_grace_period_raises_no_worker(monkeypatch):
+    client = waiting_on([job(liveWorkers=0)], monkeypatch)
+    with pytest.raises(TagportAPIError) as raised:
+        client.wait("j1")
+    assert raised.value.code == "NO_WORKER"
+    assert raised.value.message.startswith("job j1 is NONE, and no live worker has taken "
+                                           "jobs of its kind for 10 s")
+    assert "start `tagport worker`" in raised.value.message
+
+
+def test_a_worker_seen_within_the_grace_period_starts_it_again(monkeypatch):
+    client = waiting_on([*[job(liveWorkers=0)] * 9, job("READY", liveWorkers=1),
+                         *[job("NONE", liveWorkers=0)] * 9, job("FINISH")], monkeypatch)
+    assert client.wait("j1")["stage"] == "FINISH"
+
+
+def test_a_server_that_does_not_count_workers_is_waited_on(monkeypatch):
+    client = waiting_on([*[job()] * 100, job("FINISH")], monkeypatch, grace=1.0)
+    assert client.wait("j1")["stage"] == "FINISH"
