@@ -230,6 +230,7 @@ def test_a_cli_export_beside_an_api_only_server_runs_its_job_itself(setup):
 
 
 def test_a_remote_export_that_no_worker_takes_says_so_then_finishes_once_one_runs(setup):
+    """And says so again once that worker is killed."""
     api = Api(setup["data"], setup["token"], {}, setup["tmp"] / "serve.log", "--no-worker")
     out = setup["tmp"] / "remote.csv"
     remote = ["remote", "export", "tag_rfm", "-p", "usr_city", "-o", str(out),
@@ -249,6 +250,9 @@ def test_a_remote_export_that_no_worker_takes_says_so_then_finishes_once_one_run
             time.sleep(0.1)
         done = run(setup, *remote, env=env, timeout=120)
         assert api.result(job_id)["stage"] == "FINISH"
+        worker.kill()  # a worker that dies: its heartbeat lapses on its own
+        other = [*remote[:4], "usr_age", *remote[5:]]
+        one_line(run(setup, *other, env=env, timeout=60), "error: NO_WORKER: job ")
     finally:
         if worker is not None:
             worker.stop()
