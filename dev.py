@@ -47,7 +47,12 @@ def main() -> int:
     if sys.argv[1] == "demo":
         args = [str(BIN / "tagport"), "demo", *sys.argv[2:]]
     else:
-        args = [str(BIN / "python"), "-m", "pytest", *(sys.argv[2:] or ["tests"])]
+        args = [str(BIN / "python"), "-m", "pytest", *sys.argv[2:]]
+        if not [a for a in sys.argv[2:] if not a.startswith("-")]:
+            # the whole suite: one process per core (pytest-xdist), a test file's tests in
+            # one process so that module-scoped fixtures (a Spark session, a server) are
+            # built once per file
+            args += ["-n", "2", "--dist", "loadfile", "tests"]
     os.chdir(ROOT)
     os.execv(args[0], args)
 
