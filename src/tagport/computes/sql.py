@@ -157,3 +157,58 @@ def _is_today(node: exp.Expression) -> bool:
 
 def _first_line(exc: SqlglotError) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+# what a pushed-down row filter may be made of: columns, literals, casts, comparisons and
+# date differences; no function that could read anything, no subquery
+_ROW_FILTER_NODES = (
+    exp.And, exp.Paren, exp.Not, exp.Is, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE,
+    exp.Between, exp.In, exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.Null,
+    exp.Neg, exp.Cast, exp.DataType, exp.DateDiff, exp.Var,
+)
+
+
+def row_filter(query: exp.Query, relation: str) -> exp.Expression | None:
+    """The conjuncts of the translated query's WHERE that every row it reads of the table
+    `relation` must pass, or None: only when the query is one SELECT whose only source is
+    that table, read once, so that rows failing them cannot change its result; only
+    conjuncts of columns, literals, comparisons and date differences (`_ROW_FILTER_NODES`)
+    over the table's own columns (not the SELECT's aliases), unqualified. An engine may
+    drop the rows they refuse before the query runs (DuckDB's sandbox copies only the
+    others)."""
+    if not isinstance(query, exp.Select) or query.args.get("with") or query.args.get("joins"):
+        return None
+    source = query.args.get("from_") or query.args.get("from")  # sqlglot renamed it
+    tables = list(query.find_all(exp.Table))
+    if (source is None or len(tables) != 1 or source.this is not tables[0]
+            or tables[0].name != relation or query.args.get("where") is None):
+        return None
+    alias = tables[0].alias_or_name
+    aliases = {a.alias.lower() for a in query.expressions if isinstance(a, exp.Alias)}
+    kept = [c for c in _conjuncts(query.args["where"].this) if _pushable(c, alias, aliases)]
+    if not kept:
+        return None
+    pushed = exp.and_(*(c.copy() for c in kept))
+    for column in pushed.find_all(exp.Column):  # the table is the only source
+        column.set("table", None)
+    return pushed
+
+
+def _conjuncts(condition: exp.Expression) -> list[exp.Expression]:
+    if isinstance(condition, exp.And):
+        return _conjuncts(condition.this) + _conjuncts(condition.expression)
+    if isinstance(condition, exp.Paren):
+        return _conjuncts(condition.this)
+    return [condition]
+
+
+def _pushable(condition: exp.Expression, alias: str, aliases: set[str]) -> bool:
+    for node in condition.walk():
+        if not isinstance(node, _ROW_FILTER_NODES):
+            return False
+        if isinstance(node, exp.Column) and (
+                node.table not in ("", alias) or node.name.lower() in aliases):
+            return False
+        if isinstance(node, exp.In) and node.args.get("query") is not None:
+            return False
+    return True

@@ -33,6 +33,7 @@ from tagport.computes import (
     SqlRefused,
     compile_definition,
     missing_columns,
+    row_filter,
     translate,
 )
 from tagport.computes.reads import event_attributes
@@ -83,7 +84,8 @@ def _compute(store: DuckDBStore, cur: duckdb.DuckDBPyConnection, tag: CatalogEnt
         else:
             query = compile_definition(definition, as_of=as_of, reader=DuckDBValues(columns),
                                        relations=Relations(_events(store, cur, definition),
-                                                           "users"))
+                                                           "users"),
+                                       order_key=packed_order_key)
             cur.execute(f"CREATE TEMP TABLE compute_result AS {query.sql('duckdb')}")
         return replace_values(cur, tag)
     except duckdb.Error as exc:
@@ -104,6 +106,18 @@ def _events(store: DuckDBStore, cur: duckdb.DuckDBPyConnection,
     nulls = [exp.alias_(exp.cast(exp.null(), data_type(t)), k, quoted=True)
              for k, t in absent.items()]
     return exp.Subquery(this=exp.select(exp.Star(), *nulls).from_(EVENTS))
+
+
+def packed_order_key(time: exp.Expression, seq: exp.Expression) -> exp.Expression:
+    """(time, seq) as one HUGEINT, `epoch_us(time) * 2^64 + (seq + 2^63)`: the second
+    term is in [0, 2^64) for any BIGINT seq and epoch_us is a BIGINT, so the value is
+    exact (within HUGEINT's range) and sorts as the pair does; `arg_max` over it is
+    1.8x faster than over the struct (0.20 s against 0.37 s at 10M events)."""
+    hugeint = exp.DataType.Type.INT128
+    micros = exp.cast(exp.Anonymous(this="epoch_us", expressions=[time]), hugeint)
+    low = exp.Add(this=exp.cast(seq, hugeint), expression=exp.Literal.number(2**63))
+    return exp.Add(this=exp.Mul(this=micros, expression=exp.Literal.number(2**64)),
+                   expression=exp.Paren(this=low))
 
 
 def replace_values(cur: duckdb.DuckDBPyConnection, tag: CatalogEntry) -> int:
@@ -175,8 +189,13 @@ def _relations(cur: duckdb.DuckDBPyConnection, query: exp.Query) -> dict[str, pa
                   and (every or c == "gio_id" or c.lower() in named)]
         if every or "event_key" in named:
             select.append("event AS event_key")
-        relations[_SANDBOX_EVENT] = cur.sql(f"SELECT {', '.join(select)} FROM {EVENTS}"
-                                            ).to_arrow_table()
+        copy = f"SELECT {', '.join(select)} FROM {EVENTS}"
+        # only the rows the query can read: its own WHERE conjuncts of columns, literals
+        # and comparisons (`row_filter`), run on the store; the Arrow copy of every event
+        # was most of the time (10M events: 1.6 s of 2.0 s, the query 0.1 s)
+        if (rows := row_filter(query, _SANDBOX_EVENT)) is not None:
+            copy = f"SELECT * FROM ({copy}) AS c WHERE {rows.sql('duckdb')}"
+        relations[_SANDBOX_EVENT] = cur.sql(copy).to_arrow_table()
     if _SANDBOX_USER in tables:
         stored = [r[0] for r in cur.execute("DESCRIBE users").fetchall()]
         select = [ident(c) for c in stored if every or c == "gio_id" or c.lower() in named]
