@@ -60,8 +60,22 @@ def rows(sql: str, dialect: str = "clickhouse") -> str | None:
 
 
 def test_a_sql_tag_reads_only_the_events_its_where_keeps():
-    assert rows(GROWINGIO) == ("event_key = 'payOrderSuccess' AND DATE_DIFF('DAY', dt,"
-                               " CAST('2026-12-01' AS DATE)) BETWEEN 1 AND 30")
+    assert rows(GROWINGIO) == (
+        "event_key = 'payOrderSuccess' AND DATE_DIFF('DAY', dt, CAST('2026-12-01' AS DATE))"
+        " BETWEEN 1 AND 30 AND (dt >= CAST('2026-11-01' AS DATE)"
+        " AND dt <= CAST('2026-11-30' AS DATE))")
+
+
+def test_a_day_difference_also_reads_as_the_days_it_implies():
+    def days(where: str) -> str | None:
+        found = rows(f"SELECT gio_id, 1 AS tag_value FROM olap.event WHERE {where}")
+        return None if found is None else found.split(" AND ", 1)[1]
+
+    assert days("dateDiff('day', dt, today()) >= 3") == "dt <= CAST('2026-11-28' AS DATE)"
+    assert days("dateDiff('day', dt, today()) > 0") == "dt <= CAST('2026-11-30' AS DATE)"
+    assert days("dateDiff('day', dt, today()) < 3") == "dt >= CAST('2026-11-29' AS DATE)"
+    assert days("dateDiff('day', dt, today()) = 2") == (
+        "(dt >= CAST('2026-11-29' AS DATE) AND dt <= CAST('2026-11-29' AS DATE))")
 
 
 def test_only_conjuncts_of_columns_and_literals_are_pushed_down():

@@ -188,6 +188,9 @@ def row_filter(query: exp.Query, relation: str) -> exp.Expression | None:
     kept = [c for c in _conjuncts(query.args["where"].this) if _pushable(c, alias, aliases)]
     if not kept:
         return None
+    # `dateDiff('day', dt, today()) BETWEEN 1 AND 30` also as the days it implies, which
+    # an engine can prune by (DuckDB's zone maps: the events are stored in dt order)
+    kept += [r for r in map(_implied_days, kept) if r is not None]
     pushed = exp.and_(*(c.copy() for c in kept))
     for column in pushed.find_all(exp.Column):  # the table is the only source
         column.set("table", None)
@@ -212,3 +215,52 @@ def _pushable(condition: exp.Expression, alias: str, aliases: set[str]) -> bool:
         if isinstance(node, exp.In) and node.args.get("query") is not None:
             return False
     return True
+
+
+def _implied_days(condition: exp.Expression) -> exp.Expression | None:
+    """`dt` within the days a comparison of `DATE_DIFF('DAY', dt, <date>)` with whole
+    numbers implies (the difference of two DATEs in days is their distance), or None."""
+    diff = condition.this
+    if not (isinstance(diff, exp.DateDiff) and isinstance(diff.expression, exp.Column)
+            and diff.expression.name.lower() == "dt"
+            and str(diff.args.get("unit") or "").strip("'").upper() == "DAY"):
+        return None
+    end = _date_literal(diff.this)
+    if end is None:
+        return None
+    if isinstance(condition, exp.Between):
+        low, high = _int_literal(condition.args.get("low")), _int_literal(
+            condition.args.get("high"))
+        if low is None or high is None:
+            return None
+        first, last = end - timedelta(days=high), end - timedelta(days=low)
+    elif isinstance(condition, exp.EQ | exp.GT | exp.GTE | exp.LT | exp.LTE):
+        n = _int_literal(condition.expression)
+        if n is None:
+            return None
+        n += {exp.GT: 1, exp.LT: -1}.get(type(condition), 0)
+        bound = end - timedelta(days=n)  # dt is bound days before `end`, or beyond it
+        first = bound if isinstance(condition, exp.EQ | exp.LT | exp.LTE) else None
+        last = bound if isinstance(condition, exp.EQ | exp.GT | exp.GTE) else None
+    else:
+        return None
+    dt = exp.column("dt")
+    parts = ([exp.GTE(this=dt, expression=literal(first, ValueType.DATE))] if first else []) + (
+        [exp.LTE(this=dt.copy(), expression=literal(last, ValueType.DATE))] if last else [])
+    return exp.and_(*parts)
+
+
+def _date_literal(node: exp.Expression | None) -> date | None:
+    if (isinstance(node, exp.Cast) and node.to.this is exp.DataType.Type.DATE
+            and isinstance(node.this, exp.Literal) and node.this.is_string):
+        try:
+            return date.fromisoformat(node.this.this)
+        except ValueError:
+            return None
+    return None
+
+
+def _int_literal(node: exp.Expression | None) -> int | None:
+    if isinstance(node, exp.Literal) and not node.is_string and node.this.isdigit():
+        return int(node.this)
+    return None
