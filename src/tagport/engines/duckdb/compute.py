@@ -10,8 +10,8 @@ cursors see the old values until the COMMIT; a failing query rolls everything ba
 A SQL tag's query is the user's: it runs in a sandbox, a separate in-memory DuckDB with
 external access off and its configuration locked, over copies (Arrow) of the columns it
 names of `event` and `user` (of `event`, only the rows the query's WHERE keeps, when it
-can be read off the query: `computes.sql.row_filter`). DuckDB 2.0 cannot take file access away from one cursor:
-`enable_external_access` and `disabled_filesystems` are global, one-way, and would stop
+can be read off the query: `computes.sql.row_filter`). DuckDB 2.0 cannot take file access
+away from one cursor: `enable_external_access` and `disabled_filesystems` are global, one-way, and would stop
 the store itself (loads read files; a checkpoint fails without the local file system).
 """
 
