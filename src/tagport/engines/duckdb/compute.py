@@ -11,8 +11,9 @@ A SQL tag's query is the user's: it runs in a sandbox, a separate in-memory Duck
 external access off and its configuration locked, over copies (Arrow) of the columns it
 names of `event` and `user` (of `event`, only the rows the query's WHERE keeps, when it
 can be read off the query: `computes.sql.row_filter`). DuckDB 2.0 cannot take file access
-away from one cursor: `enable_external_access` and `disabled_filesystems` are global, one-way, and would stop
-the store itself (loads read files; a checkpoint fails without the local file system).
+away from one cursor: `enable_external_access` and `disabled_filesystems` are global,
+one-way, and would stop the store itself (loads read files; a checkpoint fails without
+the local file system).
 """
 
 from __future__ import annotations
