@@ -102,3 +102,22 @@ def test_a_select_alias_in_the_where_is_not_pushed_down():
 
 def test_sqlglot_reads_the_pushed_filter_back():
     assert sqlglot.parse_one(rows(GROWINGIO) or "", read="duckdb") is not None
+
+
+def test_duckdb_packed_order_key_sorts_as_time_then_seq_at_the_extremes():
+    import duckdb
+
+    from tagport.engines.duckdb.compute import packed_order_key
+
+    key = packed_order_key(exp.column("time"), exp.column("seq")).sql("duckdb")
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT * FROM (VALUES"
+                " (TIMESTAMP '1969-12-31 23:59:59.999999', 9223372036854775807),"
+                " (TIMESTAMP '1970-01-01 00:00:00', -9223372036854775808),"
+                " (TIMESTAMP '1970-01-01 00:00:00', -1), (TIMESTAMP '1970-01-01 00:00:00', 0),"
+                " (TIMESTAMP '2026-11-30 16:00:00', 5), (TIMESTAMP '2026-11-30 16:00:00', 4),"
+                " (make_timestamp(-9223372036854775000), 0),"
+                " (make_timestamp(9223372036854775000), 9223372036854775807))"
+                " AS v(\"time\", seq)")
+    by_pair = con.execute('SELECT "time", seq FROM t ORDER BY "time", seq').fetchall()
+    assert con.execute(f'SELECT "time", seq FROM t ORDER BY {key}').fetchall() == by_pair
