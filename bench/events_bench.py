@@ -251,7 +251,8 @@ def compute_worker(data_dir: Path, repeat: int) -> None:
         # writes every value as the floor does, as a first computation would
         with store.write_lock:
             cur = store.cursor()
-            cur.execute(f'UPDATE users SET "{key}" = NULL')
+            if key in store.user_columns(cur):  # not before the tag's first computation
+                cur.execute(f'UPDATE users SET "{key}" = NULL')
             cur.close()
         t, c = time.perf_counter(), time.process_time()
         engine.compute_tag(catalog[key], checked[key].definition, as_of=AS_OF)
