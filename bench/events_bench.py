@@ -22,9 +22,8 @@ What it does (issue 11, "Performance"):
 3. Computation, in one process on the loaded store (the last (b)), interleaved
    floor / tagport `--repeat` times per tag, medians: for each tag type
    (a) floor: the hand-written DuckDB query of the same values (see FLOORS) into a temp
-       table plus the UPDATE that writes them into the users' column (emptied first,
-       untimed: the users with a value), in one transaction, on the store's own
-       connection (same threads and memory limit);
+       table plus the UPDATE that writes them into the users' column, in one
+       transaction, on the store's own connection (same threads and memory limit);
    (b) tagport: `Engine.compute_tag` of the catalog's definition (compile, one query,
        the write, the users counted), the tag's column emptied first (untimed): tagport
        writes only the values that change, and would otherwise find the floor's.
@@ -231,34 +230,30 @@ def compute_worker(data_dir: Path, repeat: int) -> None:
         c for c in (check_tag(e, context) for e in catalog.values()) if c is not None)}
     store = engine.store
 
-    def empty(key: str) -> None:
-        # both sides start from an emptied column (untimed): tagport writes only the
-        # values that change and would otherwise find the floor's; the floor then writes
-        # the users that have a value, the others being null already (writing every
-        # user through a LEFT JOIN cost up to 0.6 s more at 100k users: not a floor)
-        with store.write_lock:
-            cur = store.cursor()
-            if key in store.user_columns(cur):  # not before the tag's first computation
-                cur.execute(f'UPDATE users SET "{key}" = NULL')
-            cur.close()
-
     def floor(key: str) -> tuple[float, float]:
         col = '"' + key + '"'
-        empty(key)
         with store.write_lock, store.load_memory():  # as compute_tag runs
             cur = store.cursor()
             t, c = time.perf_counter(), time.process_time()
             cur.execute("BEGIN")
             cur.execute(f"CREATE TEMP TABLE floor_result AS {FLOORS[key][1]}")
-            cur.execute(f"UPDATE users SET {col} = f.v FROM floor_result f"
-                        " WHERE users.gio_id = f.gio_id AND f.v IS NOT NULL")
+            cur.execute(f"UPDATE users SET {col} = r.v FROM (SELECT u.gio_id, f.v FROM users u"
+                        " LEFT JOIN floor_result f USING (gio_id)) r"
+                        " WHERE users.gio_id = r.gio_id")
             cur.execute("COMMIT")
             seconds = time.perf_counter() - t, time.process_time() - c
             cur.close()
         return seconds
 
     def ours(key: str) -> tuple[float, float]:
-        empty(key)
+        # tagport writes only the users whose value changes, and the floor has just
+        # written the same values: empty the column first (untimed), so that tagport
+        # writes every value as the floor does, as a first computation would
+        with store.write_lock:
+            cur = store.cursor()
+            if key in store.user_columns(cur):  # not before the tag's first computation
+                cur.execute(f'UPDATE users SET "{key}" = NULL')
+            cur.close()
         t, c = time.perf_counter(), time.process_time()
         engine.compute_tag(catalog[key], checked[key].definition, as_of=AS_OF)
         return time.perf_counter() - t, time.process_time() - c
