@@ -246,6 +246,35 @@ def test_horizontal_takes_the_first_tier_that_holds_reading_a_computed_tag(tags)
     assert tags.read("tag_level") == {1: "高", 2: "中", 3: "高", 4: "高", 5: "低", 6: None}
 
 
+def test_horizontal_dids_of_the_same_events_share_one_scan_with_the_same_values(tags):
+    """Five `did`s of payments over 30 days (one aggregate, LEFT JOINed): a counting
+    measure of no events is 0 (`count < 1` holds for users 5 and 6), a sum of none is
+    null (`not (sum >= 50)` holds for them, as the semi-join has it), nested in and/not."""
+    def did(measure, op, value) -> dict:
+        return {"did": {"event": PAY, "measure": measure, "window": LAST_30},
+                "op": op, "values": [value]}
+
+    def not_(c) -> dict:
+        return {"op": "not", "exprs": [c]}
+
+    def and_(*cs) -> dict:
+        return {"op": "and", "exprs": list(cs)}
+
+    tiers = {"type": "HORIZONTAL", "tiers": [
+        {"value": "big", "when": did({"sum": "amount"}, ">=", 100)},
+        {"value": "many", "when": and_(did("count", ">=", 3),
+                                       not_(did({"distinct": "category"}, "<", 2)))},
+        {"value": "small", "when": and_(not_(did({"sum": "amount"}, ">=", 50)),
+                                        did("count", ">=", 1))},
+        {"value": "none", "when": did("count", "<", 1)},
+        {"value": "rest", "when": {"op": "or", "exprs": [did({"sum": "amount"}, "<", 100),
+                                                         did("count", "=", 2)]}},
+    ]}
+    # 30 days: counts 3, 2, 3, 3, 0, 0; sums 170, 60, 35, 40, null, null; categories 2, 2, 2, 1
+    assert tags.compute("tag_shared_tiers", tiers, S) == {
+        1: "big", 2: "rest", 3: "many", 4: "small", 5: "none", 6: "none"}
+
+
 # --- SQL ------------------------------------------------------------------------------------
 
 GROWINGIO = ("SELECT gio_id, count(1) AS tag_value FROM olap.event WHERE event_key ="

@@ -11,7 +11,7 @@ imports them. See docs/computed-tags.md.
 """
 
 from tagport.computes.check import check_catalog, check_tag, computed_keys, order
-from tagport.computes.compile import Relations, compile_definition
+from tagport.computes.compile import OrderKey, Relations, compile_definition
 from tagport.computes.definitions import (
     IMPORT,
     Aggregated,
@@ -35,12 +35,13 @@ from tagport.computes.definitions import (
     depends_on,
 )
 from tagport.computes.errors import ComputeFailed, ComputeStopped
-from tagport.computes.sql import SqlRefused, missing_columns, translate
+from tagport.computes.sql import SqlRefused, missing_columns, row_filter, translate
 
 __all__ = [
     "IMPORT", "Aggregated", "Attribution", "AttributionValue", "ComputeFailed",
     "ComputeStopped", "ComputeType", "ComputedTag", "DataSet", "Definition", "EventSelection",
-    "Horizontal", "Membership", "Pick", "Rank", "Relations", "Scheduler", "SqlDialect", "SqlQuery",
-    "SqlRefused", "Tier", "TopN", "Yield", "check_catalog", "check_tag", "compile_definition",
-    "computed_keys", "depends_on", "missing_columns", "order", "translate",
+    "Horizontal", "Membership", "OrderKey", "Pick", "Rank", "Relations", "Scheduler",
+    "SqlDialect", "SqlQuery", "SqlRefused", "Tier", "TopN", "Yield", "check_catalog", "check_tag",
+    "compile_definition",
+    "computed_keys", "depends_on", "missing_columns", "order", "row_filter", "translate",
 ]

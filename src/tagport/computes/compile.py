@@ -4,18 +4,25 @@ date `as_of`. Windows, event filters and tier conditions are tagport.conditions'
 
 - AGGREGATED: the measure over the user's matching events, grouped by gio_id.
 - ATTRIBUTION_ATTRIBUTE: `arg_min`/`arg_max` over the key (time, seq): the first or last
-  event, the one loaded first (last) at the same time; with `{"attribute": a}` only
+  event, the one loaded first (last) at the same time (the key is a struct, or the
+  engine's cheaper value of the same order, `OrderKey`); with `{"attribute": a}` only
   events whose `a` is not null match.
 - TOP_N_ATTRIBUTE: per (user, value) its count or sum, then the value with the best
   score, ties to the smallest value (`arg_min` over (±score, value)).
 - DATA_SET_ATTRIBUTE: the sorted distinct non-null values.
-- HORIZONTAL: a CASE over the users table, the first tier that holds.
+- HORIZONTAL: a CASE over the users table, the first tier that holds. `did`s that read
+  the same events (event, window, where) share one scan: their measures are aggregated
+  per user in one relation, LEFT JOINed to the users once, which the tiers then compare
+  (three semi-joins over 30 days were 1.9x the one aggregate at 30M events); a `did` alone
+  on its events stays conditions' semi-join.
 A user with no matching event has no row, so gets null. Every value is cast to the type
 the definition yields (`Yield`), so both engines store exactly that type.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -37,9 +44,14 @@ from tagport.computes.definitions import (
     TopN,
 )
 from tagport.conditions import (
+    And,
     Behaviour,
+    Condition,
+    Did,
     Measure,
     MeasureKind,
+    Not,
+    Or,
     ValueReader,
     behaviour_filter,
     compile_condition,
@@ -52,6 +64,16 @@ EVENTS = "e"  # the events relation's alias in a compiled query
 USERS = "u"  # the users relation's alias (HORIZONTAL)
 
 
+# (time, seq) as one value that sorts as the pair does: a struct unless the engine has a
+# cheaper exact one (DuckDB packs both in a HUGEINT, 1.8x faster than a struct's arg_max)
+OrderKey = Callable[[exp.Expression, exp.Expression], exp.Expression]
+
+
+def struct_order_key(time: exp.Expression, seq: exp.Expression) -> exp.Expression:
+    """`{'t': time, 's': seq}`: structs compare field by field in both engines."""
+    return exp.Struct(expressions=[_field("t", time), _field("s", seq)])
+
+
 @dataclass(frozen=True)
 class Relations:
     """Where an engine's data is: table names (or relations) of the events and users."""
@@ -61,9 +83,11 @@ class Relations:
 
 
 def compile_definition(definition: Definition, *, as_of: date, reader: ValueReader,
-                       relations: Relations = Relations()) -> exp.Select:
+                       relations: Relations = Relations(),
+                       order_key: OrderKey = struct_order_key) -> exp.Select:
     """The definition's query over `relations` on `as_of` (not for the SQL type, whose
-    query is the user's: `computes.sql.translate`)."""
+    query is the user's: `computes.sql.translate`); `order_key` orders ATTRIBUTION's
+    events by (time, seq)."""
     if isinstance(definition, SqlQuery):
         raise TypeError("a SQL tag's query is translated, not compiled: use sql.translate")
     if isinstance(definition, Horizontal):
@@ -74,7 +98,7 @@ def compile_definition(definition: Definition, *, as_of: date, reader: ValueRead
     if isinstance(definition, Aggregated):
         return _aggregated(definition, as_of, events)
     if isinstance(definition, Attribution):
-        return _attribution(definition, as_of, events)
+        return _attribution(definition, as_of, events, order_key)
     if isinstance(definition, TopN):
         return _top_n(definition, as_of, events)
     return _data_set(definition, as_of, events)
@@ -87,7 +111,8 @@ def _aggregated(definition: Aggregated, as_of: date, events: exp.Expression) -> 
                      behaviour_filter(behaviour, as_of, EVENTS))
 
 
-def _attribution(definition: Attribution, as_of: date, events: exp.Expression) -> exp.Select:
+def _attribution(definition: Attribution, as_of: date, events: exp.Expression,
+                 order_key: OrderKey) -> exp.Select:
     where = _matching(definition.events, as_of)
     dt = _column("dt")
     if definition.value is AttributionValue.ATTRIBUTE:
@@ -96,7 +121,7 @@ def _attribution(definition: Attribution, as_of: date, events: exp.Expression) -
         where = exp.and_(where, _not_null(picked))
     else:
         picked, value_type = dt, ValueType.DATE
-    order = exp.Struct(expressions=[_field("t", _column("time")), _field("s", _column("seq"))])
+    order = order_key(_column("time"), _column("seq"))
     pick = exp.ArgMin if definition.pick is Pick.FIRST else exp.ArgMax
     value: exp.Expression = pick(this=picked, expression=order)
     if definition.value is AttributionValue.DAYS_SINCE:
@@ -138,15 +163,51 @@ def _data_set(definition: DataSet, as_of: date, events: exp.Expression) -> exp.S
 
 def _horizontal(definition: Horizontal, as_of: date, reader: ValueReader,
                 relations: Relations) -> exp.Select:
+    users: exp.Select = exp.select(exp.column("gio_id", table=USERS)).from_(
+        exp.alias_(_relation(relations.users), USERS, table=True))
+    measured: dict[Behaviour, exp.Expression] = {}
+    for k, behaviours in enumerate(_shared_scans(definition)):
+        alias, events = f"h{k}", exp.alias_(_relation(relations.events), EVENTS, table=True)
+        measures = [exp.alias_(measure_expression(b.measure, EVENTS), f"m{i}")
+                    for i, b in enumerate(behaviours)]
+        gio_id = _column("gio_id")
+        per_user = (exp.select(gio_id, *measures).from_(events)
+                    .where(behaviour_filter(behaviours[0], as_of, EVENTS)).group_by(gio_id))
+        users = users.join(exp.alias_(exp.Subquery(this=per_user), alias, table=True),
+                           on=exp.column("gio_id", table=USERS).eq(
+                               exp.column("gio_id", table=alias)), join_type="LEFT")
+        measured |= {b: exp.column(f"m{i}", table=alias) for i, b in enumerate(behaviours)}
     case = exp.Case()
     for tier in definition.tiers:
         when = compile_condition(tier.when, reader, as_of=as_of, users=USERS,
-                                 events=relations.events)
+                                 events=relations.events, measured=measured)
         case = case.when(when, literal(tier.value, definition.value_type))
-    gio_id = exp.column("gio_id", table=USERS)
     value = _cast(case, definition.value_type)
-    return (exp.select(gio_id, exp.alias_(value, "tag_value"))
-            .from_(exp.alias_(_relation(relations.users), USERS, table=True)))
+    return users.select(exp.alias_(value, "tag_value"))
+
+
+def _shared_scans(definition: Horizontal) -> list[list[Behaviour]]:
+    """The tiers' behaviours grouped by the events they read (event, window, where), for
+    the groups that more than one `did` reads; each group's distinct behaviours."""
+    dids = [d for tier in definition.tiers for d in _dids(tier.when)]
+    reads = Counter((d.behaviour.event, d.behaviour.window, d.behaviour.where) for d in dids)
+    groups: dict[object, list[Behaviour]] = {}
+    for did in dids:
+        b = did.behaviour
+        if reads[b.event, b.window, b.where] > 1 and b not in groups.get(
+                (b.event, b.window, b.where), []):
+            groups.setdefault((b.event, b.window, b.where), []).append(b)
+    return list(groups.values())
+
+
+def _dids(condition: Condition) -> Iterator[Did]:
+    if isinstance(condition, Did):
+        yield condition
+    elif isinstance(condition, And | Or):
+        for c in condition.exprs:
+            yield from _dids(c)
+    elif isinstance(condition, Not):
+        yield from _dids(condition.expr)
 
 
 def _membership(definition: Membership, as_of: date, reader: ValueReader,

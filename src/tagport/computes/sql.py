@@ -157,3 +157,110 @@ def _is_today(node: exp.Expression) -> bool:
 
 def _first_line(exc: SqlglotError) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+# what a pushed-down row filter may be made of: columns, literals, casts, comparisons and
+# date differences; no function that could read anything, no subquery
+_ROW_FILTER_NODES = (
+    exp.And, exp.Paren, exp.Not, exp.Is, exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE,
+    exp.Between, exp.In, exp.Column, exp.Identifier, exp.Literal, exp.Boolean, exp.Null,
+    exp.Neg, exp.Cast, exp.DataType, exp.DateDiff, exp.Var,
+)
+
+
+def row_filter(query: exp.Query, relation: str) -> exp.Expression | None:
+    """The conjuncts of the translated query's WHERE that every row it reads of the table
+    `relation` must pass, or None: only when the query is one SELECT whose only source is
+    that table, read once, so that rows failing them cannot change its result; only
+    conjuncts of columns, literals, comparisons and date differences (`_ROW_FILTER_NODES`)
+    over the table's own columns (not the SELECT's aliases), unqualified. An engine may
+    drop the rows they refuse before the query runs (DuckDB's sandbox copies only the
+    others)."""
+    if not isinstance(query, exp.Select) or query.args.get("with") or query.args.get("joins"):
+        return None
+    source = query.args.get("from_") or query.args.get("from")  # sqlglot renamed it
+    tables = list(query.find_all(exp.Table))
+    if (source is None or len(tables) != 1 or source.this is not tables[0]
+            or tables[0].name != relation or query.args.get("where") is None):
+        return None
+    alias = tables[0].alias_or_name
+    aliases = {a.alias.lower() for a in query.expressions if isinstance(a, exp.Alias)}
+    kept = [c for c in _conjuncts(query.args["where"].this) if _pushable(c, alias, aliases)]
+    if not kept:
+        return None
+    # `dateDiff('day', dt, today()) BETWEEN 1 AND 30` also as the days it implies, which
+    # an engine can prune by (DuckDB's zone maps: the events are stored in dt order)
+    kept += [r for r in map(_implied_days, kept) if r is not None]
+    pushed = exp.and_(*(c.copy() for c in kept))
+    for column in pushed.find_all(exp.Column):  # the table is the only source
+        column.set("table", None)
+    return pushed
+
+
+def _conjuncts(condition: exp.Expression) -> list[exp.Expression]:
+    if isinstance(condition, exp.And):
+        return _conjuncts(condition.this) + _conjuncts(condition.expression)
+    if isinstance(condition, exp.Paren):
+        return _conjuncts(condition.this)
+    return [condition]
+
+
+def _pushable(condition: exp.Expression, alias: str, aliases: set[str]) -> bool:
+    for node in condition.walk():
+        if not isinstance(node, _ROW_FILTER_NODES):
+            return False
+        if isinstance(node, exp.Column) and (
+                node.table not in ("", alias) or node.name.lower() in aliases):
+            return False
+        if isinstance(node, exp.In) and node.args.get("query") is not None:
+            return False
+    return True
+
+
+def _implied_days(condition: exp.Expression) -> exp.Expression | None:
+    """`dt` within the days a comparison of `DATE_DIFF('DAY', dt, <date>)` with whole
+    numbers implies (the difference of two DATEs in days is their distance), or None."""
+    diff = condition.this
+    if not (isinstance(diff, exp.DateDiff) and isinstance(diff.expression, exp.Column)
+            and diff.expression.name.lower() == "dt"
+            and str(diff.args.get("unit") or "").strip("'").upper() == "DAY"):
+        return None
+    end = _date_literal(diff.this)
+    if end is None:
+        return None
+    if isinstance(condition, exp.Between):
+        low, high = _int_literal(condition.args.get("low")), _int_literal(
+            condition.args.get("high"))
+        if low is None or high is None:
+            return None
+        first, last = end - timedelta(days=high), end - timedelta(days=low)
+    elif isinstance(condition, exp.EQ | exp.GT | exp.GTE | exp.LT | exp.LTE):
+        n = _int_literal(condition.expression)
+        if n is None:
+            return None
+        n += {exp.GT: 1, exp.LT: -1}.get(type(condition), 0)
+        bound = end - timedelta(days=n)  # dt is bound days before `end`, or beyond it
+        first = bound if isinstance(condition, exp.EQ | exp.LT | exp.LTE) else None
+        last = bound if isinstance(condition, exp.EQ | exp.GT | exp.GTE) else None
+    else:
+        return None
+    dt = exp.column("dt")
+    parts = ([exp.GTE(this=dt, expression=literal(first, ValueType.DATE))] if first else []) + (
+        [exp.LTE(this=dt.copy(), expression=literal(last, ValueType.DATE))] if last else [])
+    return exp.and_(*parts)
+
+
+def _date_literal(node: exp.Expression | None) -> date | None:
+    if (isinstance(node, exp.Cast) and node.to.this is exp.DataType.Type.DATE
+            and isinstance(node.this, exp.Literal) and node.this.is_string):
+        try:
+            return date.fromisoformat(node.this.this)
+        except ValueError:
+            return None
+    return None
+
+
+def _int_literal(node: exp.Expression | None) -> int | None:
+    if isinstance(node, exp.Literal) and not node.is_string and node.this.isdigit():
+        return int(node.this)
+    return None

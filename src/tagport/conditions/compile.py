@@ -8,13 +8,16 @@ Semantics (spec section 7, docs/conditions.md):
 - a comparison on a list key holds when any element satisfies it (the engine's
   `ValueReader.any_element`); `is null` holds when no element is non-null.
 - `did` is a semi-join on the events aggregated per user (`gio_id IN (SELECT ... GROUP BY
-  gio_id HAVING ...)`); counting measures of no events are 0, the others NULL.
+  gio_id HAVING ...)`); counting measures of no events are 0, the others NULL. A caller
+  that has already aggregated a behaviour per user (`measured`, a column that is NULL for
+  a user without matching events) gets the comparison of that column instead.
 - windows are computed into literal days here, from the compute date: no SQL date
   arithmetic, whose spelling differs by dialect.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 
 from sqlglot import exp
@@ -46,14 +49,18 @@ EVENTS_ALIAS = "ev"  # the events table inside a `did` subquery
 
 def compile_condition(condition: Condition, reader: ValueReader, *, as_of: date,
                       users: str = "u", events: str | exp.Expression = "events",
-                      as_filter: bool = False) -> exp.Expression:
+                      as_filter: bool = False,
+                      measured: Mapping[Behaviour, exp.Expression] | None = None
+                      ) -> exp.Expression:
     """The condition over the users table aliased `users`, TRUE or FALSE for each user;
     `did` reads `events` (a table name or a relation) as of the compute date `as_of`.
     `as_filter`: for a WHERE clause, where NULL keeps no row as FALSE does, so the outer
-    coalesce is left out and the engine's optimizer sees the conjunction itself."""
+    coalesce is left out and the engine's optimizer sees the conjunction itself.
+    `measured`: behaviours the caller has aggregated per user already (the user's
+    `measure_expression` over its matching events, NULL when it has none), read there."""
     if users == EVENTS_ALIAS:
         raise ValueError(f"the users alias {users!r} is the events subquery's own")
-    compiled = _Compiler(reader, users, events, as_of).node(condition)
+    compiled = _Compiler(reader, users, events, as_of, measured=measured).node(condition)
     return compiled if as_filter else _false_if_null(compiled)
 
 
@@ -138,8 +145,10 @@ class _Compiler:
     """One condition's translation; `reader` is None in an event filter (no user keys)."""
 
     def __init__(self, reader: ValueReader | None, users: str, events: str | exp.Expression,
-                 as_of: date | None, events_alias: str = EVENTS_ALIAS) -> None:
+                 as_of: date | None, events_alias: str = EVENTS_ALIAS,
+                 measured: Mapping[Behaviour, exp.Expression] | None = None) -> None:
         self.reader = reader
+        self.measured = measured or {}
         self.users = users
         self.events = events
         self.as_of = as_of
@@ -155,6 +164,8 @@ class _Compiler:
         if isinstance(condition, Compare):
             return self.compare(condition)
         if isinstance(condition, Did):
+            if condition.behaviour in self.measured:
+                return self.measured_did(condition)
             return self.did(condition)
         return self.segment(condition)
 
@@ -197,6 +208,15 @@ class _Compiler:
         member = exp.In(this=exp.column("gio_id", table=self.users),
                         query=exp.Subquery(this=users))
         return exp.not_(member) if holds_at_zero else member
+
+    def measured_did(self, did: Did) -> exp.Expression:
+        """The comparison of the caller's per-user measure: 0 for a counting measure of
+        no events, and TRUE or FALSE as the semi-join is."""
+        measure = self.measured[did.behaviour].copy()
+        if did.behaviour.measure.kind in COUNTING:
+            measure = exp.Coalesce(this=measure, expressions=[exp.Literal.number(0)])
+        values = [literal(v, did.behaviour.measure.value_type) for v in did.values]
+        return _false_if_null(_predicate(did.op, measure, values))
 
     def segment(self, segment: InSegment) -> exp.Expression:
         """A member holds a value in the segment's column, as an export selects them."""

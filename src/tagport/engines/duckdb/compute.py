@@ -9,9 +9,11 @@ cursors see the old values until the COMMIT; a failing query rolls everything ba
 
 A SQL tag's query is the user's: it runs in a sandbox, a separate in-memory DuckDB with
 external access off and its configuration locked, over copies (Arrow) of the columns it
-names of `event` and `user`. DuckDB 2.0 cannot take file access away from one cursor:
-`enable_external_access` and `disabled_filesystems` are global, one-way, and would stop
-the store itself (loads read files; a checkpoint fails without the local file system).
+names of `event` and `user` (of `event`, only the rows the query's WHERE keeps, when it
+can be read off the query: `computes.sql.row_filter`). DuckDB 2.0 cannot take file access
+away from one cursor: `enable_external_access` and `disabled_filesystems` are global,
+one-way, and would stop the store itself (loads read files; a checkpoint fails without
+the local file system).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from tagport.computes import (
     SqlRefused,
     compile_definition,
     missing_columns,
+    row_filter,
     translate,
 )
 from tagport.computes.reads import event_attributes
@@ -83,7 +86,8 @@ def _compute(store: DuckDBStore, cur: duckdb.DuckDBPyConnection, tag: CatalogEnt
         else:
             query = compile_definition(definition, as_of=as_of, reader=DuckDBValues(columns),
                                        relations=Relations(_events(store, cur, definition),
-                                                           "users"))
+                                                           "users"),
+                                       order_key=packed_order_key)
             cur.execute(f"CREATE TEMP TABLE compute_result AS {query.sql('duckdb')}")
         return replace_values(cur, tag)
     except duckdb.Error as exc:
@@ -104,6 +108,18 @@ def _events(store: DuckDBStore, cur: duckdb.DuckDBPyConnection,
     nulls = [exp.alias_(exp.cast(exp.null(), data_type(t)), k, quoted=True)
              for k, t in absent.items()]
     return exp.Subquery(this=exp.select(exp.Star(), *nulls).from_(EVENTS))
+
+
+def packed_order_key(time: exp.Expression, seq: exp.Expression) -> exp.Expression:
+    """(time, seq) as one HUGEINT, `epoch_us(time) * 2^64 + (seq + 2^63)`: the second
+    term is in [0, 2^64) for any BIGINT seq and epoch_us is a BIGINT, so the value is
+    exact (within HUGEINT's range) and sorts as the pair does; `arg_max` over it is
+    1.8x faster than over the struct (0.20 s against 0.37 s at 10M events)."""
+    hugeint = exp.DataType.Type.INT128
+    micros = exp.cast(exp.Anonymous(this="epoch_us", expressions=[time]), hugeint)
+    low = exp.Add(this=exp.cast(seq, hugeint), expression=exp.Literal.number(2**63))
+    return exp.Add(this=exp.Mul(this=micros, expression=exp.Literal.number(2**64)),
+                   expression=exp.Paren(this=low))
 
 
 def replace_values(cur: duckdb.DuckDBPyConnection, tag: CatalogEntry) -> int:
@@ -175,8 +191,14 @@ def _relations(cur: duckdb.DuckDBPyConnection, query: exp.Query) -> dict[str, pa
                   and (every or c == "gio_id" or c.lower() in named)]
         if every or "event_key" in named:
             select.append("event AS event_key")
-        relations[_SANDBOX_EVENT] = cur.sql(f"SELECT {', '.join(select)} FROM {EVENTS}"
-                                            ).to_arrow_table()
+        copy = f"SELECT {', '.join(select)} FROM {EVENTS}"
+        # only the rows the query can read: its own WHERE conjuncts of columns, literals
+        # and comparisons, and the days they imply (`row_filter`), run on the store; the
+        # Arrow copy of every event was most of the time (10M events: 0.38-0.47 s, then
+        # 0.17-0.25 s for the query over it; GrowingIO's 30-day query copies 333k rows)
+        if (rows := row_filter(query, _SANDBOX_EVENT)) is not None:
+            copy = f"SELECT * FROM ({copy}) AS c WHERE {rows.sql('duckdb')}"
+        relations[_SANDBOX_EVENT] = cur.sql(copy).to_arrow_table()
     if _SANDBOX_USER in tables:
         stored = [r[0] for r in cur.execute("DESCRIBE users").fetchall()]
         select = [ident(c) for c in stored if every or c == "gio_id" or c.lower() in named]
