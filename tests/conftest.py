@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tagport.catalog.service import entries_from_file, read_catalog_file
+from tagport.catalog.service import entries_from_file, events_from_file, read_catalog_file
 from tagport.config import Settings
 from tagport.core import Tagport
 from tests import postgres_server, s3_server
@@ -39,6 +39,21 @@ def write_jsonl(path: Path, records: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
                     encoding="utf-8")
     return path
+
+
+def core_with_events(tmp_path: Path, metadata_url: str, catalog: dict, users: list[dict],
+                     events: list[dict]) -> Tagport:
+    """A Tagport on `tmp_path` (zone Asia/Shanghai) with `catalog` applied and `users` and
+    `events` loaded; the caller closes it."""
+    core = Tagport(Settings(data_dir=tmp_path / "data", database_url=metadata_url,
+                            timezone="Asia/Shanghai", poll_interval=0.05))
+    path = tmp_path / "catalog.json"
+    path.write_text(json.dumps(catalog, ensure_ascii=False), encoding="utf-8")
+    spec = read_catalog_file(path)
+    core.catalog.apply(entries_from_file(spec), events_from_file(spec))
+    assert core.profiles.load(write_jsonl(tmp_path / "u.jsonl", users)).applied
+    assert core.events.load(write_jsonl(tmp_path / "e.jsonl", events)).applied
+    return core
 
 
 @pytest.fixture

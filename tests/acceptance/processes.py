@@ -9,6 +9,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,35 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(data_dir: Path, log: Path, *, env: dict[str, str] | None = None,
+            stdout: Path | None = None) -> Iterator[str]:
+    """`tagport serve` on a free port for the block: yields its URL once /healthz answers,
+    stops it with SIGINT after. Its output goes to `log` (stdout to `stdout` if given)."""
+    port = free_port()
+    with open(log, "wb") as err, open(stdout or os.devnull, "wb") as out:
+        proc = subprocess.Popen([*TAGPORT, "--data-dir", str(data_dir), "serve", "--port", str(port)],
+                                stdout=out if stdout else err, stderr=err,
+                                env={**os.environ, **(env or {})})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"tagport serve did not start:\n{log.read_text()}")
+        time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
 
 
 class TagportProcess:
@@ -121,3 +152,15 @@ def leftovers(results: Path) -> list[str]:
     """Work dirs and partial files anywhere under the result dir."""
     return sorted(str(p.relative_to(results)) for p in results.rglob("*")
                   if p.name.startswith((".work-", ".")) or p.suffix == ".part")
+
+
+def one_line(done: subprocess.CompletedProcess[str], *words: str) -> str:
+    """The command failed (exit 1) with exactly one line on stderr, no traceback, holding
+    each of `words`; that line."""
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]

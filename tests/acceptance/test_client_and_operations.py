@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -20,7 +19,8 @@ from tagport.client import (
     TagportAPIError,
     UnauthorizedError,
 )
-from tests.acceptance.test_cli_and_server import TAGPORT, free_port, tagport
+from tests.acceptance.processes import serving
+from tests.acceptance.test_cli_and_server import TAGPORT, tagport
 from tests.conftest import SEED_CATALOG, SEED_USERS, write_jsonl
 from tests.integration.test_api import CSV_KEY, JSON_LINES
 
@@ -37,26 +37,10 @@ def server(tmp_path_factory):
     tagport(data, "catalog", "apply", str(catalog))
     tagport(data, "load", str(write_jsonl(tmp / "users.jsonl", SEED_USERS)))
     token = tagport(data, "token", "create", "client").stdout.strip().splitlines()[-1]
-    port = free_port()
     log_file = tmp / "server.log"
-    env = dict(os.environ, TAGPORT_LOG_FORMAT="json", TAGPORT_ACCESS_LOG="true")  # off by default
-    with open(log_file, "wb") as log, open(tmp / "server.out", "wb") as out:
-        proc = subprocess.Popen([*TAGPORT, "--data-dir", str(data), "serve", "--port", str(port)],
-                                stdout=out, stderr=log, env=env)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(log_file.read_text())
-        time.sleep(0.1)
-    yield data, url, token, log_file
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=30)
+    env = {"TAGPORT_LOG_FORMAT": "json", "TAGPORT_ACCESS_LOG": "true"}  # off by default
+    with serving(data, log_file, env=env, stdout=tmp / "server.out") as url:
+        yield data, url, token, log_file
 
 
 @pytest.fixture

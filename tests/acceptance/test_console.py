@@ -7,35 +7,22 @@ Set TAGPORT_CONSOLE_SCREENSHOTS=DIR to write the screenshots of docs/console.md 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import time
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tagport.config import Settings
 from tagport.core import Tagport
 from tagport.exports.spec import ExportRequest
-from tests.acceptance.test_cli_and_server import TAGPORT, free_port, tagport
+from tests.acceptance.browser import chromium, needs_chromium, playwright_api, screenshot, sign_in
+from tests.acceptance.processes import serving
+from tests.acceptance.test_cli_and_server import tagport
 from tests.conftest import SEED_CATALOG, SEED_USERS, write_jsonl
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="the console's browser tests need Debian's chromium (apt-get install chromium)")
-playwright_api = pytest.importorskip(
-    "playwright.sync_api", reason="the console's browser tests need playwright (the test extra)")
-expect = playwright_api.expect
+pytestmark = needs_chromium
+expect = playwright_api().expect
 
-# as the machine notes say: no sandbox (root), no background traffic to Google's hosts
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
-SCREENSHOTS = os.environ.get("TAGPORT_CONSOLE_SCREENSHOTS")
 JOB_TIMEOUT_MS = 30_000
 
 
@@ -63,34 +50,14 @@ def served(tmp_path_factory):
     tagport(data, "load", str(write_jsonl(tmp / "users.jsonl", SEED_USERS)))
     token = tagport(data, "token", "create", "console").stdout.strip().splitlines()[-1]
     failed = cancelled_job(data, token)
-    port = free_port()
-    log = tmp / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([*TAGPORT, "--data-dir", str(data), "serve", "--port", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(log.read_text())
-        time.sleep(0.1)
-    yield url, token, failed
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=30)
+    with serving(data, tmp / "server.log") as url:
+        yield url, token, failed
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_api.sync_playwright() as p:
-        # Playwright gives each launch a new, empty --user-data-dir
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
@@ -103,18 +70,6 @@ def page(browser, served):
     page.requested_urls = urls  # type: ignore[attr-defined]
     yield page
     context.close()
-
-
-def screenshot(page, name: str) -> None:
-    if SCREENSHOTS:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"))
-
-
-def sign_in(page, token: str) -> None:
-    page.goto("/console")
-    page.get_by_label("API token").fill(token)
-    page.get_by_label("API token").press("Enter")  # the keyboard is enough
 
 
 def test_a_wrong_token_shows_an_error_and_stays_signed_out(page, served):

@@ -8,25 +8,23 @@ Set TAGPORT_CONSOLE_SCREENSHOTS=DIR to write the screenshots of docs/console.md 
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import time
-from urllib.parse import urlsplit
-
 import httpx
 import pytest
 
-from tests.acceptance.test_cli_and_server import TAGPORT, free_port, tagport
-from tests.acceptance.test_console import CHROMIUM, CHROMIUM_FLAGS, screenshot, sign_in
+from tests.acceptance.browser import (
+    chromium,
+    loopback_page,
+    needs_chromium,
+    playwright_api,
+    screenshot,
+    sign_in,
+)
+from tests.acceptance.processes import serving
+from tests.acceptance.test_cli_and_server import tagport
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="the console's browser tests need Debian's chromium (apt-get install chromium)")
-playwright_api = pytest.importorskip(
-    "playwright.sync_api", reason="the console's browser tests need playwright (the test extra)")
-expect = playwright_api.expect
+pytestmark = needs_chromium
+expect = playwright_api().expect
 
-LOOPBACK = {"127.0.0.1", "localhost"}
 UID, DEVICE = "$basic_userId", "$basic_deviceId"
 
 
@@ -37,60 +35,21 @@ def demo(tmp_path_factory):
     data = tmp / "data"
     tagport(data, "demo", "--users", "300", "--events", "6000", "--no-serve")
     token = tagport(data, "token", "create", "pages").stdout.strip().splitlines()[-1]
-    port = free_port()
-    log = tmp / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([*TAGPORT, "--data-dir", str(data), "serve", "--port", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(log.read_text())
-        time.sleep(0.1)
-    yield url, token
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=30)
+    with serving(data, tmp / "server.log") as url:
+        yield url, token
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
 def page(browser, demo):
-    """A page at 1280×800 whose requests may reach only loopback: any other is aborted,
-    and the test fails on it."""
     url, token = demo
-    context = browser.new_context(accept_downloads=True, base_url=url,
-                                  viewport={"width": 1280, "height": 800})
-    elsewhere: list[str] = []
-    requested: list[str] = []
-
-    def gate(route):
-        requested.append(route.request.url)
-        if urlsplit(route.request.url).hostname in LOOPBACK:
-            route.continue_()
-        else:
-            elsewhere.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", gate)
-    page = context.new_page()
-    page.requested_urls = requested  # type: ignore[attr-defined]
-    yield page
-    context.close()
-    assert not elsewhere, f"requests left the machine: {elsewhere}"
-    assert not [u for u in requested if token in u], "the token was in a URL"
+    with loopback_page(browser, url, [token]) as page:
+        yield page
 
 
 def api(demo, path: str, language: str = "CH"):

@@ -15,26 +15,26 @@ from __future__ import annotations
 
 import csv
 import io
-import signal
-import subprocess
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from tests.acceptance.test_cli_and_server import TAGPORT, free_port, tagport
-from tests.acceptance.test_console import CHROMIUM, CHROMIUM_FLAGS, screenshot, sign_in
+from tests.acceptance.browser import (
+    chromium,
+    loopback_page,
+    needs_chromium,
+    playwright_api,
+    screenshot,
+    sign_in,
+)
+from tests.acceptance.processes import serving
+from tests.acceptance.test_cli_and_server import tagport
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="the console's browser tests need Debian's chromium (apt-get install chromium)")
-playwright_api = pytest.importorskip(
-    "playwright.sync_api", reason="the console's browser tests need playwright (the test extra)")
-expect = playwright_api.expect
+pytestmark = needs_chromium
+expect = playwright_api().expect
 
-LOOPBACK = {"127.0.0.1", "localhost"}
 UID = "$basic_userId"
 TIMEOUT_MS = 30_000
 GENDER = {"key": "usr_gender", "op": "=", "values": ["男"]}
@@ -104,58 +104,21 @@ def demo(tmp_path_factory):
     tagport(data, "demo", "--users", "300", "--events", "6000", "--no-serve")
     admin = tagport(data, "token", "create", "marketer", "--scope", "admin").stdout.strip().splitlines()[-1]
     reader = tagport(data, "token", "create", "reader").stdout.strip().splitlines()[-1]
-    port = free_port()
-    log = tmp / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([*TAGPORT, "--data-dir", str(data), "serve", "--port", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(log.read_text())
-        time.sleep(0.1)
-    yield Demo(url, admin, reader)
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=30)
+    with serving(data, tmp / "server.log") as url:
+        yield Demo(url, admin, reader)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
 def page(browser, demo):
-    """A page at 1280×800 whose requests may reach only loopback."""
-    context = browser.new_context(accept_downloads=True, base_url=demo.url,
-                                  viewport={"width": 1280, "height": 800})
-    elsewhere: list[str] = []
-    requested: list[str] = []
-
-    def gate(route):
-        requested.append(route.request.url)
-        if urlsplit(route.request.url).hostname in LOOPBACK:
-            route.continue_()
-        else:
-            elsewhere.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", gate)
-    page = context.new_page()
-    page.on("dialog", lambda dialog: dialog.accept())  # "Delete …?": yes
-    yield page
-    context.close()
-    assert not elsewhere, f"requests left the machine: {elsewhere}"
-    assert not [u for u in requested if demo.admin in u or demo.reader in u], "a token in a URL"
+    with loopback_page(browser, demo.url, [demo.admin, demo.reader]) as page:
+        page.on("dialog", lambda dialog: dialog.accept())  # "Delete …?": yes
+        yield page
 
 
 def percent(ratio: float) -> str:

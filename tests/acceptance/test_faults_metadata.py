@@ -20,7 +20,7 @@ from tagport.config import Settings
 from tagport.core import Tagport
 from tagport.demo import write_catalog, write_events, write_users
 from tests import postgres_server
-from tests.acceptance.processes import TAGPORT, Api, free_port
+from tests.acceptance.processes import TAGPORT, Api, free_port, one_line
 
 PASSWORD_USER = "tagport_pw"
 
@@ -79,15 +79,6 @@ def tagport(setup, args: list[str], url: str) -> subprocess.CompletedProcess[str
                           env=env, capture_output=True, text=True, timeout=120)
 
 
-def assert_one_line(done: subprocess.CompletedProcess[str], *words: str) -> str:
-    assert done.returncode == 1, (done.stdout, done.stderr)
-    assert "Traceback" not in done.stderr, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
-    return lines[0]
-
 
 def wrong_url(url: str) -> str:
     """The same database on a port nobody listens on."""
@@ -110,7 +101,7 @@ ADVICE = "check TAGPORT_DATABASE_URL, its user and password, and that the databa
 def test_a_metadata_store_out_of_reach_ends_every_command_in_one_line(setup, command, fault):
     url = (wrong_url if fault == "wrong URL" else wrong_password)(setup["url"])
     started = time.monotonic()
-    line = assert_one_line(tagport(setup, commands(setup)[command], url),
+    line = one_line(tagport(setup, commands(setup)[command], url),
                            "error: METADATA_UNAVAILABLE: the metadata store does not answer: ",
                            ADVICE)
     assert time.monotonic() - started < 60
@@ -140,7 +131,7 @@ def test_a_stopped_postgresql_answers_503_and_the_service_recovers(setup, own_po
             assert api.http.get("/readyz").status_code == 503
             # every command of this data dir says so in one line too
             for command in ("load", "export", "compute", "worker"):
-                assert_one_line(tagport(setup, commands(setup)[command], setup["url"]),
+                one_line(tagport(setup, commands(setup)[command], setup["url"]),
                                 "error: METADATA_UNAVAILABLE: ", ADVICE)
             time.sleep(1)  # the workers looked for jobs meanwhile
         finally:
@@ -166,7 +157,7 @@ def test_the_cli_says_why_when_the_metadata_store_is_stopped_before_it_starts(
     own_postgres.pause()
     try:
         for command in ("events load", "serve"):
-            assert_one_line(tagport(setup, commands(setup)[command], setup["url"]),
+            one_line(tagport(setup, commands(setup)[command], setup["url"]),
                             "error: METADATA_UNAVAILABLE: ", ADVICE)
     finally:
         own_postgres.resume()

@@ -23,7 +23,7 @@ from tagport.catalog.service import entries_from_file, events_from_file, read_ca
 from tagport.config import Settings
 from tagport.core import Tagport
 from tagport.demo import write_catalog, write_events, write_users
-from tests.acceptance.processes import TAGPORT, free_port
+from tests.acceptance.processes import TAGPORT, free_port, one_line
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 
@@ -121,16 +121,6 @@ def store_size(path: Path) -> int:
     wal = path.with_name(path.name + ".wal")
     return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
 
-
-def one_line(done: subprocess.CompletedProcess[str], *words: str) -> str:
-    """The command failed with exactly one line on stderr holding `words`."""
-    assert done.returncode == 1, (done.stdout, done.stderr)
-    assert "Traceback" not in done.stderr, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
-    return lines[0]
 
 
 def test_a_load_that_cannot_fit_is_refused_before_it_starts(data, files):

@@ -26,7 +26,7 @@ from tagport.demo import write_catalog, write_events, write_users
 from tagport.exports.spec import ExportRequest
 from tagport.tags import repository as tag_runs
 from tagport.tags.schedule import DAILY_TAGS
-from tests.acceptance.processes import TAGPORT, Api, TagportProcess, free_port
+from tests.acceptance.processes import TAGPORT, Api, TagportProcess, free_port, one_line
 
 HOLD = ("import duckdb, sys\n"
         "con = duckdb.connect(sys.argv[1])\n"
@@ -56,15 +56,6 @@ def run(setup, *args: str, env: dict[str, str] | None = None,
                           env={**os.environ, **(env or {})}, capture_output=True, text=True,
                           timeout=timeout)
 
-
-def one_line(done: subprocess.CompletedProcess[str], *words: str) -> str:
-    assert done.returncode == 1, (done.stdout, done.stderr)
-    assert "Traceback" not in done.stderr, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
-    return lines[0]
 
 
 def commands(setup) -> dict[str, list[str]]:

@@ -4,7 +4,6 @@ the daily schedule once across processes. Events are loaded through the real loa
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -12,12 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tagport.api.app import create_app
-from tagport.catalog.service import entries_from_file, events_from_file, read_catalog_file
-from tagport.config import Settings
-from tagport.core import Tagport
 from tagport.jobs.runner import worker_id
 from tagport.tags.schedule import DailySchedule, due_day
-from tests.conftest import write_jsonl
+from tests.conftest import core_with_events
 
 AS_OF = date(2026, 11, 21)
 CATALOG = {
@@ -51,14 +47,7 @@ USERS = [{"identifications": {"id_uid": u}, "properties": {"tag_rfm": "高"}}
 
 @pytest.fixture
 def tp(tmp_path, metadata_url):
-    core = Tagport(Settings(data_dir=tmp_path / "data", database_url=metadata_url,
-                            timezone="Asia/Shanghai", poll_interval=0.05))
-    path = tmp_path / "catalog.json"
-    path.write_text(json.dumps(CATALOG, ensure_ascii=False), encoding="utf-8")
-    spec = read_catalog_file(path)
-    core.catalog.apply(entries_from_file(spec), events_from_file(spec))
-    assert core.profiles.load(write_jsonl(tmp_path / "u.jsonl", USERS)).applied
-    assert core.events.load(write_jsonl(tmp_path / "e.jsonl", EVENTS)).applied
+    core = core_with_events(tmp_path, metadata_url, CATALOG, USERS, EVENTS)
     yield core
     core.close()
 

@@ -8,23 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Request
 
 from tagport.api.deps import current_token_async, get_core
 from tagport.api.localized import LocalizedRoute, request_language
 from tagport.api.responses import errors
+from tagport.api.tags import BINS, TOP
 from tagport.auth.tokens import Token
 from tagport.catalog.models import Kind
-from tagport.errors import BadRequest, NotFound
+from tagport.errors import NotFound
 from tagport.i18n import Language
 from tagport.profiles.growingio import UNKNOWN_USER
 from tagport.profiles.lookup import (
-    BAD_DISTRIBUTION,
     IDENTITY_NOT_FOUND,
-    MAX_BINS,
-    MAX_TOP,
-    display_name,
-    json_value,
 )
 
 router = APIRouter(prefix="/v1/api", route_class=LocalizedRoute, tags=["console"])
@@ -42,8 +38,8 @@ def catalog_distribution(
     request: Request,
     key: str = Path(description="An attribute's (`usr_…`) or a tag's (`tag_…`) key.",
                     examples=["usr_city"]),
-    top: int = Query(20, description=f"How many of the most common values (1 to {MAX_TOP})."),
-    bins: int = Query(10, description=f"Bins of a number's histogram (1 to {MAX_BINS})."),
+    top: int = TOP,
+    bins: int = BINS,
     language: Language = Depends(request_language),
     token: Token = Depends(current_token_async),
 ) -> dict[str, Any]:
@@ -56,23 +52,7 @@ def catalog_distribution(
     if entry is None or entry.kind not in (Kind.ATTRIBUTE, Kind.TAG):
         raise NotFound(f"{key!r} is not an attribute or a tag of the catalog",
                        code="KEY_NOT_FOUND")
-    if entry.kind is Kind.TAG:
-        return core.lookup.distribution(key, top, bins, language)
-    if not 1 <= top <= MAX_TOP or not 1 <= bins <= MAX_BINS:
-        raise BadRequest(BAD_DISTRIBUTION(language, top=MAX_TOP, bins=MAX_BINS),
-                         code="INVALID_DISTRIBUTION")
-    found = core.engine.distribution(entry, top=top, bins=bins)
-    share = (lambda n: n / found.all_users) if found.all_users else (lambda n: 0.0)
-    return {
-        "key": entry.key, "name": display_name(entry, language),
-        "valueType": {"type": entry.value_type.value.upper(), "isArray": entry.is_array},
-        "totalUsers": found.all_users, "coveredUsers": found.covered,
-        "coveredRatio": share(found.covered),
-        "values": [{"value": json_value(v), "users": n, "ratio": share(n)}
-                   for v, n in found.values],
-        "bins": [{"from": lo, "to": hi, "users": n, "ratio": share(n)}
-                 for lo, hi, n in found.bins],
-    }
+    return core.lookup.entry_distribution(entry, top, bins, language)
 
 
 @router.get("/projects/{project_id}/user_segments/{user_key}/{value:path}",

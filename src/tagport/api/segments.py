@@ -10,17 +10,16 @@ from pathlib import Path as FilePath
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Request
 
 from tagport.api.deps import current_token_async, get_core
 from tagport.api.localized import LocalizedRoute, request_language
 from tagport.api.openapi import ExportJobBody, ExportJobCreated
 from tagport.api.responses import errors
-from tagport.api.tags import LIMIT, OFFSET, ComputeTriggered, page_keys
+from tagport.api.tags import BINS, LIMIT, OFFSET, TOP, ComputeTriggered, property_keys
 from tagport.auth.tokens import Token
 from tagport.errors import BadRequest, Forbidden
 from tagport.i18n import Language
-from tagport.profiles.lookup import MAX_PAGE_PROPERTIES
 from tagport.tags.service import TRIGGERED
 
 router = APIRouter(prefix="/v1/api", route_class=LocalizedRoute, tags=["segments"])
@@ -28,11 +27,6 @@ SEGMENTS = "/projects/{project_id}/segment_profiles"
 ONE = SEGMENTS + "/{segment_key}"
 PROJECT = Path(description="A project's 8-character id (`tagport project list`).")
 KEY = Path(description="The segment's key (`seg_…`).", examples=["seg_paid_twice"])
-PROPERTIES = Query(None, description=f"Identities, attributes, tags to include; at most "
-                   f"{MAX_PAGE_PROPERTIES}. Repeat it, or separate keys by commas.",
-                   examples=["id_$basic_userId"])
-PROPERTIES_BRACKETS = Query(None, alias="properties[]",
-                            description="GrowingIO's spelling of `properties`.")
 UPLOAD_CHUNK = 1024 * 1024
 
 
@@ -142,8 +136,7 @@ def list_segment_users(
     request: Request,
     project_id: str = PROJECT,
     segment_key: str = KEY,
-    properties: list[str] | None = PROPERTIES,
-    properties_brackets: list[str] | None = PROPERTIES_BRACKETS,
+    keys: list[str] = Depends(property_keys),
     limit: int = LIMIT,
     offset: int = OFFSET,
     language: Language = Depends(request_language),
@@ -152,7 +145,6 @@ def list_segment_users(
     """A page of the segment's members, as the tag's users page, by gio_id."""
     core = get_core(request)
     selection = core.segments.selection(project_id, segment_key)
-    keys = page_keys(properties, properties_brackets)
     return core.lookup.selection_users(selection, keys, limit, offset, language).document()
 
 
@@ -193,10 +185,9 @@ def segment_portrait(
     request: Request,
     project_id: str = PROJECT,
     segment_key: str = KEY,
-    properties: list[str] | None = PROPERTIES,
-    properties_brackets: list[str] | None = PROPERTIES_BRACKETS,
-    top: int = Query(20, description="How many of the group's most common values (1 to 100)."),
-    bins: int = Query(10, description="Bins of a number's histogram (1 to 50)."),
+    keys: list[str] = Depends(property_keys),
+    top: int = TOP,
+    bins: int = BINS,
     language: Language = Depends(request_language),
     token: Token = Depends(current_token_async),
 ) -> dict[str, Any]:
@@ -204,7 +195,6 @@ def segment_portrait(
     against all users (tagport's own, for the console), computed on the engine."""
     core = get_core(request)
     column = core.segments.get(project_id, segment_key).column
-    keys = page_keys(properties, properties_brackets)
     return core.segments.portrait(column, keys, top, bins, language)
 
 
@@ -212,17 +202,15 @@ def segment_portrait(
 def tag_portrait(
     request: Request,
     tag_key: str,
-    properties: list[str] | None = PROPERTIES,
-    properties_brackets: list[str] | None = PROPERTIES_BRACKETS,
-    top: int = Query(20, description="How many of the group's most common values (1 to 100)."),
-    bins: int = Query(10, description="Bins of a number's histogram (1 to 50)."),
+    keys: list[str] = Depends(property_keys),
+    top: int = TOP,
+    bins: int = BINS,
     language: Language = Depends(request_language),
     token: Token = Depends(current_token_async),
 ) -> dict[str, Any]:
     """群体画像 of a tag's users: each named attribute or tag among them against all users."""
     core = get_core(request)
     tag = core.lookup.tag(tag_key, language)
-    keys = page_keys(properties, properties_brackets)
     return core.segments.portrait(tag, keys, top, bins, language)
 
 

@@ -13,13 +13,28 @@ from tagport.api.localized import LocalizedRoute, request_language
 from tagport.api.responses import errors
 from tagport.auth.tokens import Token
 from tagport.i18n import Language
-from tagport.profiles.lookup import MAX_PAGE_LIMIT, MAX_PAGE_PROPERTIES
+from tagport.profiles.lookup import MAX_BINS, MAX_PAGE_LIMIT, MAX_PAGE_PROPERTIES, MAX_TOP
 from tagport.tags.service import TRIGGERED
 
 router = APIRouter(prefix="/v1/api", route_class=LocalizedRoute, tags=["user tags"])
 
 LIMIT = Query(MAX_PAGE_LIMIT, description=f"Page size, 1 to {MAX_PAGE_LIMIT}.")
 OFFSET = Query(0, description="How many items to skip.")
+TOP = Query(20, description=f"How many of the most common values (1 to {MAX_TOP}).")
+BINS = Query(10, description=f"Bins of a number's histogram (1 to {MAX_BINS}).")
+
+
+def property_keys(
+    properties: list[str] | None = Query(
+        None, description=f"Identities, attributes, tags to include; at most "
+        f"{MAX_PAGE_PROPERTIES}. Repeat it, or separate keys by commas.",
+        examples=["id_$basic_userId"]),
+    properties_brackets: list[str] | None = Query(
+        None, alias="properties[]", description="GrowingIO's spelling of `properties`."),
+) -> list[str]:
+    """`properties` and GrowingIO's `properties[]`, each repeated or comma-separated."""
+    return [k.strip() for value in (properties or []) + (properties_brackets or [])
+            for k in value.split(",") if k.strip()]
 
 
 @router.get("/user_tags")
@@ -52,19 +67,13 @@ def get_user_tag(
 def list_tag_users(
     tag_key: str,
     request: Request,
-    properties: list[str] | None = Query(
-        None, description=f"Identities, attributes, tags to include; at most "
-        f"{MAX_PAGE_PROPERTIES}. Repeat it, or separate keys by commas.",
-        examples=["id_$basic_userId"]),
-    properties_brackets: list[str] | None = Query(
-        None, alias="properties[]", description="GrowingIO's spelling of `properties`."),
+    keys: list[str] = Depends(property_keys),
     limit: int = LIMIT,
     offset: int = OFFSET,
     language: Language = Depends(request_language),
     token: Token = Depends(current_token_async),
 ) -> dict[str, Any]:
     """A page of the users the tag covers, in the JSON shape of an export line, by gio_id."""
-    keys = page_keys(properties, properties_brackets)
     page = get_core(request).lookup.tag_users(tag_key, keys, limit, offset, language)
     return page.document()
 
@@ -73,8 +82,8 @@ def list_tag_users(
 def tag_distribution(
     tag_key: str,
     request: Request,
-    top: int = Query(20, description="How many of the most common values (1 to 100)."),
-    bins: int = Query(10, description="Bins of a number tag's histogram (1 to 50)."),
+    top: int = TOP,
+    bins: int = BINS,
     language: Language = Depends(request_language),
     token: Token = Depends(current_token_async),
 ) -> dict[str, Any]:
@@ -82,12 +91,6 @@ def tag_distribution(
     `values` (the most common, with their users and share of all users) or, for numbers,
     `bins` of equal width; computed on the engine."""
     return get_core(request).lookup.distribution(tag_key, top, bins, language)
-
-
-def page_keys(properties: list[str] | None, brackets: list[str] | None) -> list[str]:
-    """`properties` and GrowingIO's `properties[]`, each repeated or comma-separated."""
-    return [k.strip() for value in (properties or []) + (brackets or [])
-            for k in value.split(",") if k.strip()]
 
 
 class ComputeTriggered(BaseModel):

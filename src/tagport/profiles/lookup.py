@@ -162,14 +162,19 @@ class LookupService:
         tag = self.catalog.by_key().get(tag_key)
         if tag is None or tag.kind is not Kind.TAG:
             raise NotFound(TAG_NOT_FOUND(language, key=tag_key), code="TAG_NOT_FOUND")
+        return self.entry_distribution(tag, top, bins, language)
+
+    def entry_distribution(self, entry: CatalogEntry, top: int, bins: int,
+                           language: Language) -> dict[str, Any]:
+        """`distribution` of a catalog entry already found (an attribute or a tag)."""
         if not 1 <= top <= MAX_TOP or not 1 <= bins <= MAX_BINS:
             raise BadRequest(BAD_DISTRIBUTION(language, top=MAX_TOP, bins=MAX_BINS),
                              code="INVALID_DISTRIBUTION")
-        found = self._engine().distribution(tag, top=top, bins=bins)
+        found = self._engine().distribution(entry, top=top, bins=bins)
         share = (lambda n: n / found.all_users) if found.all_users else (lambda n: 0.0)
         return {
-            "key": tag.key, "name": display_name(tag, language),
-            "valueType": {"type": tag.value_type.value.upper(), "isArray": tag.is_array},
+            "key": entry.key, "name": display_name(entry, language),
+            "valueType": {"type": entry.value_type.value.upper(), "isArray": entry.is_array},
             "totalUsers": found.all_users, "coveredUsers": found.covered,
             "coveredRatio": share(found.covered),
             "values": [{"value": json_value(v), "users": n, "ratio": share(n)}
