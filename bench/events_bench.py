@@ -356,6 +356,9 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--compute-worker":
         compute_worker(Path(sys.argv[2]), int(sys.argv[3]))
         return
+    if len(sys.argv) > 1 and sys.argv[1] == "--prepare":
+        prepare(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "reuse")
+        return
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--events", type=int, default=5_000_000)
     p.add_argument("--users", type=int, help="default: events / 50")
@@ -375,7 +378,13 @@ def main() -> None:
     snapshot = None if args.no_snapshot else snapshot_source(args.work_dir / "events-src")
     env = dict(os.environ, TAGPORT_TIMEZONE=ZONE)
     os.environ["TAGPORT_TIMEZONE"] = ZONE
-    file, base = prepare(args.work_dir.resolve(), events, users, args.reuse or args.skip_load)
+    # generated in a child: a child's peak RSS (wait4's ru_maxrss) counts its parent's
+    # memory at the fork, and generating 100M events takes ~10 GB
+    subprocess.run([sys.executable, __file__, "--prepare", str(args.work_dir.resolve()),
+                    str(events), str(users), "reuse" if args.reuse or args.skip_load else "new"],
+                   check=True, env=env)
+    folder = args.work_dir.resolve() / f"events-{events}-{users}"
+    file, base = folder / "events.parquet", folder / "base"
     load = None
     loaded = work / "loaded"
     if not args.skip_load:

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 import sqlglot
 from sqlglot import exp
 
 from tagport.catalog.models import ValueType
-from tagport.computes import SqlDialect, SqlQuery, compile_definition, row_filter, translate
+from tagport.computes import (
+    SqlDialect,
+    SqlQuery,
+    compile_definition,
+    one_row_per_user,
+    row_filter,
+    translate,
+)
 from tagport.computes.definitions import Horizontal, Tier
 from tagport.conditions import Behaviour, Did, LastDays, Measure, MeasureKind, Op
 from tagport.engines.duckdb.conditions import DuckDBValues
@@ -121,3 +129,20 @@ def test_duckdb_packed_order_key_sorts_as_time_then_seq_at_the_extremes():
                 " AS v(\"time\", seq)")
     by_pair = con.execute('SELECT "time", seq FROM t ORDER BY "time", seq').fetchall()
     assert con.execute(f'SELECT "time", seq FROM t ORDER BY {key}').fetchall() == by_pair
+
+
+@pytest.mark.parametrize("sql, single", [
+    ("SELECT gio_id, count(1) AS tag_value FROM olap.event GROUP BY gio_id", True),
+    ("SELECT e.gio_id AS gio_id, count(1) AS tag_value FROM olap.event e GROUP BY e.gio_id",
+     True),
+    ("SELECT gio_id, count(1) AS tag_value FROM olap.event GROUP BY gio_id, event", False),
+    ("SELECT event AS gio_id, count(1) AS tag_value FROM olap.event GROUP BY gio_id", False),
+    ("SELECT gio_id, 1 AS tag_value FROM olap.event", False),
+    ("SELECT gio_id, count(1) AS tag_value FROM olap.event GROUP BY ROLLUP (gio_id)", False),
+    ("SELECT gio_id, 1 AS tag_value FROM olap.event GROUP BY gio_id"
+     " UNION ALL SELECT gio_id, 2 AS tag_value FROM olap.event GROUP BY gio_id", False),
+])
+def test_a_query_grouped_by_its_gio_id_needs_no_check_for_repeated_users(sql, single):
+    query = translate(SqlQuery(sql, SqlDialect.CLICKHOUSE), as_of=date(2026, 12, 1),
+                      event="compute_event", user="compute_user")
+    assert one_row_per_user(query) is single

@@ -35,7 +35,13 @@ from tagport.computes.definitions import (
     depends_on,
 )
 from tagport.computes.errors import ComputeFailed, ComputeStopped
-from tagport.computes.sql import SqlRefused, missing_columns, row_filter, translate
+from tagport.computes.sql import (
+    SqlRefused,
+    missing_columns,
+    one_row_per_user,
+    row_filter,
+    translate,
+)
 
 __all__ = [
     "IMPORT", "Aggregated", "Attribution", "AttributionValue", "ComputeFailed",
@@ -43,5 +49,6 @@ __all__ = [
     "Horizontal", "Membership", "OrderKey", "Pick", "Rank", "Relations", "Scheduler",
     "SqlDialect", "SqlQuery", "SqlRefused", "Tier", "TopN", "Yield", "check_catalog", "check_tag",
     "compile_definition",
-    "computed_keys", "depends_on", "missing_columns", "order", "row_filter", "translate",
+    "computed_keys", "depends_on", "missing_columns", "one_row_per_user", "order", "row_filter",
+    "translate",
 ]

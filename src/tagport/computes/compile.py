@@ -6,7 +6,8 @@ date `as_of`. Windows, event filters and tier conditions are tagport.conditions'
 - ATTRIBUTION_ATTRIBUTE: `arg_min`/`arg_max` over the key (time, seq): the first or last
   event, the one loaded first (last) at the same time (the key is a struct, or the
   engine's cheaper value of the same order, `OrderKey`); with `{"attribute": a}` only
-  events whose `a` is not null match.
+  events whose `a` is not null match. The first or last event's date (or days since) is
+  `min`/`max` of the day: days grow with time, so no key is needed.
 - TOP_N_ATTRIBUTE: per (user, value) its count or sum, then the value with the best
   score, ties to the smallest value (`arg_min` over (±score, value)).
 - DATA_SET_ATTRIBUTE: the sorted distinct non-null values.
@@ -119,11 +120,14 @@ def _attribution(definition: Attribution, as_of: date, events: exp.Expression,
         assert definition.attribute is not None and definition.attribute_type is not None
         picked, value_type = _column(definition.attribute), definition.attribute_type
         where = exp.and_(where, _not_null(picked))
+        order = order_key(_column("time"), _column("seq"))
+        pick = exp.ArgMin if definition.pick is Pick.FIRST else exp.ArgMax
+        value: exp.Expression = pick(this=picked, expression=order)
     else:
-        picked, value_type = dt, ValueType.DATE
-    order = order_key(_column("time"), _column("seq"))
-    pick = exp.ArgMin if definition.pick is Pick.FIRST else exp.ArgMax
-    value: exp.Expression = pick(this=picked, expression=order)
+        # an event's day is its time's local day, so days grow with (time, seq): the
+        # first or last event's day is the least or greatest day (no ordering key)
+        day = exp.Min if definition.pick is Pick.FIRST else exp.Max
+        value, value_type = day(this=dt), ValueType.DATE
     if definition.value is AttributionValue.DAYS_SINCE:
         value = exp.DateDiff(this=literal(as_of, ValueType.DATE), expression=value,
                              unit=exp.var("DAY"))

@@ -35,6 +35,7 @@ from tagport.computes import (
     SqlRefused,
     compile_definition,
     missing_columns,
+    one_row_per_user,
     row_filter,
     translate,
 )
@@ -80,9 +81,11 @@ def _compute(store: DuckDBStore, cur: duckdb.DuckDBPyConnection, tag: CatalogEnt
         columns = store.user_columns(cur)
     try:
         if isinstance(definition, SqlQuery):
-            cur.register("compute_sql_result", _run_sandboxed(store, cur, tag, definition, as_of))
+            query = _translated(tag, definition, as_of)
+            cur.register("compute_sql_result", _run_sandboxed(store, cur, tag, query))
             cur.execute("CREATE TEMP TABLE compute_result AS SELECT * FROM compute_sql_result")
-            _refuse_repeated_users(cur, tag)
+            if not one_row_per_user(query):
+                _refuse_repeated_users(cur, tag)
         else:
             query = compile_definition(definition, as_of=as_of, reader=DuckDBValues(columns),
                                        relations=Relations(_events(store, cur, definition),
@@ -153,13 +156,17 @@ def _refuse_repeated_users(cur: duckdb.DuckDBPyConnection, tag: CatalogEntry) ->
 # --- the SQL type ----------------------------------------------------------------------
 
 
-def _run_sandboxed(store: DuckDBStore, cur: duckdb.DuckDBPyConnection, tag: CatalogEntry,
-                   definition: SqlQuery, as_of: date) -> pa.Table:
-    """The user's query run where no file, URL or setting is reachable: (gio_id, value)."""
+def _translated(tag: CatalogEntry, definition: SqlQuery, as_of: date) -> exp.Query:
+    """The user's query over the sandbox's relations."""
     try:
-        query = translate(definition, as_of=as_of, event=_SANDBOX_EVENT, user=_SANDBOX_USER)
+        return translate(definition, as_of=as_of, event=_SANDBOX_EVENT, user=_SANDBOX_USER)
     except SqlRefused as exc:
         raise ComputeFailed(f"{tag.key}: compute.sql: {exc}") from None
+
+
+def _run_sandboxed(store: DuckDBStore, cur: duckdb.DuckDBPyConnection, tag: CatalogEntry,
+                   query: exp.Query) -> pa.Table:
+    """The user's query run where no file, URL or setting is reachable: (gio_id, value)."""
     sandbox = duckdb.connect(":memory:", config={
         "enable_external_access": False, "autoload_known_extensions": False,
         "autoinstall_known_extensions": False, "memory_limit": store.load_memory_limit,

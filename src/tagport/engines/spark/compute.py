@@ -38,6 +38,7 @@ from tagport.computes import (
     SqlRefused,
     compile_definition,
     missing_columns,
+    one_row_per_user,
     translate,
 )
 from tagport.computes.reads import event_attributes
@@ -127,8 +128,8 @@ def _sql_result(spark: SparkSession, events: DataFrame, users_view: str, tag: Ca
     typed = rows.selectExpr("CAST(gio_id AS BIGINT) AS gio_id",
                             f"CAST(tag_value AS {spark_type(tag)}) AS tag_value"
                             ).where("gio_id IS NOT NULL").cache()
-    repeated = (typed.groupBy("gio_id").count().where("count > 1").orderBy("gio_id")
-                .limit(1).collect())
+    repeated = [] if one_row_per_user(query) else (
+        typed.groupBy("gio_id").count().where("count > 1").orderBy("gio_id").limit(1).collect())
     if repeated:
         typed.unpersist()
         raise ComputeFailed(f"{tag.key}: the query yields gio_id {repeated[0]['gio_id']} more"
