@@ -1,7 +1,7 @@
 """The Spark engine at scale: loads and exports, each against its Spark floor (issue 13).
 
     PYTHONPATH=src:. .venv/bin/python bench/spark_bench.py --users 1000000 \
-        [--masters local,standalone1,standalone2] [--repeat 2]
+        [--masters local,standalone1,standalone2] [--repeat 2] [--cases loads]
 
 Data: bench/export_bench.py's users (20 properties, tag_rfm covering ~70%) as a Parquet
 file, and two files of 1% of them, identified by their user id, with three tags changed:
@@ -191,6 +191,7 @@ class Phases:
         self.seconds: dict[str, float] = {}
         for module, name, label in ((load, "_stage", "stage (DuckDB)"),
                                     (resolve, "resolve", "resolve"),
+                                    (apply, "_compute_changes", "changes"),
                                     (apply, "_write_users", "users"),
                                     (apply, "_write_identity_map", "identity map")):
             setattr(module, name, self._timed(getattr(module, name), label))
@@ -209,7 +210,7 @@ class Phases:
         return taken
 
 
-def child(work: Path, master: str, repeat: int) -> None:
+def child(work: Path, master: str, repeat: int, cases: str = "all") -> None:
     """Run in a fresh process: the loads and exports on `master`; print JSON."""
     from spark_export_bench import _digest, _plan, _same
     from spark_export_bench import floor as export_floor
@@ -253,9 +254,10 @@ def child(work: Path, master: str, repeat: int) -> None:
             shutil.rmtree(work / f"profiles-{attempt - 1}")
     assert store is not None
     engine = SparkEngine(spark, store)
-    refs = {f: _digest(sorted((work / "refs" / f).iterdir()), f) for f in FORMATS}
+    exports = FORMATS if cases == "all" else []
+    refs = {f: _digest(sorted((work / "refs" / f).iterdir()), f) for f in exports}
     result["same"] = True
-    for _ in range(repeat):
+    for _ in range(repeat if exports else 0):
         for fmt in FORMATS:
             out = scratch / f"floor-{fmt}"
             with store.reading() as version:
@@ -288,9 +290,9 @@ def child(work: Path, master: str, repeat: int) -> None:
     print(json.dumps(result))
 
 
-def run_child(work: Path, master: str, repeat: int) -> dict:
+def run_child(work: Path, master: str, repeat: int, cases: str) -> dict:
     done = subprocess.run([sys.executable, __file__, "--child", "--master", master,
-                           "--work", str(work), "--repeat", str(repeat)],
+                           "--work", str(work), "--repeat", str(repeat), "--cases", cases],
                           capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"{master}: {done.stderr[-3000:]}")
@@ -307,9 +309,12 @@ def main() -> None:
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--keep", action="store_true", help="keep the data")
     parser.add_argument("--reuse", action="store_true", help="the data of an earlier --keep")
+    parser.add_argument("--cases", choices=["all", "loads"], default="all",
+                        help="loads: the full and 1%% loads only, no exports (results in"
+                             " <date>-spark-loads-<N>.md)")
     args = parser.parse_args()
     if args.child:
-        child(args.work, args.master, args.repeat)
+        child(args.work, args.master, args.repeat, args.cases)
         return
     from _common import log
     from tests.spark_cluster import standalone_cluster
@@ -319,21 +324,23 @@ def main() -> None:
         args.work.mkdir(parents=True)
         t = time.perf_counter()
         prepare_files(args.work, args.users)
-        references(args.work)
+        if args.cases == "all":
+            references(args.work)
         log(f"prepared {args.users:,} users in {time.perf_counter() - t:.0f} s")
     runs: dict[str, dict] = {}
     for master in args.masters.split(","):
         if master == "local":
-            runs["local[2]"] = run_child(args.work, "local[2]", args.repeat)
+            runs["local[2]"] = run_child(args.work, "local[2]", args.repeat, args.cases)
         else:
             executors = int(master.removeprefix("standalone"))
             with standalone_cluster(workers=executors, cores=1, memory="3g") as cluster:
                 runs[f"standalone, {executors} executor(s) x 1 core"] = run_child(
-                    args.work, cluster.url, args.repeat)
+                    args.work, cluster.url, args.repeat, args.cases)
         log(f"{master}: {json.dumps(runs[list(runs)[-1]])}")
     report = _report(runs, args.users, args.repeat)
     print(report)
-    out = ROOT / "bench" / "results" / f"{dt.date.today()}-spark-{args.users}.md"
+    name = "spark" if args.cases == "all" else "spark-loads"
+    out = ROOT / "bench" / "results" / f"{dt.date.today()}-{name}-{args.users}.md"
     out.write_text(report + "\n", encoding="utf-8")
     if not args.keep:
         shutil.rmtree(args.work, ignore_errors=True)
@@ -348,7 +355,7 @@ def _report(runs: dict[str, dict], users: int, repeat: int) -> str:
     rows = []
     for name, run in runs.items():
         cases = [("full load", "full", run["users"])]
-        cases += [(f"export {f}", f, run[f"{f}_rows"]) for f in FORMATS]
+        cases += [(f"export {f}", f, run[f"{f}_rows"]) for f in FORMATS if run[f]]
         cases += [(f"1% load, {s}", s, run[f"{s}_rows"]) for s in SHAPES]
         for label, key, n in cases:
             subject, floor_ = med(run, key), med(run, f"{key}_floor")
@@ -365,6 +372,7 @@ def _report(runs: dict[str, dict], users: int, repeat: int) -> str:
             phase_lines.append(f"- {name}, {label}: " + ", ".join(
                 f"{k} {v:.1f} s" for k, v in ph.items()))
     same = all(run["same"] for run in runs.values())
+    exported = any(run[f] for run in runs.values() for f in FORMATS)
     return "\n".join([
         f"Spark engine at {users:,} users (20 properties; exports of tag_rfm); medians of"
         f" {repeat} rounds alternating floor and engine, Spark session started once per"
@@ -373,8 +381,9 @@ def _report(runs: dict[str, dict], users: int, repeat: int) -> str:
         *machine_lines(("pyspark", "pyarrow", "duckdb")), "",
         table(["master", "case", "rows", "floor s", "tagport s", "tagport/floor",
                "floor rows/s", "tagport rows/s", ""], rows), "",
-        "Every export file the same as the DuckDB engine's: " + ("yes" if same else "**NO**"),
-        "", "Where a load's time goes (the engine's phases; the rest is the commit, counts and"
+        *(["Every export file the same as the DuckDB engine's: "
+           + ("yes" if same else "**NO**"), ""] if exported else []),
+        "Where a load's time goes (the engine's phases; the rest is the commit, counts and"
         " the fixed cost of the jobs):", *phase_lines])
 
 

@@ -39,13 +39,16 @@ def apply(views: Views, entries: list[CatalogEntry], resolved: Resolved,
           current: Version | None, new: Version, report: LoadReport) -> dict[str, Any]:
     """Write the new version's files; fill `report`; return the version's manifest."""
     spark = views.spark
-    new_ids = views.put(_new_ids(spark), "load_new_ids")
-    views.put(_changes(spark, entries), "load_change")
+    new_ids = _compute_changes(views, entries)
+    buckets = current.buckets() if current is not None else None
+    size = buckets.size if buckets is not None else new.users_per_bucket
     flags = [f"bool_or(c{i} IS NOT NULL) AS k{i}" for i, e in enumerate(entries)
              if not e.is_identity]
+    # one pass over the computed changes: the report's counts and the touched buckets
     counts = spark.sql(
         "SELECT count_if(is_new) AS inserted, count_if(NOT is_new) AS updated,"
         " max(CASE WHEN is_new THEN gio_id END) AS max_new,"
+        f" collect_set((gio_id - 1) DIV {int(size)}) AS buckets,"
         " (SELECT count(*) FROM load_new_ids) AS added,"
         # an identity key counts when the load maps a new value of it: a value it meets
         # again was mapped, and the key marked, by an earlier load (as the DuckDB engine)
@@ -58,7 +61,7 @@ def apply(views: Views, entries: list[CatalogEntry], resolved: Resolved,
     before = current.manifest() if current is not None else {"users": 0, "identities": 0,
                                                              "max_gio_id": 0}
     users = int(before["users"]) + report.inserted
-    _write_users(views, entries, current, new)
+    _write_users(views, entries, current, new, {int(b) for b in counts["buckets"]})
     identities_total = int(before["identities"]) + int(counts["added"])
     _write_identity_map(resolved.identity_map, new_ids.select("id_key", "id_value", "gio_id"),
                         int(counts["added"]), identities_total, current, new)
@@ -66,34 +69,57 @@ def apply(views: Views, entries: list[CatalogEntry], resolved: Resolved,
             "max_gio_id": max(int(before["max_gio_id"]), int(counts["max_new"] or 0))}
 
 
+def _compute_changes(views: Views, entries: list[CatalogEntry]) -> DataFrame:
+    """`load_new_ids` and `load_change`, each computed once; the new identity values."""
+    new_ids = views.put(_new_ids(views.spark), "load_new_ids")
+    views.put(_changes(views.spark, entries), "load_change")
+    return new_ids
+
+
 def _new_ids(spark: SparkSession) -> DataFrame:
-    """`load_new_ids`: identity values not yet mapped, each with where it first appears."""
+    """`load_new_ids`: identity values not yet mapped, each with where it first appears.
+    A simple target's values (resolve.py: one record, no value mapped) are its record's;
+    the others' are grouped, a value mapped when it is in `load_hits` (the load's values
+    found in the identity map): the map is not read again."""
     return spark.sql(
-        "SELECT t.gio_id, i.id_key, i.id_value, min(i.line) AS first_line,"
-        " min_by(i.pos, i.line) AS first_pos"
-        " FROM load_ids i JOIN load_target t ON i.line = t.line"
-        " LEFT ANTI JOIN identity_map m ON i.id_key = m.id_key AND i.id_value = m.id_value"
+        "SELECT t.gio_id, i.id_key, i.id_value, i.line AS first_line, i.pos AS first_pos,"
+        " true AS simple FROM load_ids i JOIN load_target t ON i.line = t.line WHERE t.simple"
+        " UNION ALL"
+        " SELECT t.gio_id, i.id_key, i.id_value, min(i.line), min_by(i.pos, i.line), false"
+        " FROM load_ids i JOIN load_target t ON i.line = t.line AND NOT t.simple"
+        " LEFT ANTI JOIN load_hits m ON i.id_key = m.id_key AND i.id_value = m.id_value"
         " GROUP BY t.gio_id, i.id_key, i.id_value")
 
 
 def _changes(spark: SparkSession, entries: list[CatalogEntry]) -> DataFrame:
     """`load_change`: one row per target user: c<i> its new values, p<i> whether any
-    record carried key i."""
+    record carried key i. A simple target's row is its record's (the one record carrying
+    a key sets it; its new identity values are its own, first places first); the others
+    are aggregated."""
     attrs, ids = ["t.gio_id", "bool_and(t.is_new) AS is_new"], ["gio_id"]
+    simple, columns = ["t.gio_id", "t.is_new"], ["gio_id", "is_new"]
     for i, e in enumerate(entries):
         if e.is_identity:
             ids.append(
                 "nullif(array_join(transform(array_sort(collect_list(CASE WHEN id_key ="
                 f" {literal(e.key)} THEN named_struct('l', first_line, 'p', first_pos,"
                 f" 'v', id_value) END)), s -> s.v), '||'), '') AS c{i}")
+            simple.append(f"nullif(array_join(array_distinct(r.c{i}), '||'), '') AS c{i}")
+            columns.append(f"c{i}")
         else:  # the last record carrying the key wins, even with a null
             attrs += [f"max(CASE WHEN r.p{i} THEN named_struct('l', r.line, 'v', r.c{i})"
                       f" END).v AS c{i}", f"bool_or(r.p{i}) AS p{i}"]
+            simple += [f"CASE WHEN r.p{i} THEN r.c{i} END AS c{i}", f"r.p{i} AS p{i}"]
+            columns += [f"c{i}", f"p{i}"]
     return spark.sql(
         f"WITH attrs AS (SELECT {', '.join(attrs)}"
-        " FROM load_rec r JOIN load_target t ON r.line = t.line GROUP BY t.gio_id),"
-        f" ids AS (SELECT {', '.join(ids)} FROM load_new_ids GROUP BY gio_id)"
-        " SELECT * FROM attrs LEFT JOIN ids USING (gio_id)")
+        " FROM load_rec r JOIN load_target t ON r.line = t.line AND NOT t.simple"
+        " GROUP BY t.gio_id),"
+        f" ids AS (SELECT {', '.join(ids)} FROM load_new_ids WHERE NOT simple"
+        "  GROUP BY gio_id)"
+        f" SELECT {', '.join(simple)} FROM load_rec r JOIN load_target t"
+        "  ON r.line = t.line AND t.simple"
+        f" UNION ALL SELECT {', '.join(columns)} FROM attrs LEFT JOIN ids USING (gio_id)")
 
 
 def _write_identity_map(stored: DataFrame, added: DataFrame, count: int, total: int,
@@ -128,8 +154,8 @@ def _write_named(df: DataFrame, target: Path, prefix: str) -> None:
 
 
 def _write_users(views: Views, entries: list[CatalogEntry], current: Version | None,
-                 new: Version) -> None:
-    """The buckets the load touches, merged and written; the others linked."""
+                 new: Version, touched: set[int]) -> None:
+    """The buckets the load touches (`touched`), merged and written; the others linked."""
     spark = views.spark
     if current is not None:
         old = spark.read.parquet(str(current.users))
@@ -140,8 +166,6 @@ def _write_users(views: Views, entries: list[CatalogEntry], current: Version | N
     same_schema = all(old_types.get(e.key) == spark_type(e) for e in entries)
     size = buckets.size if buckets is not None else new.users_per_bucket
     if buckets is not None and same_schema:
-        touched = {int(r[0]) for r in spark.sql(
-            f"SELECT DISTINCT {buckets.expression()} FROM load_change").collect()}
         read = [str(f) for b in sorted(touched) for f in buckets.files.get(b, [])]
         kept = [f for b, files in buckets.files.items() if b not in touched for f in files]
         old = (spark.read.schema(old.schema).parquet(*read) if read

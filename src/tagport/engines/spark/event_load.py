@@ -222,7 +222,7 @@ def _apply_users(views: resolve.Views, identities: list[CatalogEntry],
     spark = views.spark
     new_values = spark.sql(
         "SELECT 1 FROM load_ids i JOIN load_target t ON i.line = t.line LEFT ANTI JOIN"
-        " identity_map m ON i.id_key = m.id_key AND i.id_value = m.id_value")
+        " load_hits m ON i.id_key = m.id_key AND i.id_value = m.id_value")
     if current is not None and not spark.sql(
             "SELECT 1 FROM load_target WHERE is_new").take(1) and not new_values.take(1):
         new.link_profiles(current)

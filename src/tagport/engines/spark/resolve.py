@@ -24,33 +24,52 @@ from tagport.engines.spark.store import Version
 class Resolved:
     rejects: list[Reject]
     records: DataFrame  # load_rec: the valid records
-    target: DataFrame  # load_target(line, gio_id, is_new): the records to apply
+    target: DataFrame  # load_target(line, gio_id, is_new, simple): the records to apply
     ids: DataFrame  # load_ids(line, id_key, id_value, pos)
     identity_map: DataFrame
     max_gio_id: int
 
 
 class Views:
-    """The load's temp views; each is cached, as later steps read it again."""
+    """The load's temp views. A view read again is computed once: `put` materializes it
+    (`localCheckpoint`, eager), so a later query reads its rows and never runs its plan
+    again. (A lazy `cache()` did not do that: a query over a cached view whose plan Spark
+    rewrote before matching it against the cache ran the whole resolution again, ~20
+    jobs for the count of a 1% load.) `drop` releases the rows."""
 
     def __init__(self, spark: SparkSession) -> None:
         self.spark = spark
-        self._cached: list[DataFrame] = []
+        self._held: list[DataFrame] = []
         self._names: set[str] = set()
 
     def put(self, df: DataFrame, name: str, *, cache: bool = True) -> DataFrame:
         if cache:
-            df = df.cache()
-            self._cached.append(df)
+            df = self.keep(df)
         df.createOrReplaceTempView(name)
         self._names.add(name)
+        return df
+
+    def keep(self, df: DataFrame) -> DataFrame:
+        """`df` computed now, its rows held until `drop`."""
+        df = df.localCheckpoint(eager=True)
+        self._held.append(df)
         return df
 
     def drop(self) -> None:
         for name in self._names:
             self.spark.catalog.dropTempView(name)
-        for df in self._cached:
-            df.unpersist()
+        for df in self._held:
+            _release(df)
+        self._held.clear()
+
+
+def _release(df: DataFrame) -> None:
+    """Free the blocks of a local checkpoint (Spark frees them only when the JVM collects
+    the RDD, which a long-running server may not do for hours)."""
+    try:
+        df._jdf.queryExecution().logical().rdd().unpersist(False)  # type: ignore[operator]
+    except Exception:  # noqa: BLE001 - not a checkpoint: nothing held
+        pass
 
 
 def identity_map_of(spark: SparkSession, version: Version | None) -> DataFrame:
@@ -62,7 +81,8 @@ def identity_map_of(spark: SparkSession, version: Version | None) -> DataFrame:
 def resolve(views: Views, records: DataFrame, entries: list[CatalogEntry],
             current: Version | None) -> Resolved:
     spark = views.spark
-    rec = views.put(records, "load_rec")
+    # the staged Parquet file: read again where needed, only the columns a step takes
+    rec = views.put(records, "load_rec", cache=False)
     views.put(identity_map_of(spark, current), "identity_map", cache=False)
     ids = _stage_identity_values(views, entries)
     rejects = _record_conflicts(spark)
@@ -83,7 +103,9 @@ def _stage_identity_values(views: Views, entries: list[CatalogEntry]) -> DataFra
     spark = views.spark
     parts = [
         f"SELECT line, {literal(e.key)} AS id_key, v.id_value, v.pos + 1 AS pos FROM load_rec"
-        f" LATERAL VIEW posexplode(c{i}) v AS pos, id_value WHERE c{i} IS NOT NULL"
+        # a value a record repeats is one value, at its first place
+        f" LATERAL VIEW posexplode(array_distinct(c{i})) v AS pos, id_value"
+        f" WHERE c{i} IS NOT NULL"
         for i, e in enumerate(entries) if e.is_identity
     ] or ["SELECT CAST(NULL AS bigint) AS line, CAST(NULL AS string) AS id_key,"
           " CAST(NULL AS string) AS id_value, CAST(NULL AS int) AS pos WHERE false"]
@@ -129,14 +151,17 @@ def _label_groups(views: Views) -> None:
         "SELECT i.line, i.id_key, i.id_value FROM load_ids i LEFT SEMI JOIN ("
         " SELECT id_key, id_value FROM load_ids GROUP BY id_key, id_value HAVING count(*) > 1"
         ") v ON i.id_key = v.id_key AND i.id_value = v.id_value"), "load_links")
+    if links.isEmpty():  # no value shared: each record is its own group
+        views.put(spark.sql("SELECT line, line AS label FROM load_rec"), "load_label",
+                  cache=False)
+        return
     label = links.select("line").distinct().withColumn("label", F.col("line"))
-    if not links.isEmpty():
-        label = _propagate(links, label.localCheckpoint(eager=True))
+    label = _propagate(views, links, views.keep(label))
     views.put(spark.sql("SELECT line FROM load_rec").join(label, "line", "left")
               .select("line", F.coalesce("label", "line").alias("label")), "load_label")
 
 
-def _propagate(links: DataFrame, label: DataFrame) -> DataFrame:
+def _propagate(views: Views, links: DataFrame, label: DataFrame) -> DataFrame:
     value = ["id_key", "id_value"]
     while True:
         least_of_value = (links.join(label, "line").groupBy(*value)
@@ -147,7 +172,7 @@ def _propagate(links: DataFrame, label: DataFrame) -> DataFrame:
         new = (label.join(spread, "line").join(parent, "label", "left")
                .select("line", F.least("label", "spread", F.coalesce("jump", "label"))
                        .alias("new")))
-        new = new.localCheckpoint(eager=True)
+        new = views.keep(new)
         changed = (new.join(label, "line").where(F.col("new") < F.col("label")).limit(1)
                    .count())
         label = new.withColumnRenamed("new", "label")
@@ -173,8 +198,10 @@ def _group_conflicts(views: Views) -> list[Reject]:
 
 
 def _assign_targets(views: Views, group_rejects: list[Reject], max_gio_id: int) -> DataFrame:
-    """`load_target(line, gio_id, is_new)`: a group's existing user, or a new gio_id after
-    `max_gio_id`, in the order of the groups' first lines."""
+    """`load_target(line, gio_id, is_new, simple)`: a group's existing user, or a new
+    gio_id after `max_gio_id`, in the order of the groups' first lines. `simple`: the only
+    record of its target, none of its values mapped yet (most records of a load): its
+    change is the record itself, with no aggregation (apply.py)."""
     spark = views.spark
     bad = spark.createDataFrame([(r.line,) for r in group_rejects], "line bigint")
     views.put(bad, "load_bad_groups", cache=False)
@@ -186,7 +213,11 @@ def _assign_targets(views: Views, group_rejects: list[Reject], max_gio_id: int) 
         f" fresh AS (SELECT label, {int(max_gio_id)}"
         "  + dense_rank() OVER (ORDER BY label) AS gio_id"
         "  FROM (SELECT DISTINCT o.label FROM ok o"
-        "  LEFT ANTI JOIN known k ON o.label = k.label))"
-        " SELECT ok.line, coalesce(k.gio_id, f.gio_id) AS gio_id, k.gio_id IS NULL AS is_new"
-        " FROM ok LEFT JOIN known k ON ok.label = k.label"
-        " LEFT JOIN fresh f ON ok.label = f.label")
+        "  LEFT ANTI JOIN known k ON o.label = k.label)),"
+        " target AS (SELECT ok.line, coalesce(k.gio_id, f.gio_id) AS gio_id,"
+        "  k.gio_id IS NULL AS is_new, h.line IS NULL AS unmapped"
+        "  FROM ok LEFT JOIN known k ON ok.label = k.label"
+        "  LEFT JOIN fresh f ON ok.label = f.label"
+        "  LEFT JOIN (SELECT DISTINCT line FROM load_hits) h ON ok.line = h.line)"
+        " SELECT line, gio_id, is_new,"
+        "  unmapped AND count(*) OVER (PARTITION BY gio_id) = 1 AS simple FROM target")
