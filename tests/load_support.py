@@ -40,12 +40,15 @@ def duckdb_engine(tmp_path: Path):
     return DuckDBEngine(DuckDBStore(tmp_path / "p.duckdb"))
 
 
-def spark_engine(tmp_path: Path):
+def spark_engine(tmp_path: Path, users_per_bucket: int = 2):
     from tagport.engines.spark.engine import SparkEngine
     from tagport.engines.spark.store import ProfileStore
 
-    # buckets of 2 users: the loads here touch some buckets and link the others
-    return SparkEngine(shared_spark(), ProfileStore(tmp_path / "profiles", users_per_bucket=2))
+    # buckets of 2 users: the loads here touch some buckets and link the others (a file
+    # of 100k users wants larger ones: each bucket is a file, and Hadoop's local file
+    # system forks a `chmod` per file, 50k buckets took 20 minutes)
+    return SparkEngine(shared_spark(), ProfileStore(tmp_path / "profiles",
+                                                    users_per_bucket=users_per_bucket))
 
 
 ENGINES = {"duckdb": duckdb_engine, "spark": spark_engine}

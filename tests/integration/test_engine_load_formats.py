@@ -15,7 +15,7 @@ import pytest
 from tagport.catalog.models import CatalogEntry, Kind, ValueType
 from tagport.engines.base import InputFormat
 from tagport.errors import InvalidInput
-from tests.load_support import CATALOG, DEVICE, ENGINES, UID, Users, lines
+from tests.load_support import CATALOG, DEVICE, ENGINES, UID, Users, lines, spark_engine
 
 PAID = CatalogEntry("tag_paid", Kind.TAG, "支付次数", ValueType.INT, scheduler="DAILY",
                     compute={"type": "AGGREGATED", "event": "payOrderSuccess", "measure": "count"})
@@ -31,6 +31,17 @@ def engine(request, tmp_path):
 @pytest.fixture
 def users(engine, tmp_path) -> Users:
     return Users(engine, tmp_path)
+
+
+@pytest.fixture(params=list(ENGINES), ids=list(ENGINES))
+def many_users(request, tmp_path):
+    """`users` for files of 100k users or more: Spark's buckets hold 10,000 users."""
+    if request.param == "spark":
+        engine = spark_engine(tmp_path, users_per_bucket=10_000)
+    else:
+        engine = ENGINES[request.param](tmp_path)
+    yield Users(engine, tmp_path)
+    engine.close()
 
 
 def test_a_csv_in_the_export_shape_loads_back(users):
@@ -204,7 +215,8 @@ def test_typed_parquet_columns_load_as_they_are_and_a_nan_is_still_refused(users
 # --- large files ------------------------------------------------------------------------------
 
 
-def test_a_large_parquet_file_keeps_its_row_numbers_and_links_its_records(users):
+def test_a_large_parquet_file_keeps_its_row_numbers_and_links_its_records(many_users):
+    users = many_users
     n = 200_000
     table = pa.table({
         UID: [f"C{i}" for i in range(n)],
@@ -223,7 +235,8 @@ def test_a_large_parquet_file_keeps_its_row_numbers_and_links_its_records(users)
     assert (report.inserted, report.updated) == (0, n // 2000)
 
 
-def test_line_numbers_follow_the_file_order_in_large_csv_and_json_lines(users):
+def test_line_numbers_follow_the_file_order_in_large_csv_and_json_lines(many_users):
+    users = many_users
     n = 100_000
     ages = ["x" if i == n - 3 else str(i % 90) for i in range(n)]
     report = users.csv(f"{UID},usr_age\n" + "".join(f"C{i},{a}\n" for i, a in enumerate(ages)))
