@@ -26,6 +26,7 @@ from tagport.engines.spark.render import literal, quote_ident
 from tagport.engines.spark.resolve import Resolved, Views
 from tagport.engines.spark.store import (
     IDENTITY_FILES_MAX,
+    Buckets,
     Version,
     link_files,
     spark_type,
@@ -61,7 +62,7 @@ def apply(views: Views, entries: list[CatalogEntry], resolved: Resolved,
     before = current.manifest() if current is not None else {"users": 0, "identities": 0,
                                                              "max_gio_id": 0}
     users = int(before["users"]) + report.inserted
-    _write_users(views, entries, current, new, {int(b) for b in counts["buckets"]})
+    _write_users(views, entries, current, buckets, new, {int(b) for b in counts["buckets"]})
     identities_total = int(before["identities"]) + int(counts["added"])
     _write_identity_map(resolved.identity_map, new_ids.select("id_key", "id_value", "gio_id"),
                         int(counts["added"]), identities_total, current, new)
@@ -154,15 +155,15 @@ def _write_named(df: DataFrame, target: Path, prefix: str) -> None:
 
 
 def _write_users(views: Views, entries: list[CatalogEntry], current: Version | None,
-                 new: Version, touched: set[int]) -> None:
-    """The buckets the load touches (`touched`), merged and written; the others linked."""
+                 buckets: Buckets | None, new: Version, touched: set[int]) -> None:
+    """The buckets the load touches (`touched`), merged and written; the others linked
+    (`buckets`: the current version's)."""
     spark = views.spark
     if current is not None:
         old = spark.read.parquet(str(current.users))
     else:
         old = spark.createDataFrame([], "gio_id bigint")
     old_types = {f.name: f.dataType.simpleString() for f in old.schema if f.name != "gio_id"}
-    buckets = current.buckets() if current is not None else None
     same_schema = all(old_types.get(e.key) == spark_type(e) for e in entries)
     size = buckets.size if buckets is not None else new.users_per_bucket
     if buckets is not None and same_schema:
