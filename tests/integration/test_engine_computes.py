@@ -295,6 +295,16 @@ def test_a_duckdb_query_joining_user(tags):
         1: 5, 2: None, 3: None, 4: None, 5: 4, 6: None}
 
 
+def test_a_query_that_is_not_plain_computes_the_same(tags):
+    # a CTE and a function outside computes.sql's plain nodes: DuckDB runs it in its
+    # sandbox (the queries above run on the store), Spark over its temp views
+    sql = ("WITH paid AS (SELECT gio_id, amount FROM event WHERE event_key = 'payOrderSuccess'"
+           " AND dt < today()) SELECT gio_id, round(max(amount) / 3, 1) AS tag_value"
+           " FROM paid GROUP BY gio_id")
+    assert tags.compute("tag_sql_sandbox", {"type": "SQL", "sql": sql, "dialect": "duckdb"},
+                        F) == {1: 33.3, 2: 23.3, 3: 6.7, 4: 13.3, 5: 166.7, 6: None}
+
+
 def sql_tag(sql: str) -> SqlQuery:
     return SqlQuery(sql, SqlDialect.CLICKHOUSE)  # not checked: the engine checks again
 
@@ -442,3 +452,26 @@ def test_duckdb_users_keep_their_gio_id_order_through_computations(tags):
         assert restore_gio_order(cur) is False  # nothing to restore
     finally:
         cur.close()
+
+
+def test_duckdb_runs_a_query_that_is_not_plain_where_no_file_is_reachable(tmp_path):
+    # computes.sql refuses the file readers it knows by name before any engine runs a
+    # query; one it did not know would still find the sandbox's file access off
+    import sqlglot
+
+    from tagport.engines.duckdb.compute import _run_sandboxed
+
+    engine = duckdb_engine(tmp_path)
+    entry = CatalogEntry("tag_file", Kind.TAG, "tag_file", S, False, scheduler="ONCE")
+    query = sqlglot.parse_one("SELECT 1 AS gio_id, content AS tag_value"
+                              " FROM read_text('/etc/hostname')", read="duckdb")
+    cur = engine.store.cursor()
+    try:
+        with pytest.raises(ComputeFailed) as failed:
+            _run_sandboxed(engine.store, cur, entry, query)
+    finally:
+        cur.close()
+        engine.close()
+    assert failed.value.message == ('tag_file: Permission Error: Cannot access file'
+                                    ' "/etc/hostname" - file system operations are disabled'
+                                    ' by configuration')

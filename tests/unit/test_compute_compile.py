@@ -14,6 +14,7 @@ from tagport.computes import (
     SqlQuery,
     compile_definition,
     one_row_per_user,
+    plain,
     row_filter,
     translate,
 )
@@ -146,3 +147,28 @@ def test_a_query_grouped_by_its_gio_id_needs_no_check_for_repeated_users(sql, si
     query = translate(SqlQuery(sql, SqlDialect.CLICKHOUSE), as_of=date(2026, 12, 1),
                       event="compute_event", user="compute_user")
     assert one_row_per_user(query) is single
+
+
+@pytest.mark.parametrize("sql, dialect, runs_on_store", [
+    ("SELECT gio_id, count(1) AS tag_value FROM olap.event WHERE event_key = 'payOrderSuccess'"
+     " AND dateDiff('day', dt, today()) BETWEEN 1 AND 30 GROUP BY gio_id", "clickhouse", True),
+    ("SELECT u.gio_id, CASE WHEN sum(e.amount) > 10 THEN 'a' ELSE 'b' END AS tag_value"
+     " FROM user u JOIN event e ON u.gio_id = e.gio_id WHERE e.dt >= today() - 3"
+     " GROUP BY u.gio_id HAVING count(*) > 1", "clickhouse", True),
+    ("SELECT gio_id, max(amount) AS tag_value FROM event WHERE gio_id IN"
+     " (SELECT gio_id FROM user WHERE usr_city = 'x') GROUP BY gio_id", "duckdb", True),
+    # any other function, a CTE or a set operation: the sandbox
+    ("SELECT gio_id, upper(max(category)) AS tag_value FROM event GROUP BY gio_id", "duckdb",
+     False),
+    ("SELECT gio_id, arrayJoin([1, 2]) AS tag_value FROM olap.event", "clickhouse", False),
+    ("WITH p AS (SELECT gio_id FROM event) SELECT gio_id, 1 AS tag_value FROM p", "duckdb",
+     False),
+    ("SELECT gio_id, 1 AS tag_value FROM event UNION SELECT gio_id, 2 AS tag_value FROM user",
+     "duckdb", False),
+])
+def test_only_a_plain_query_may_run_on_the_store(sql, dialect, runs_on_store):
+    query = translate(SqlQuery(sql, SqlDialect(dialect)), as_of=date(2026, 12, 1),
+                      event="compute_event", user="compute_user")
+    assert plain(query, ("compute_event", "compute_user")) is runs_on_store
+    # the relation names are what makes a table readable: others are never plain
+    assert plain(query, ("other",)) is False

@@ -39,6 +39,7 @@ from tagport.computes.sql import (
     SqlRefused,
     missing_columns,
     one_row_per_user,
+    plain,
     row_filter,
     translate,
 )
@@ -48,7 +49,6 @@ __all__ = [
     "ComputeStopped", "ComputeType", "ComputedTag", "DataSet", "Definition", "EventSelection",
     "Horizontal", "Membership", "OrderKey", "Pick", "Rank", "Relations", "Scheduler",
     "SqlDialect", "SqlQuery", "SqlRefused", "Tier", "TopN", "Yield", "check_catalog", "check_tag",
-    "compile_definition",
-    "computed_keys", "depends_on", "missing_columns", "one_row_per_user", "order", "row_filter",
-    "translate",
+    "compile_definition", "computed_keys", "depends_on", "missing_columns", "one_row_per_user",
+    "order", "plain", "row_filter", "translate",
 ]

@@ -185,6 +185,32 @@ _ROW_FILTER_NODES = (
 )
 
 
+# what a query may be made of to run where the data is: relational clauses, columns,
+# literals, comparisons, arithmetic, CASE, casts, date differences and the standard
+# aggregates; every other node (any other function, a CTE, a set operation) is not
+# known to be unable to reach a file, a URL or a setting
+_PLAIN_NODES = (
+    *_ROW_FILTER_NODES, exp.Select, exp.From, exp.Where, exp.Group, exp.Having, exp.Order,
+    exp.Ordered, exp.Limit, exp.Join, exp.Table, exp.TableAlias, exp.Alias, exp.Subquery,
+    exp.Star, exp.Distinct, exp.Or, exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod, exp.Case,
+    exp.If, exp.Coalesce, exp.Count, exp.Sum, exp.Min, exp.Max, exp.Avg,
+)
+
+
+def plain(query: exp.Query, relations: tuple[str, ...]) -> bool:
+    """Whether the translated query is made only of `_PLAIN_NODES` and reads only the
+    tables `relations` (by name, unqualified): it can then compute only over their rows,
+    and an engine may run it on its store rather than in a sandbox (DuckDB: GrowingIO's
+    30-day query at 100M events spent a third of its time copying rows there)."""
+    for node in query.walk():
+        if not isinstance(node, _PLAIN_NODES):
+            return False
+        if isinstance(node, exp.Table) and (node.name not in relations or node.db
+                                            or node.catalog):
+            return False
+    return True
+
+
 def row_filter(query: exp.Query, relation: str) -> exp.Expression | None:
     """The conjuncts of the translated query's WHERE that every row it reads of the table
     `relation` must pass, or None: only when the query is one SELECT whose only source is

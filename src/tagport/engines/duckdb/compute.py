@@ -7,10 +7,15 @@ value; an array tag as the store's JSON text, an empty one NULL). Readers on oth
 cursors see the old values until the COMMIT; a failing query rolls everything back.
 `users` keeps its gio_id order: the UPDATE changes a column in place, only where it moves.
 
-A SQL tag's query is the user's: it runs in a sandbox, a separate in-memory DuckDB with
-external access off and its configuration locked, over copies (Arrow) of the columns it
-names of `event` and `user` (of `event`, only the rows the query's WHERE keeps, when it
-can be read off the query: `computes.sql.row_filter`). DuckDB 2.0 cannot take file access
+A SQL tag's query is the user's. When it is plain (`computes.sql.plain`: relational
+clauses, columns, literals, comparisons, arithmetic, CASE, casts, date differences and the
+standard aggregates over `event` and `user`, nothing that could read a file or a setting)
+it runs on the store's cursor, over subqueries that are those relations (GrowingIO's
+30-day query at 100M events: 0.63 s in the sandbox, against 0.40 s for the same query on
+the store). Any other runs in a sandbox, a separate in-memory DuckDB with external access
+off and its configuration locked, over copies (Arrow) of the columns it names of `event`
+and `user` (of `event`, only the rows the query's WHERE keeps, when it can be read off
+the query: `computes.sql.row_filter`). DuckDB 2.0 cannot take file access
 away from one cursor: `enable_external_access` and `disabled_filesystems` are global,
 one-way, and would stop the store itself (loads read files; a checkpoint fails without
 the local file system).
@@ -36,6 +41,7 @@ from tagport.computes import (
     compile_definition,
     missing_columns,
     one_row_per_user,
+    plain,
     row_filter,
     translate,
 )
@@ -82,8 +88,12 @@ def _compute(store: DuckDBStore, cur: duckdb.DuckDBPyConnection, tag: CatalogEnt
     try:
         if isinstance(definition, SqlQuery):
             query = _translated(tag, definition, as_of)
-            cur.register("compute_sql_result", _run_sandboxed(store, cur, tag, query))
-            cur.execute("CREATE TEMP TABLE compute_result AS SELECT * FROM compute_sql_result")
+            if plain(query, (_SANDBOX_EVENT, _SANDBOX_USER)):
+                _run_on_store(store, cur, tag, definition, as_of, query)
+            else:
+                cur.register("compute_sql_result", _run_sandboxed(store, cur, tag, query))
+                cur.execute("CREATE TEMP TABLE compute_result AS"
+                            " SELECT * FROM compute_sql_result")
             if not one_row_per_user(query):
                 _refuse_repeated_users(cur, tag)
         else:
@@ -162,6 +172,27 @@ def _translated(tag: CatalogEntry, definition: SqlQuery, as_of: date) -> exp.Que
         return translate(definition, as_of=as_of, event=_SANDBOX_EVENT, user=_SANDBOX_USER)
     except SqlRefused as exc:
         raise ComputeFailed(f"{tag.key}: compute.sql: {exc}") from None
+
+
+def _run_on_store(store: DuckDBStore, cur: duckdb.DuckDBPyConnection, tag: CatalogEntry,
+                  definition: SqlQuery, as_of: date, checked: exp.Query) -> None:
+    """A plain query (`computes.sql.plain`: it can read only its relations' rows) run on
+    the store into `compute_result`, over the same relations the sandbox would copy:
+    `event` as the events with `event_key` (and its row filter), `user` as the users."""
+    stored = [c for c in store.event_columns(cur) if c not in _EVENT_ONLY]
+    events = exp.select(*(exp.column(c, quoted=True) for c in stored),
+                        exp.alias_(exp.column("event", quoted=True), "event_key")).from_(EVENTS)
+    if (rows := row_filter(checked, _SANDBOX_EVENT)) is not None:
+        events = exp.select(exp.Star()).from_(exp.alias_(exp.Subquery(this=events), "c",
+                                                         table=True)).where(rows)
+    try:
+        query = translate(definition, as_of=as_of, event=exp.Subquery(this=events),
+                          user="users")
+    except SqlRefused as exc:  # checked above: the same query, other relations
+        raise ComputeFailed(f"{tag.key}: compute.sql: {exc}") from None
+    if problem := missing_columns(cur.sql(query.sql("duckdb")).columns):
+        raise ComputeFailed(f"{tag.key}: {problem}")
+    cur.execute(f"CREATE TEMP TABLE compute_result AS {_typed(query, tag).sql('duckdb')}")
 
 
 def _run_sandboxed(store: DuckDBStore, cur: duckdb.DuckDBPyConnection, tag: CatalogEntry,
