@@ -137,9 +137,13 @@ def packed_order_key(time: exp.Expression, seq: exp.Expression) -> exp.Expressio
 
 def replace_values(cur: duckdb.DuckDBPyConnection, tag: CatalogEntry) -> int:
     col = ident(tag.key)
-    value = "c.tag_value"
-    if tag.is_array:  # the store keeps arrays as JSON text, an empty one as NULL
-        value = f"CASE WHEN len({value}) > 0 THEN to_json({value}) END"
+    result, value = "compute_result", "c.tag_value"
+    if tag.is_array:  # the store keeps arrays as JSON text, an empty one as NULL: made
+        # once, not in each statement below (each of which reads the value)
+        cur.execute("CREATE TEMP TABLE compute_stored AS SELECT gio_id, CASE WHEN"
+                    " len(tag_value) > 0 THEN to_json(tag_value) END AS tag_value"
+                    " FROM compute_result")
+        result = "compute_stored"
     # only the users whose value changes are written, in two set-based statements that
     # read the result and the column rather than join every user (a segment's first
     # computation writes its members, a recomputation what moved); an UPDATE of a column
@@ -147,10 +151,10 @@ def replace_values(cur: duckdb.DuckDBPyConnection, tag: CatalogEntry) -> int:
     # (tests/integration/test_engine_computes.py checks an export after computing)
     cur.execute(
         f"UPDATE users SET {col} = NULL WHERE {col} IS NOT NULL AND gio_id NOT IN"
-        f" (SELECT c.gio_id FROM compute_result c WHERE {value} IS NOT NULL)")
+        f" (SELECT c.gio_id FROM {result} c WHERE {value} IS NOT NULL)")
     cur.execute(
         f"UPDATE users SET {col} = r.v FROM (SELECT c.gio_id, {value} AS v"
-        f" FROM compute_result c WHERE {value} IS NOT NULL) r"
+        f" FROM {result} c WHERE {value} IS NOT NULL) r"
         f" WHERE users.gio_id = r.gio_id AND users.{col} IS DISTINCT FROM r.v")
     return int(cur.execute(f"SELECT count({col}) FROM users").fetchall()[0][0])
 
