@@ -38,6 +38,7 @@ from tagport.engines.staging.events import (
     UNKNOWN_USER,
     AttributeColumn,
     covered_days,
+    kept,
     mark_duplicates,
     prepare_events,
     same_signature,
@@ -46,7 +47,7 @@ from tagport.engines.staging.events import (
     stage_events,
 )
 from tagport.engines.staging.sql import ident, literal
-from tagport.engines.staging.validate import NOT_REJECTED, prepare, rejects_report
+from tagport.engines.staging.validate import prepare, rejects_report
 
 
 def load_events(
@@ -136,7 +137,7 @@ def _append(cur: duckdb.DuckDBPyConnection, identities: list[CatalogEntry],
         f"INSERT INTO events ({', '.join(columns)}) SELECT {', '.join(values)}"
         " FROM event_rec r JOIN (SELECT s.*, t.gio_id FROM event_sig s"
         f" JOIN load_target t USING (line)) t ON {same_signature(identities, 'r', 't')}"
-        f" WHERE r.{NOT_REJECTED} AND r.line NOT IN (SELECT line FROM event_dup){order}"
+        f" WHERE {kept(cur, 'r')}{order}"
     ).fetchall()[0][0]
     return int(appended)
 
