@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import uuid
@@ -89,7 +90,10 @@ def load_events(
             records = _typed_records(spark.read.parquet(str(staged.folder / "records.parquet")),
                                      identities)
             resolved = resolve.resolve(views, records, identities, current)
-            more = resolved.rejects + (_reject_new_users(views) if known_users_only else [])
+            unknown = _reject_new_users(views) if known_users_only else []
+            if unknown:  # load_target lost the new users: it is no longer load_rec numbered
+                resolved = dataclasses.replace(resolved, all_new=False)
+            more = resolved.rejects + unknown
             _merge_rejects(report, more)
             if report.rejects and not skip_invalid:
                 return report
@@ -175,7 +179,7 @@ def _copy(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> None:
 
 def _records_query(identities: list[CatalogEntry]) -> str:
     """The identity records to resolve, renamed c<i>/p<i> as the user loader's."""
-    select = ["line", "CAST(gio_id AS BIGINT) AS gio_id"]
+    select = ["line", "CAST(gio_id AS BIGINT) AS gio_id", resolve.SEQ]
     for i, e in enumerate(identities):
         select += [f"{ident(e.key)} AS c{i}", f"{ident(e.key + '?')} AS p{i}"]
     return f"SELECT {', '.join(select)} FROM load_rec WHERE {NOT_REJECTED}"
@@ -193,7 +197,7 @@ def _events_query(attributes: list[AttributeColumn]) -> str:
 
 
 def _typed_records(records: DataFrame, identities: list[CatalogEntry]) -> DataFrame:
-    columns = ["line", "gio_id"]
+    columns = ["line", "gio_id", "seq"]
     for i in range(len(identities)):
         columns += [f"cast(c{i} AS array<string>) AS c{i}", f"p{i}"]
     return records.selectExpr(*columns)

@@ -31,6 +31,7 @@ from pyspark.sql import DataFrame, SparkSession
 from tagport.catalog.models import CatalogEntry, ValueType
 from tagport.engines.base import EventLoadReport, InputFormat, LoadReport, Reject
 from tagport.engines.spark import apply, resolve
+from tagport.engines.spark.resolve import SEQ
 from tagport.engines.spark.store import ProfileStore, Version, spark_type
 from tagport.engines.staging.parse import stage_file
 from tagport.engines.staging.sql import ident, literal
@@ -189,8 +190,9 @@ def _users_view(con: duckdb.DuckDBPyConnection, current: Version | None) -> None
 
 def _records_query(entries: list[CatalogEntry]) -> str:
     """The valid records, with columns renamed c<i>/p<i> (keys hold `$`) and datetimes as
-    text, so that Spark reads them back without a time zone in between."""
-    select = ["line", "CAST(gio_id AS BIGINT) AS gio_id"]
+    text, so that Spark reads them back without a time zone in between; `seq` numbers them
+    1, 2, ... in line order (resolve.py: the new gio_ids of a load of new users only)."""
+    select = ["line", "CAST(gio_id AS BIGINT) AS gio_id", SEQ]
     for i, e in enumerate(entries):
         col = ident(e.key)
         if e.value_type is ValueType.DATETIME and not e.is_identity:
@@ -200,7 +202,7 @@ def _records_query(entries: list[CatalogEntry]) -> str:
 
 
 def _typed_records(records: DataFrame, entries: list[CatalogEntry]) -> DataFrame:
-    columns = ["line", "gio_id"]
+    columns = ["line", "gio_id", "seq"]
     for i, e in enumerate(entries):
         want = "array<string>" if e.is_identity else spark_type(e)
         columns += [f"cast(c{i} AS {want}) AS c{i}", f"p{i}"]
