@@ -40,10 +40,6 @@ class Resolved:
     all_new: bool = False
 
 
-# the staged records' `seq`, in the staging's DuckDB SQL (the valid records, in line order)
-SEQ = "row_number() OVER (ORDER BY line) AS seq"
-
-
 class Views:
     """The load's temp views. A view read again is computed once: `put` materializes it
     (`localCheckpoint`, eager), so a later query reads its rows and never runs its plan
