@@ -23,7 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 from tagport.catalog.models import CatalogEntry
 from tagport.engines.base import LoadReport
 from tagport.engines.spark.render import literal, quote_ident
-from tagport.engines.spark.resolve import Resolved, Views
+from tagport.engines.spark.resolve import Resolved, Views, empty_frame
 from tagport.engines.spark.store import (
     IDENTITY_FILES_MAX,
     Buckets,
@@ -185,7 +185,7 @@ def _write_users(views: Views, entries: list[CatalogEntry], current: Version | N
     if current is not None:
         old = spark.read.parquet(str(current.users))
     else:
-        old = spark.createDataFrame([], "gio_id bigint")
+        old = empty_frame(spark, "gio_id bigint")
     old_types = {f.name: f.dataType.simpleString() for f in old.schema if f.name != "gio_id"}
     same_schema = all(old_types.get(e.key) == spark_type(e) for e in entries)
     size = buckets.size if buckets is not None else new.users_per_bucket

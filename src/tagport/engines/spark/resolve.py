@@ -82,9 +82,18 @@ def _release(df: DataFrame) -> None:
         pass
 
 
+def empty_frame(spark: SparkSession, columns: str) -> DataFrame:
+    """No rows of `columns` ("name type, ..."), as a relation Spark's optimizer knows is
+    empty: a join with it is pruned (an empty `createDataFrame` is an RDD it cannot see
+    into: a join with it shuffled all 2M values of a first load's records)."""
+    select = ", ".join(f"CAST(NULL AS {c.split()[1]}) AS {c.split()[0]}"
+                       for c in columns.split(","))
+    return spark.sql(f"SELECT {select} WHERE false")
+
+
 def identity_map_of(spark: SparkSession, version: Version | None) -> DataFrame:
     if version is None:
-        return spark.createDataFrame([], "id_key string, id_value string, gio_id bigint")
+        return empty_frame(spark, "id_key string, id_value string, gio_id bigint")
     return spark.read.parquet(str(version.identity_map))
 
 
@@ -102,11 +111,8 @@ def resolve(views: Views, records: DataFrame, entries: list[CatalogEntry],
         ids = views.put(ids.join(bad, "line", "left_anti"), "load_ids")
         views.put(hits.join(bad, "line", "left_anti"), "load_hits")
         rec = views.put(rec.join(bad, "line", "left_anti"), "load_rec")
-    shared = views.put(spark.sql("SELECT id_key, id_value FROM load_ids"
-                                 " GROUP BY id_key, id_value HAVING count(*) > 1"),
-                       "load_shared")
+    no_shared = _shared_values(views)
     max_gio = int(current.manifest()["max_gio_id"]) if current is not None else 0
-    no_shared = shared.isEmpty()
     if no_hits and no_shared and rec.where("gio_id IS NOT NULL").isEmpty():
         target = views.put(spark.sql(f"SELECT line, {int(max_gio)} + seq AS gio_id,"
                                      " true AS is_new, true AS simple FROM load_rec"),
@@ -140,6 +146,25 @@ def _stage_identity_values(views: Views,
         " JOIN identity_map m ON i.id_key = m.id_key AND i.id_value = m.id_value"),
         "load_hits")
     return ids, hits
+
+
+def _shared_values(views: Views) -> bool:
+    """`load_shared(id_key, id_value)`: the values several records carry; True if none.
+    The values are counted by a 64-bit hash first (a shuffle of longs, not of strings:
+    ~3x faster on a first load's 2M values); only those whose hash repeats are compared."""
+    spark = views.spark
+    repeated = spark.sql("SELECT xxhash64(id_key, id_value) AS h FROM load_ids"
+                         " GROUP BY 1 HAVING count(*) > 1")
+    if repeated.isEmpty():
+        views.put(empty_frame(spark, "id_key string, id_value string"), "load_shared",
+                  cache=False)
+        return True
+    views.put(repeated, "load_repeated", cache=False)
+    shared = views.put(spark.sql(
+        "SELECT id_key, id_value FROM load_ids i LEFT SEMI JOIN load_repeated r"
+        " ON xxhash64(i.id_key, i.id_value) = r.h"
+        " GROUP BY id_key, id_value HAVING count(*) > 1"), "load_shared")
+    return shared.isEmpty()
 
 
 def _collect_rejects(df: DataFrame) -> list[Reject]:
