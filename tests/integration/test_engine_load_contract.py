@@ -51,6 +51,22 @@ def test_new_users_from_a_csv_file_get_ascending_gio_ids_from_1(users):
     assert users.read()[-1] == (4,)
 
 
+def test_a_file_of_new_users_only_numbers_them_after_the_last_gio_id_in_line_order(users):
+    # no value known, none shared, no gio_id: each valid record is a new user (the Spark
+    # engine numbers such a load without computing groups); a rejected line takes no id
+    users.load({"identifications": {UID: "C1"}}, {"identifications": {UID: "C2"}})
+    report = users.load({"identifications": {UID: "C3", DEVICE: ["D3", "D3b", "D3"]}},
+                        {"identifications": {UID: "C4"}, "properties": {"usr_age": "x"}},
+                        {"identifications": {DEVICE: "D5"}, "properties": {"usr_age": 5}},
+                        skip_invalid=True)
+    assert (report.inserted, report.updated, report.rejected) == (2, 0, 1)
+    assert users.read(UID, DEVICE, "usr_age") == [
+        (1, "C1", None, None), (2, "C2", None, None), (3, "C3", "D3||D3b", None),
+        (4, None, "D5", 5)]
+    assert [users.gio_id_of(DEVICE, v) for v in ("D3", "D3b", "D5")] == [3, 3, 4]
+    assert users.gio_id_of(UID, "C4") is None
+
+
 def test_a_second_csv_file_resolves_existing_users_by_any_identity_value(users):
     users.csv(f"{UID},{DEVICE},usr_gender\nC001,D1,男\nC002,D2,女\n")
     report = users.csv(f"{DEVICE},tag_rfm\nD2,高\nD1,低\n")

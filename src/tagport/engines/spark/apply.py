@@ -23,7 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 from tagport.catalog.models import CatalogEntry
 from tagport.engines.base import LoadReport
 from tagport.engines.spark.render import literal, quote_ident
-from tagport.engines.spark.resolve import Resolved, Views
+from tagport.engines.spark.resolve import Resolved, Views, empty_frame
 from tagport.engines.spark.store import (
     IDENTITY_FILES_MAX,
     Buckets,
@@ -40,7 +40,7 @@ def apply(views: Views, entries: list[CatalogEntry], resolved: Resolved,
           current: Version | None, new: Version, report: LoadReport) -> dict[str, Any]:
     """Write the new version's files; fill `report`; return the version's manifest."""
     spark = views.spark
-    new_ids = _compute_changes(views, entries)
+    new_ids = _compute_changes(views, entries, resolved)
     buckets = current.buckets() if current is not None else None
     size = buckets.size if buckets is not None else new.users_per_bucket
     flags = [f"bool_or(c{i} IS NOT NULL) AS k{i}" for i, e in enumerate(entries)
@@ -70,11 +70,35 @@ def apply(views: Views, entries: list[CatalogEntry], resolved: Resolved,
             "max_gio_id": max(int(before["max_gio_id"]), int(counts["max_new"] or 0))}
 
 
-def _compute_changes(views: Views, entries: list[CatalogEntry]) -> DataFrame:
-    """`load_new_ids` and `load_change`, each computed once; the new identity values."""
+def _compute_changes(views: Views, entries: list[CatalogEntry],
+                     resolved: Resolved) -> DataFrame:
+    """`load_new_ids` and `load_change`, each computed once; the new identity values.
+    A load of new users only (resolve.py: `all_new`) takes both from its records and
+    values as they are, numbered: no join, nothing to compute ahead."""
+    if resolved.all_new:
+        first = int(resolved.max_gio_id)
+        new_ids = views.put(views.spark.sql(
+            f"SELECT {first} + seq AS gio_id, id_key, id_value, line AS first_line,"
+            " pos AS first_pos, true AS simple FROM load_ids"), "load_new_ids", cache=False)
+        views.put(views.spark.sql(
+            f"SELECT {first} + r.seq AS gio_id, true AS is_new,"
+            f" {', '.join(_simple_columns(entries))} FROM load_rec r"),
+            "load_change", cache=False)
+        return new_ids
     new_ids = views.put(_new_ids(views.spark), "load_new_ids")
     views.put(_changes(views.spark, entries), "load_change")
     return new_ids
+
+
+def _simple_columns(entries: list[CatalogEntry]) -> list[str]:
+    """A simple target's change columns (c<i>, and p<i> for attributes): its record's."""
+    columns = []
+    for i, e in enumerate(entries):
+        if e.is_identity:
+            columns.append(f"nullif(array_join(array_distinct(r.c{i}), '||'), '') AS c{i}")
+        else:
+            columns += [f"CASE WHEN r.p{i} THEN r.c{i} END AS c{i}", f"r.p{i} AS p{i}"]
+    return columns
 
 
 def _new_ids(spark: SparkSession) -> DataFrame:
@@ -98,19 +122,18 @@ def _changes(spark: SparkSession, entries: list[CatalogEntry]) -> DataFrame:
     a key sets it; its new identity values are its own, first places first); the others
     are aggregated."""
     attrs, ids = ["t.gio_id", "bool_and(t.is_new) AS is_new"], ["gio_id"]
-    simple, columns = ["t.gio_id", "t.is_new"], ["gio_id", "is_new"]
+    simple = ["t.gio_id", "t.is_new", *_simple_columns(entries)]
+    columns = ["gio_id", "is_new"]
     for i, e in enumerate(entries):
         if e.is_identity:
             ids.append(
                 "nullif(array_join(transform(array_sort(collect_list(CASE WHEN id_key ="
                 f" {literal(e.key)} THEN named_struct('l', first_line, 'p', first_pos,"
                 f" 'v', id_value) END)), s -> s.v), '||'), '') AS c{i}")
-            simple.append(f"nullif(array_join(array_distinct(r.c{i}), '||'), '') AS c{i}")
             columns.append(f"c{i}")
         else:  # the last record carrying the key wins, even with a null
             attrs += [f"max(CASE WHEN r.p{i} THEN named_struct('l', r.line, 'v', r.c{i})"
                       f" END).v AS c{i}", f"bool_or(r.p{i}) AS p{i}"]
-            simple += [f"CASE WHEN r.p{i} THEN r.c{i} END AS c{i}", f"r.p{i} AS p{i}"]
             columns += [f"c{i}", f"p{i}"]
     return spark.sql(
         f"WITH attrs AS (SELECT {', '.join(attrs)}"
@@ -162,7 +185,7 @@ def _write_users(views: Views, entries: list[CatalogEntry], current: Version | N
     if current is not None:
         old = spark.read.parquet(str(current.users))
     else:
-        old = spark.createDataFrame([], "gio_id bigint")
+        old = empty_frame(spark, "gio_id bigint")
     old_types = {f.name: f.dataType.simpleString() for f in old.schema if f.name != "gio_id"}
     same_schema = all(old_types.get(e.key) == spark_type(e) for e in entries)
     size = buckets.size if buckets is not None else new.users_per_bucket

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import uuid
@@ -34,7 +35,13 @@ from tagport.durable import fsync_path
 from tagport.engines.base import EventLoadReport, InputFormat, LoadReport, Reject
 from tagport.engines.spark import apply, resolve
 from tagport.engines.spark.events import committed, events_root, files_of
-from tagport.engines.spark.load import DuckDBOptions, commit_load, sorted_rejects
+from tagport.engines.spark.load import (
+    NUMBERED_RECORDS,
+    DuckDBOptions,
+    commit_load,
+    number_records,
+    sorted_rejects,
+)
 from tagport.engines.spark.render import quote_ident
 from tagport.engines.spark.store import SPARK_TYPES, NewVersion, ProfileStore, Version
 from tagport.engines.staging.events import (
@@ -89,7 +96,10 @@ def load_events(
             records = _typed_records(spark.read.parquet(str(staged.folder / "records.parquet")),
                                      identities)
             resolved = resolve.resolve(views, records, identities, current)
-            more = resolved.rejects + (_reject_new_users(views) if known_users_only else [])
+            unknown = _reject_new_users(views) if known_users_only else []
+            if unknown:  # load_target lost the new users: it is no longer load_rec numbered
+                resolved = dataclasses.replace(resolved, all_new=False)
+            more = resolved.rejects + unknown
             _merge_rejects(report, more)
             if report.rejects and not skip_invalid:
                 return report
@@ -152,6 +162,7 @@ def _stage(store: ProfileStore, path: Path, input_format: InputFormat,
         found = rejects_report(con)
         report = EventLoadReport(duplicates=duplicates, rejected=found.rejected,
                                  rejects=found.rejects)
+        number_records(con)
         _copy(con, _records_query(staged.identities), staging / "records.parquet")
         _copy(con, _events_query(staged.attributes), staging / "events.parquet")
     finally:
@@ -175,10 +186,10 @@ def _copy(con: duckdb.DuckDBPyConnection, query: str, target: Path) -> None:
 
 def _records_query(identities: list[CatalogEntry]) -> str:
     """The identity records to resolve, renamed c<i>/p<i> as the user loader's."""
-    select = ["line", "CAST(gio_id AS BIGINT) AS gio_id"]
+    select = ["line", "CAST(gio_id AS BIGINT) AS gio_id", "seq"]
     for i, e in enumerate(identities):
         select += [f"{ident(e.key)} AS c{i}", f"{ident(e.key + '?')} AS p{i}"]
-    return f"SELECT {', '.join(select)} FROM load_rec WHERE {NOT_REJECTED}"
+    return f"SELECT {', '.join(select)} FROM {NUMBERED_RECORDS}"
 
 
 def _events_query(attributes: list[AttributeColumn]) -> str:
@@ -193,7 +204,7 @@ def _events_query(attributes: list[AttributeColumn]) -> str:
 
 
 def _typed_records(records: DataFrame, identities: list[CatalogEntry]) -> DataFrame:
-    columns = ["line", "gio_id"]
+    columns = ["line", "gio_id", "seq"]
     for i in range(len(identities)):
         columns += [f"cast(c{i} AS array<string>) AS c{i}", f"p{i}"]
     return records.selectExpr(*columns)

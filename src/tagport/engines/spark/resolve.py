@@ -2,9 +2,16 @@
 
 Temp views (all named `load_*`, dropped after each load; loads run one at a time):
 `load_rec` the valid typed records, `load_ids` one row per (record, identity key, value),
-`load_hits` the values already in `identity_map`, `load_label` each record's group (the
-first line of the records linked to it through shared values), `load_target` each
-applied record's gio_id. Rejects carry the DuckDB loader's messages.
+`load_hits` the values already in `identity_map`, `load_shared` the values several
+records carry, `load_label` each record's group (the first line of the records linked to
+it through shared values), `load_target` each applied record's gio_id. Rejects carry the
+DuckDB loader's messages.
+
+A load of new users only (no value in the map, none shared, no gio_id given: a first load,
+most often) skips the groups: each record is its own new user, and its gio_id is
+`max_gio_id + seq` (`seq` numbers the valid records 1, 2, ... in line order, which is the
+order of the groups' first lines the general case numbers by), so apply.py writes it
+without joining records and targets.
 """
 
 from __future__ import annotations
@@ -25,9 +32,12 @@ class Resolved:
     rejects: list[Reject]
     records: DataFrame  # load_rec: the valid records
     target: DataFrame  # load_target(line, gio_id, is_new, simple): the records to apply
-    ids: DataFrame  # load_ids(line, id_key, id_value, pos)
+    ids: DataFrame  # load_ids(line, seq, id_key, id_value, pos)
     identity_map: DataFrame
     max_gio_id: int
+    # every record its own new user with gio_id max_gio_id + seq, none of its values
+    # mapped and none shared: load_target is then `load_rec` numbered, not computed
+    all_new: bool = False
 
 
 class Views:
@@ -72,9 +82,18 @@ def _release(df: DataFrame) -> None:
         pass
 
 
+def empty_frame(spark: SparkSession, columns: str) -> DataFrame:
+    """No rows of `columns` ("name type, ..."), as a relation Spark's optimizer knows is
+    empty: a join with it is pruned (an empty `createDataFrame` is an RDD it cannot see
+    into: a join with it shuffled all 2M values of a first load's records)."""
+    select = ", ".join(f"CAST(NULL AS {c.split()[1]}) AS {c.split()[0]}"
+                       for c in columns.split(","))
+    return spark.sql(f"SELECT {select} WHERE false")
+
+
 def identity_map_of(spark: SparkSession, version: Version | None) -> DataFrame:
     if version is None:
-        return spark.createDataFrame([], "id_key string, id_value string, gio_id bigint")
+        return empty_frame(spark, "id_key string, id_value string, gio_id bigint")
     return spark.read.parquet(str(version.identity_map))
 
 
@@ -84,36 +103,68 @@ def resolve(views: Views, records: DataFrame, entries: list[CatalogEntry],
     # the staged Parquet file: read again where needed, only the columns a step takes
     rec = views.put(records, "load_rec", cache=False)
     views.put(identity_map_of(spark, current), "identity_map", cache=False)
-    ids = _stage_identity_values(views, entries)
-    rejects = _record_conflicts(spark)
+    ids, hits = _stage_identity_values(views, entries)
+    no_hits = hits.isEmpty()
+    rejects = [] if no_hits else _record_conflicts(spark)  # conflicts need a hit
     if rejects:
         bad = spark.createDataFrame([(r.line,) for r in rejects], "line bigint")
         ids = views.put(ids.join(bad, "line", "left_anti"), "load_ids")
-        views.put(spark.table("load_hits").join(bad, "line", "left_anti"), "load_hits")
+        views.put(hits.join(bad, "line", "left_anti"), "load_hits")
         rec = views.put(rec.join(bad, "line", "left_anti"), "load_rec")
-    _label_groups(views)
-    group_rejects = _group_conflicts(views)
+    no_shared = _shared_values(views)
     max_gio = int(current.manifest()["max_gio_id"]) if current is not None else 0
+    if no_hits and no_shared and rec.where("gio_id IS NOT NULL").isEmpty():
+        target = views.put(spark.sql(f"SELECT line, {int(max_gio)} + seq AS gio_id,"
+                                     " true AS is_new, true AS simple FROM load_rec"),
+                           "load_target", cache=False)
+        return Resolved([], rec, target, ids, spark.table("identity_map"), max_gio,
+                        all_new=True)
+    _label_groups(views, no_shared)
+    group_rejects = _group_conflicts(views)
     target = views.put(_assign_targets(views, group_rejects, max_gio), "load_target")
     return Resolved(rejects + group_rejects, rec, target, ids, spark.table("identity_map"),
                     max_gio)
 
 
-def _stage_identity_values(views: Views, entries: list[CatalogEntry]) -> DataFrame:
+def _stage_identity_values(views: Views,
+                           entries: list[CatalogEntry]) -> tuple[DataFrame, DataFrame]:
+    """`load_ids` and `load_hits`, both computed."""
     spark = views.spark
     parts = [
-        f"SELECT line, {literal(e.key)} AS id_key, v.id_value, v.pos + 1 AS pos FROM load_rec"
+        f"SELECT line, seq, {literal(e.key)} AS id_key, v.id_value, v.pos + 1 AS pos"
+        " FROM load_rec"
         # a value a record repeats is one value, at its first place
         f" LATERAL VIEW posexplode(array_distinct(c{i})) v AS pos, id_value"
         f" WHERE c{i} IS NOT NULL"
         for i, e in enumerate(entries) if e.is_identity
-    ] or ["SELECT CAST(NULL AS bigint) AS line, CAST(NULL AS string) AS id_key,"
+    ] or ["SELECT CAST(NULL AS bigint) AS line, CAST(NULL AS bigint) AS seq,"
+          " CAST(NULL AS string) AS id_key,"
           " CAST(NULL AS string) AS id_value, CAST(NULL AS int) AS pos WHERE false"]
     ids = views.put(spark.sql(" UNION ALL ".join(parts)), "load_ids")
-    views.put(spark.sql("SELECT i.line, i.id_key, i.id_value, m.gio_id FROM load_ids i"
-                    " JOIN identity_map m ON i.id_key = m.id_key AND i.id_value = m.id_value"),
-          "load_hits")
-    return ids
+    hits = views.put(spark.sql(
+        "SELECT i.line, i.id_key, i.id_value, m.gio_id FROM load_ids i"
+        " JOIN identity_map m ON i.id_key = m.id_key AND i.id_value = m.id_value"),
+        "load_hits")
+    return ids, hits
+
+
+def _shared_values(views: Views) -> bool:
+    """`load_shared(id_key, id_value)`: the values several records carry; True if none.
+    The values are counted by a 64-bit hash first (a shuffle of longs, not of strings:
+    ~3x faster on a first load's 2M values); only those whose hash repeats are compared."""
+    spark = views.spark
+    repeated = spark.sql("SELECT xxhash64(id_key, id_value) AS h FROM load_ids"
+                         " GROUP BY 1 HAVING count(*) > 1")
+    if repeated.isEmpty():
+        views.put(empty_frame(spark, "id_key string, id_value string"), "load_shared",
+                  cache=False)
+        return True
+    views.put(repeated, "load_repeated", cache=False)
+    shared = views.put(spark.sql(
+        "SELECT id_key, id_value FROM load_ids i LEFT SEMI JOIN load_repeated r"
+        " ON xxhash64(i.id_key, i.id_value) = r.h"
+        " GROUP BY id_key, id_value HAVING count(*) > 1"), "load_shared")
+    return shared.isEmpty()
 
 
 def _collect_rejects(df: DataFrame) -> list[Reject]:
@@ -137,24 +188,24 @@ def _record_conflicts(spark: SparkSession) -> list[Reject]:
         " GROUP BY line"))
 
 
-def _label_groups(views: Views) -> None:
+def _label_groups(views: Views, no_shared: bool) -> None:
     """`load_label(line, label)`: records sharing identity values (transitively) get the
     same label, the first line of their group.
 
-    Only values held by several records link anything (`load_links`). Each round lowers a
+    Only values held by several records (`load_shared`) link anything (`load_links`:
+    their records). Each round lowers a
     linked record's label to the least label among the records sharing one of its values,
     and jumps each label to its own record's label (chains shrink fast); it stops when a
     round changes nothing. Records without links are their own group.
     """
     spark = views.spark
-    links = views.put(spark.sql(
-        "SELECT i.line, i.id_key, i.id_value FROM load_ids i LEFT SEMI JOIN ("
-        " SELECT id_key, id_value FROM load_ids GROUP BY id_key, id_value HAVING count(*) > 1"
-        ") v ON i.id_key = v.id_key AND i.id_value = v.id_value"), "load_links")
-    if links.isEmpty():  # no value shared: each record is its own group
+    if no_shared:  # each record is its own group
         views.put(spark.sql("SELECT line, line AS label FROM load_rec"), "load_label",
                   cache=False)
         return
+    links = views.put(spark.sql(
+        "SELECT i.line, i.id_key, i.id_value FROM load_ids i LEFT SEMI JOIN load_shared v"
+        " ON i.id_key = v.id_key AND i.id_value = v.id_value"), "load_links")
     label = links.select("line").distinct().withColumn("label", F.col("line"))
     label = _propagate(views, links, views.keep(label))
     views.put(spark.sql("SELECT line FROM load_rec").join(label, "line", "left")
