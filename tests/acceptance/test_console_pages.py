@@ -138,6 +138,26 @@ def test_a_tags_page_shows_its_definition_state_and_distribution(page, demo):
     expect(detail.locator("#tag-definition")).to_have_text(english)
 
 
+def test_a_tag_opened_while_the_workspace_still_loads_keeps_the_focus(page, demo):
+    # hold the jobs list back, so the workspace is still loading when the tag is opened
+    held = []
+    page.route("**/v1/api/jobs?*", lambda route: held.append(route))
+    _, token = demo
+    sign_in(page, token)
+    workspace = page.locator("#workspace")
+    expect(workspace).to_have_attribute("aria-busy", "true")
+    page.get_by_role("button", name="近30天支付次数: details and distribution").click()
+    heading = page.get_by_role("heading", name="近30天支付次数")
+    expect(heading).to_be_focused()
+    assert held, "the jobs list is being held back"
+
+    for route in held:
+        route.continue_()  # to the server (a loopback address)
+    page.unroute("**/v1/api/jobs?*")
+    expect(workspace).not_to_have_attribute("aria-busy", "true")
+    expect(heading).to_be_focused()
+
+
 def test_compute_now_follows_the_computation_and_a_409_is_said_plainly(page, demo):
     _, token = demo
     sign_in(page, token)

@@ -106,8 +106,13 @@ async function signIn(event) {
   input.value = "";
   input.removeAttribute("aria-invalid");
   await enterWorkspace();
-  $("tags-title").setAttribute("tabindex", "-1");
-  $("tags-title").focus();
+  // Focus the tags heading, unless the user has already moved on (opened a tag, say) while
+  // the rest of the workspace was still loading.
+  const active = document.activeElement;
+  if (!active || active === document.body || $("sign-in").contains(active)) {
+    $("tags-title").setAttribute("tabindex", "-1");
+    $("tags-title").focus();
+  }
 }
 
 function signOut(message = "") {
@@ -136,9 +141,14 @@ async function enterWorkspace() {
   $("session-tools").hidden = false;
   $("views").hidden = false;
   $("language").value = state.language;
-  await Promise.all([loadTags(), loadCatalog(), loadJobs(), loadSegmentsWorkspace()]);
-  renderIdentityPicker();
-  renderPortraitGroups();
+  $("workspace").setAttribute("aria-busy", "true");
+  try {
+    await Promise.all([loadTags(), loadCatalog(), loadJobs(), loadSegmentsWorkspace()]);
+    renderIdentityPicker();
+    renderPortraitGroups();
+  } finally {
+    $("workspace").removeAttribute("aria-busy");
+  }
 }
 
 // Any 401 after signing in means the token was revoked: back to the sign-in form.
