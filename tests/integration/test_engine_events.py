@@ -135,6 +135,28 @@ def test_the_events_of_one_identity_set_share_its_resolution(events):
     assert [e["gio_id"] for e in events.read()] == [1, c9, c9]
 
 
+def test_an_identity_given_several_values_resolves_with_the_events_sharing_one(events):
+    events.users.load({"identifications": {UID: "C001"}})
+    report = events.load(pay(ids={UID: ["C001", "C7"]}), pay(ids={UID: "C001"}),
+                         pay(ids={UID: "C7"}), pay(ids={UID: "C8"}))
+    assert (report.applied, report.appended, report.users_created) == (True, 4, 1)
+    assert [e["gio_id"] for e in events.read()] == [1, 1, 1, 2]
+    assert events.users.gio_id_of(UID, "C7") == 1
+
+
+def test_a_skipped_event_with_several_values_is_not_appended_to_a_set_of_one(events):
+    """The kept events name one value each, the rejected one two: it shares its first
+    value with a kept set, yet stays out."""
+    events.users.load({"identifications": {UID: "C001"}})
+    report = events.load(pay(ids={UID: "C001"}, amount=1.5),
+                         pay(ids={UID: ["C001", "C2"]}, amount="many"),
+                         pay(ids={UID: "C3"}, amount=2.5), skip_invalid=True)
+    assert [(r.line, r.field) for r in report.rejects] == [(2, "amount")]
+    assert (report.appended, report.users_created) == (2, 1)
+    assert [(e["gio_id"], e["amount"]) for e in events.read("amount")] == [(1, 1.5), (2, 2.5)]
+    assert events.users.gio_id_of(UID, "C2") is None
+
+
 def test_known_users_only_rejects_every_event_of_an_unknown_identity(events):
     events.users.load({"identifications": {UID: "C001"}})
     report = events.load(pay(ids={UID: "C404"}), pay(), pay(ids={UID: "C404"}),

