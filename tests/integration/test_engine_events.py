@@ -9,11 +9,13 @@ engine.
 
 from __future__ import annotations
 
+import importlib
 import json
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tagport.catalog.models import EventAttribute, EventDefinition, ValueType
@@ -393,6 +395,32 @@ def test_a_parquet_file_with_native_types_loads_as_json_lines_do(events):
     assert (report.applied, report.appended, report.users_created) == (True, 2, 2)
     events.users.load({"identifications": {UID: "C1"}}, {"identifications": {UID: "C2"}})
     assert stored_by_user(events) == EXPECTED
+
+
+def test_a_parquet_file_changed_while_it_loads_loads_nothing(events, engine, monkeypatch):
+    """Staging reads a Parquet file more than once (a view of it): if the file is
+    rewritten meanwhile, the load refuses it rather than apply rows no check saw."""
+    path = events.path("parquet")
+    rows = {"event": [PAY, PAY], "time": [ms("2026-11-20T10:00:00+08:00")] * 2,
+            UID: ["C001", "C002"], "amount": [1.5, 2.5]}
+    pq.write_table(pa.table(rows), path)
+    module = ("tagport.engines.duckdb.events" if engine.name == "duckdb"
+              else "tagport.engines.spark.event_load")
+    checked = importlib.import_module(module).mark_duplicates
+
+    def rewritten_meanwhile(*args, **kw):
+        found = checked(*args, **kw)
+        pq.write_table(pa.table({**rows, "amount": [1.5, -7.0]}), path)
+        return found
+
+    monkeypatch.setattr(f"{module}.mark_duplicates", rewritten_meanwhile)
+    with pytest.raises(InvalidInput, match="the file changed while it was loaded, so nothing"
+                                           " was loaded: load it again once it is whole"):
+        events.file(path, InputFormat.PARQUET)
+    assert events.read() == []
+    monkeypatch.undo()
+    assert events.file(path, InputFormat.PARQUET).appended == 2
+    assert [e["amount"] for e in events.read("amount")] == [1.5, -7.0]
 
 
 def test_json_lines_load_every_attribute_type(events):

@@ -31,7 +31,7 @@ import duckdb
 from tagport.catalog.models import CatalogEntry
 from tagport.engines.base import EventLoadReport, InputFormat, LoadReport
 from tagport.engines.duckdb.store import DuckDBStore, restore_gio_order
-from tagport.engines.staging.parse import GIO_ID, stage_file
+from tagport.engines.staging.parse import GIO_ID, file_state, stage_file, unchanged_since
 from tagport.engines.staging.sql import ident, literal
 from tagport.engines.staging.validate import NOT_REJECTED, prepare, rejects_report, validate
 from tagport.errors import InvalidInput, StorageFull, StorageUnwritable, fault_of
@@ -65,12 +65,14 @@ def in_load_transaction(store: DuckDBStore, path: Path,
         needed, free = check_room(store, path)
         reclaim_failed_load(store)
         cur = store.cursor()
+        state = file_state(path)
         try:
             # line numbers come from the scan order, so keep it even if the store drops it
             cur.execute("SET SESSION preserve_insertion_order = true")
             cur.execute("BEGIN")
             try:
                 report = load(cur)
+                unchanged_since(path, state)  # a Parquet file is read more than once
                 finish(cur, report, before_commit)
             except BaseException as exc:
                 rollback_quietly(cur)

@@ -54,6 +54,7 @@ from tagport.engines.staging.events import (
     prepare_events,
     stage_events,
 )
+from tagport.engines.staging.parse import file_state, unchanged_since
 from tagport.engines.staging.sql import ident
 from tagport.engines.staging.sql import literal as sql_literal
 from tagport.engines.staging.validate import NOT_REJECTED, prepare, rejects_report
@@ -149,6 +150,7 @@ def _stage(store: ProfileStore, path: Path, input_format: InputFormat,
         options.temp_directory.mkdir(parents=True, exist_ok=True)
         config["temp_directory"] = str(options.temp_directory)
     con = duckdb.connect(config=config)
+    state = file_state(path)
     try:
         con.execute("SET preserve_insertion_order = true")  # line numbers: the scan order
         prepare(con)
@@ -165,6 +167,7 @@ def _stage(store: ProfileStore, path: Path, input_format: InputFormat,
         number_records(con)
         _copy(con, _records_query(staged.identities), staging / "records.parquet")
         _copy(con, _events_query(staged.attributes), staging / "events.parquet")
+        unchanged_since(path, state)  # a Parquet file is read more than once
     finally:
         con.close()
     return Staged(staged, report, staging)

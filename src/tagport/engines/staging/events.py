@@ -81,6 +81,14 @@ class StagedEvents:
     records: int = 0
     typed: frozenset[str] = frozenset()  # attribute keys staged typed (Parquet)
     time_ms: bool = False  # event_input has the time as integer epoch ms (Parquet)
+    input_is_view: bool = False  # event_input is a view of the file (Parquet)
+    # `event_rec`'s query, where reading it again costs less than reading the table back
+    # (a view of a Parquet file with integer times: casts, no parsing): see `records`
+    cheap_query: str | None = None
+
+    def rows(self) -> str:
+        """The relation of `event_rec`'s rows, for a step that reads them all once."""
+        return f"({self.cheap_query})" if self.cheap_query else "event_rec"
 
 
 def zone_name(zone: tzinfo) -> str:
@@ -145,7 +153,7 @@ def stage_events(
     identity_entries = [identities[k] for k in staged.identities]
     attributes = [AttributeColumn(k, types[k], f"a{j}") for j, k in enumerate(staged.attributes)]
     result = StagedEvents(identity_entries, attributes, staged.file_rejects, staged.records,
-                          staged.typed, staged.time_ms)
+                          staged.typed, staged.time_ms, staged.view)
     if not staged.file_rejects:
         _check(cur, result)
     return result
@@ -160,7 +168,10 @@ def _check(cur: duckdb.DuckDBPyConnection, staged: StagedEvents) -> None:
     select += [f"{_identity_value(e)} AS {ident(e.key)}" for e in staged.identities]
     select += [f"{typed_value(a.entry, a.key in staged.typed, a.column)} AS {a.column}"
                for a in staged.attributes]
-    cur.execute(f"CREATE TEMP TABLE event_rec AS SELECT {', '.join(select)} FROM event_input")
+    query = f"SELECT {', '.join(select)} FROM event_input"
+    cur.execute(f"CREATE TEMP TABLE event_rec AS {query}")
+    if staged.time_ms and staged.input_is_view:
+        staged.cheap_query = query
     cur.execute(
         "INSERT INTO load_rejects SELECT line, 'event', CASE WHEN event IS NULL"
         " THEN 'no event key: every event names its event'"

@@ -299,3 +299,23 @@ def type_label(entry: CatalogEntry) -> str:
     if is_list(entry):
         return "a list of values"
     return TYPE_WORDS.get(entry.value_type, "a string")
+
+
+FileState = tuple[int, int, int, int] | None
+
+
+def file_state(path: Path) -> FileState:
+    """What tells a file from a changed or replaced one (None: it is gone)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def unchanged_since(path: Path, state: FileState) -> None:
+    """Refuse a load whose file changed after `state` was taken: its steps read a Parquet
+    file more than once (a view), and must all have read the same file."""
+    if file_state(path) != state:
+        raise InvalidInput(f"{path}: the file changed while it was loaded, so nothing was"
+                           " loaded: load it again once it is whole")
