@@ -166,7 +166,7 @@ def _stage(store: ProfileStore, path: Path, input_format: InputFormat,
                                  rejects=found.rejects)
         number_records(con)
         _copy(con, _records_query(staged.identities), staging / "records.parquet")
-        _copy(con, _events_query(staged.attributes), staging / "events.parquet")
+        _copy(con, _events_query(staged), staging / "events.parquet")
         unchanged_since(path, state)  # a Parquet file is read more than once
     finally:
         con.close()
@@ -195,14 +195,14 @@ def _records_query(identities: list[CatalogEntry]) -> str:
     return f"SELECT {', '.join(select)} FROM {NUMBERED_RECORDS}"
 
 
-def _events_query(attributes: list[AttributeColumn]) -> str:
+def _events_query(staged: StagedEvents) -> str:
     """The valid, new events; times as text, so Spark reads them without a zone between."""
     select = ["line", "event", 'CAST("time" AS VARCHAR) AS "time"', "dt", "id"]
-    for a in attributes:
+    for a in staged.attributes:
         value = (f"CAST({a.column} AS VARCHAR)" if a.value_type is ValueType.DATETIME
                  else a.column)
         select.append(f"{value} AS {a.column}")
-    return (f"SELECT {', '.join(select)} FROM event_rec WHERE {NOT_REJECTED}"
+    return (f"SELECT {', '.join(select)} FROM {staged.rows()} WHERE {NOT_REJECTED}"
             " AND line NOT IN (SELECT line FROM event_dup)")
 
 

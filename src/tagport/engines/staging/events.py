@@ -6,6 +6,9 @@ its time in UTC (TIMESTAMP, no zone), its local day in the load's zone, its own 
 when it has none), one VARCHAR[] per identity key the file uses (as user records hold
 them) and one typed column `a<j>` per attribute key it uses (`StagedEvents.attributes`
 maps them to their keys; positional names, because an attribute key may be `line`).
+For a Parquet file with integer times `event_rec` holds only the line, the time, the day,
+the id and the identities, and `StagedEvents.rows()` is the whole layout computed again
+from the file (casts only); a step that needs the event key or an attribute reads that.
 
 File shapes (spec section 5): JSON lines `{"event", "time", "identifications": {...},
 "attributes": {...}, "id"}`; CSV and Parquet columns `event`, `time`, `id` (optional),
@@ -82,12 +85,13 @@ class StagedEvents:
     typed: frozenset[str] = frozenset()  # attribute keys staged typed (Parquet)
     time_ms: bool = False  # event_input has the time as integer epoch ms (Parquet)
     input_is_view: bool = False  # event_input is a view of the file (Parquet)
-    # `event_rec`'s query, where reading it again costs less than reading the table back
-    # (a view of a Parquet file with integer times: casts, no parsing): see `records`
+    # the whole rows' query, where reading them again costs less than staging them (a
+    # view of a Parquet file with integer times: casts, no parsing); `event_rec` then
+    # lacks the event key and the attributes
     cheap_query: str | None = None
 
     def rows(self) -> str:
-        """The relation of `event_rec`'s rows, for a step that reads them all once."""
+        """The relation of the staged rows with every column, `event_rec`'s layout."""
         return f"({self.cheap_query})" if self.cheap_query else "event_rec"
 
 
@@ -163,15 +167,20 @@ def _check(cur: duckdb.DuckDBPyConnection, staged: StagedEvents) -> None:
     time, day = "event_time(time_raw)", "event_day({})"
     if staged.time_ms:
         time, day = "event_time_ms(time_ms)", _day_by_offsets(cur)
-    select = ["line", "event", f"{time} AS \"time\"", f"{day.format(time)} AS dt",
-              "NULLIF(id, '') AS id"]
-    select += [f"{_identity_value(e)} AS {ident(e.key)}" for e in staged.identities]
-    select += [f"{typed_value(a.entry, a.key in staged.typed, a.column)} AS {a.column}"
-               for a in staged.attributes]
-    query = f"SELECT {', '.join(select)} FROM event_input"
-    cur.execute(f"CREATE TEMP TABLE event_rec AS {query}")
+    keys = [f"{time} AS \"time\"", f"{day.format(time)} AS dt", "NULLIF(id, '') AS id"]
+    keys += [f"{_identity_value(e)} AS {ident(e.key)}" for e in staged.identities]
+    values = [f"{typed_value(a.entry, a.key in staged.typed, a.column)} AS {a.column}"
+              for a in staged.attributes]
+    query = f"SELECT {', '.join(['line', 'event', *keys, *values])} FROM event_input"
     if staged.time_ms and staged.input_is_view:
+        # the event key and the attributes are read from the file when needed (rows()):
+        # the staged table keeps what the checks and the resolution read, a narrower
+        # table that spills less
         staged.cheap_query = query
+        cur.execute(f"CREATE TEMP TABLE event_rec AS SELECT {', '.join(['line', *keys])}"
+                    " FROM event_input")
+    else:
+        cur.execute(f"CREATE TEMP TABLE event_rec AS {query}")
     cur.execute(
         "INSERT INTO load_rejects SELECT line, 'event', CASE WHEN event IS NULL"
         " THEN 'no event key: every event names its event'"
@@ -195,7 +204,7 @@ def _check(cur: duckdb.DuckDBPyConnection, staged: StagedEvents) -> None:
         if a.value_type is not ValueType.STRING:  # only where the event has the attribute
             reject_mistyped(cur, a.entry, a.key in staged.typed, a.column,
                             f"(SELECT * FROM event_input WHERE {has_it})",
-                            f"(SELECT * FROM event_rec WHERE {has_it})")
+                            f"(SELECT * FROM {staged.rows()} WHERE {has_it})")
     no_ids = " AND ".join([f"{ident(e.key)} IS NULL" for e in staged.identities] or ["true"])
     cur.execute("INSERT INTO load_rejects SELECT line, NULL,"
                 " 'an event needs at least one identity value'"
