@@ -31,7 +31,7 @@ from pyspark.sql import DataFrame, SparkSession
 from tagport.catalog.models import CatalogEntry, ValueType
 from tagport.engines.base import EventLoadReport, InputFormat, LoadReport, Reject
 from tagport.engines.spark import apply, resolve
-from tagport.engines.spark.store import ProfileStore, Version, spark_type
+from tagport.engines.spark.store import ProfileStore, Version, duckdb_users_sql, spark_type
 from tagport.engines.staging.parse import stage_file
 from tagport.engines.staging.sql import ident, literal
 from tagport.engines.staging.validate import NOT_REJECTED, prepare, rejects_report, validate
@@ -183,9 +183,8 @@ def _users_view(con: duckdb.DuckDBPyConnection, current: Version | None) -> None
     if current is None:
         con.execute("CREATE TEMP TABLE users (gio_id UBIGINT)")
         return
-    files = literal(str(current.users / "*.parquet"))
-    con.execute(f"CREATE TEMP VIEW users AS SELECT CAST(gio_id AS UBIGINT) AS gio_id"
-                f" FROM read_parquet({files})")
+    con.execute("CREATE TEMP VIEW users AS SELECT CAST(gio_id AS UBIGINT) AS gio_id"
+                f" FROM ({duckdb_users_sql(current, 'gio_id')})")
 
 
 def _records_query(entries: list[CatalogEntry]) -> str:
