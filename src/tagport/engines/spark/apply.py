@@ -10,6 +10,10 @@ current version. `identity_map` gains one file of the new (key, value) pairs bes
 current files, linked. A load that adds a column or changes a column's type rewrites
 every bucket (all files of a version share one schema, so Spark and DuckDB read them as
 one table), as does the first load on a dataset written before buckets.
+
+Merge-on-read (store.py, `DeltaPolicy`): a load whose changed users are few beside the
+rows of the buckets they fall in (a spread daily load) writes their complete new rows as
+one delta file instead, and links every bucket; past the deltas' bounds it compacts.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from tagport.catalog.models import CatalogEntry
 from tagport.engines.base import LoadReport
@@ -229,7 +234,11 @@ def _write_as_delta(views: Views, entries: list[CatalogEntry], old_types: dict[s
     read = [str(f) for b in sorted(touched) for f in buckets.files.get(b, [])]
     old = spark.read.schema(plain.schema).parquet(*read)  # the touched buckets hold rows
     overlapping = [d.path for d in deltas if d.buckets & touched]
-    views.put(merge_deltas(spark, old, overlapping), "load_old_users", cache=False)
+    # only the changed users' rows go on (the touched buckets are read, not shuffled):
+    # their gio_ids, a small share of the users, are sent to every task
+    changed = F.broadcast(spark.table("load_change").where("NOT is_new").select("gio_id"))
+    old = merge_deltas(spark, old, overlapping).join(changed, "gio_id", "left_semi")
+    views.put(old, "load_old_users", cache=False)
     new.users.mkdir()
     link_files(sorted(current.users.iterdir()), new.users)
     new.users_delta.mkdir()
