@@ -450,3 +450,23 @@ def test_a_third_delta_file_compacts_and_a_computed_tag_folds_the_deltas(with_de
     assert version.deltas() == [] and _rows(version) == expected
     assert duckdb.sql(f"SELECT gio_id FROM read_parquet('{version.users}/*.parquet')"
                       " WHERE tag_empty = 'hi' ORDER BY gio_id").fetchall() == [(8,), (13,)]
+
+
+def test_an_event_load_of_known_users_keeps_the_deltas(with_deltas, tmp_path):
+    from zoneinfo import ZoneInfo
+
+    from tagport.catalog.models import EventDefinition
+
+    _tag(with_deltas, tmp_path, "spread", {4: "d1", 17: "d1"})
+    before = with_deltas.store.current()
+    path = write_jsonl(tmp_path / "events.jsonl", [
+        {"event": "visit", "time": "2026-11-20T10:00:00+08:00",
+         "identifications": {"id_uid": "u4"}, "attributes": {}}])
+    report = with_deltas.load_events(path, InputFormat.JSONL, CATALOG,
+                                     {"visit": EventDefinition("visit", "访问")},
+                                     zone=ZoneInfo("Asia/Shanghai"))
+    assert report.applied and report.users_created == 0
+    after = with_deltas.store.current()
+    assert after.name != before.name and [d.entry() for d in after.deltas()] == [
+        d.entry() for d in before.deltas()]
+    assert _merged(after) == _merged(before) and _tag_of(with_deltas, 4) == "d1"
