@@ -72,7 +72,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from tagport.catalog.models import CatalogEntry, ValueType
@@ -350,19 +350,22 @@ def merge_deltas(spark: SparkSession, users: DataFrame, deltas: list[Path]) -> D
     the newest delta's that holds its gio_id, else its own."""
     if not deltas:
         return users
-    frames = [spark.read.schema(users.schema).parquet(str(path)).withColumn("_delta", F.lit(n))
-              for n, path in enumerate(deltas)]
-    rows = frames[0]
-    for frame in frames[1:]:
-        rows = rows.unionByName(frame)
-    if len(frames) > 1:  # each file holds a user once: the newest file's row wins
-        newest = Window.partitionBy("gio_id").orderBy(F.col("_delta").desc())
-        rows = rows.withColumn("_n", F.row_number().over(newest)).where("_n = 1").drop("_n")
-    rows = rows.drop("_delta")
-    # the deltas are a small share of the users (DeltaPolicy.max_share): their gio_ids
-    # go to every task that reads the buckets
-    kept = users.join(F.broadcast(rows.select("gio_id")), "gio_id", "left_anti")
-    return kept.unionByName(rows)
+    # newest first, each file less the gio_ids of the newer ones: anti-joins against
+    # broadcast gio_ids (the deltas are a small share of the users, DeltaPolicy.max_share),
+    # so the merge shuffles nothing and each bucket row is one hash probe
+    newer: DataFrame | None = None
+    rows: list[DataFrame] = []
+    for path in reversed(deltas):
+        frame = spark.read.schema(users.schema).parquet(str(path))
+        rows.append(frame if newer is None
+                    else frame.join(F.broadcast(newer), "gio_id", "left_anti"))
+        ids = frame.select("gio_id")
+        newer = ids if newer is None else newer.unionByName(ids)
+    assert newer is not None
+    merged = users.join(F.broadcast(newer), "gio_id", "left_anti")
+    for frame in rows:
+        merged = merged.unionByName(frame)
+    return merged
 
 
 def duckdb_users_sql(version: Version, columns: str = "*") -> str:
