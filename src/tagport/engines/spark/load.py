@@ -8,8 +8,9 @@
    `identity_map`, records sharing values grouped by label propagation, conflicts
    rejected, each group's target gio_id chosen (new ones ascending in load order).
 3. apply with Spark (apply.py): per user the last record carrying a key wins, identity
-   values accumulate, and the whole dataset is written as a new version, which becomes
-   current only after `before_commit` has run.
+   values accumulate, and a new version is written (the touched buckets rewritten, or a
+   delta of the changed users: merge-on-read, store.py), which becomes current only after
+   `before_commit` has run.
 
 All or nothing: nothing is visible until CURRENT switches; with `skip_invalid` the valid
 records are applied and the rest reported.

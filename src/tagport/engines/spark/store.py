@@ -52,7 +52,8 @@ Columns (`users`): `gio_id` BIGINT; identities STRING with the user's values joi
 `||` (the export's form; `identity_map` holds them one by one); attributes and scalar
 tags typed (BIGINT, DOUBLE, BOOLEAN, DATE, TIMESTAMP_NTZ, STRING); array tags as Parquet
 lists of their type (an empty array is stored as NULL). A column appears when a load first
-brings its key. DuckDB reads the same files (`read_parquet('<version>/users/*.parquet')`).
+brings its key. DuckDB reads the same files, merged as Spark merges them
+(`duckdb_users_sql`; without a delta, `read_parquet('<version>/users/*.parquet')`).
 """
 
 from __future__ import annotations
