@@ -383,7 +383,7 @@ def _tag(engine, tmp_path: Path, name: str, changes: dict[int, str]) -> None:
 
 def _merged(version) -> list[tuple]:
     """The version's users as DuckDB reads them through the same merge."""
-    from tagport.engines.spark.store import duckdb_users_sql
+    from tagport.engines.spark.deltas import duckdb_users_sql
 
     return duckdb.sql(duckdb_users_sql(version, "gio_id, id_uid, tag_t") + " ORDER BY gio_id"
                       ).fetchall()

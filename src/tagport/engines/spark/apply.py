@@ -28,6 +28,7 @@ from pyspark.sql import functions as F
 
 from tagport.catalog.models import CatalogEntry
 from tagport.engines.base import LoadReport
+from tagport.engines.spark.deltas import write_delta
 from tagport.engines.spark.render import literal, quote_ident
 from tagport.engines.spark.resolve import Resolved, Views, empty_frame
 from tagport.engines.spark.store import (
@@ -38,7 +39,6 @@ from tagport.engines.spark.store import (
     link_files,
     merge_deltas,
     spark_type,
-    write_delta,
     write_user_buckets,
 )
 

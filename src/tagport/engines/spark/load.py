@@ -32,7 +32,8 @@ from pyspark.sql import DataFrame, SparkSession
 from tagport.catalog.models import CatalogEntry, ValueType
 from tagport.engines.base import EventLoadReport, InputFormat, LoadReport, Reject
 from tagport.engines.spark import apply, resolve
-from tagport.engines.spark.store import ProfileStore, Version, duckdb_users_sql, spark_type
+from tagport.engines.spark.deltas import duckdb_users_sql
+from tagport.engines.spark.store import ProfileStore, Version, spark_type
 from tagport.engines.staging.parse import stage_file
 from tagport.engines.staging.sql import ident, literal
 from tagport.engines.staging.validate import NOT_REJECTED, prepare, rejects_report, validate

@@ -53,7 +53,7 @@ Columns (`users`): `gio_id` BIGINT; identities STRING with the user's values joi
 tags typed (BIGINT, DOUBLE, BOOLEAN, DATE, TIMESTAMP_NTZ, STRING); array tags as Parquet
 lists of their type (an empty array is stored as NULL). A column appears when a load first
 brings its key. DuckDB reads the same files, merged as Spark merges them
-(`duckdb_users_sql`; without a delta, `read_parquet('<version>/users/*.parquet')`).
+(`deltas.duckdb_users_sql`; without a delta, `read_parquet('<version>/users/*.parquet')`).
 """
 
 from __future__ import annotations
@@ -72,7 +72,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -367,50 +366,6 @@ def merge_deltas(spark: SparkSession, users: DataFrame, deltas: list[Path]) -> D
     for frame in rows:
         merged = merged.unionByName(frame)
     return merged
-
-
-def duckdb_users_sql(version: Version, columns: str = "*") -> str:
-    """The DuckDB query of `read_users`: the buckets' rows whose gio_id no delta holds,
-    and each gio_id's row of the newest delta holding it."""
-    literal = _sql_string
-    buckets = f"read_parquet({literal(str(version.users / '*.parquet'))})"
-    deltas = version.deltas()
-    if not deltas:
-        return f"SELECT {columns} FROM {buckets}"
-    files = ", ".join(literal(str(d.path)) for d in deltas)
-    newest = (f"SELECT * EXCLUDE (_delta) FROM (SELECT *, list_position([{files}], filename)"
-              f" AS _delta FROM read_parquet([{files}], filename = true))"
-              " QUALIFY row_number() OVER (PARTITION BY gio_id ORDER BY _delta DESC) = 1")
-    return (f"WITH d AS ({newest}) SELECT {columns} FROM (SELECT * EXCLUDE (filename) FROM d"
-            f" UNION ALL BY NAME SELECT * FROM {buckets} WHERE gio_id NOT IN"
-            " (SELECT gio_id FROM d))")
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def write_delta(users: DataFrame, version: Version, size: int) -> Delta:
-    """Write `users` (changed rows, one per user) as one new delta file of `version`,
-    in gio_id order."""
-    scratch = version.path / f".delta-{uuid.uuid4().hex}"
-    version.users_delta.mkdir(exist_ok=True)
-    target = version.users_delta / f"{version.name}-{uuid.uuid4().hex[:8]}.parquet"
-    try:
-        users.coalesce(1).sortWithinPartitions("gio_id").write.parquet(str(scratch))
-        [part] = sorted(scratch.glob("part-*.parquet"))
-        part.replace(target)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return _delta_of(target, size)
-
-
-def _delta_of(path: Path, size: int) -> Delta:
-    """A written delta file's rows and buckets, from the file (DuckDB on the driver)."""
-    [(rows, buckets)] = duckdb.sql(
-        f"SELECT count(*), list(DISTINCT (gio_id - 1) // {int(size)}) FROM"
-        f" read_parquet({_sql_string(str(path))})").fetchall()
-    return Delta(path, int(rows), frozenset(int(b) for b in buckets or []))
 
 
 def write_user_buckets(users: DataFrame, target: Path, size: int) -> list[int]:
