@@ -22,8 +22,12 @@ from pyspark's own scripts), in a fresh child process:
   the 1% file, joins the identity map for the gio_ids, merges the changes into the users
   and writes the whole dataset (what a Parquet dataset without a table format costs).
 
+- with the exports, a csv export once more after the 1% loads (`export csv, after the
+  loads`: with the Spark store's deltas, merge-on-read, when the loads wrote them),
+  against the same floor on the buckets alone.
+
 Rounds alternate floor and engine; the table gives medians and rows/s. Writes
-bench/results/<date>-spark-<N>.md.
+bench/results/<date>-spark-<N><suffix>.md.
 """
 
 from __future__ import annotations
@@ -286,8 +290,29 @@ def child(work: Path, master: str, repeat: int, cases: str = "all") -> None:
             result[shape].append(time.perf_counter() - t)
             result[f"{shape}_rows"] = report.updated
             result[f"{shape}_phases"] = phases.take()
+            result[f"{shape}_deltas"] = _deltas(store)
             assert report.applied and report.inserted == 0, report.rejects[:3]
+    result["after"], result["after_floor"] = [], []
+    for _ in range(repeat if exports else 0):  # the same export, the loads' deltas merged
+        out = scratch / "floor-after"
+        with store.reading() as version:
+            t = time.perf_counter()
+            export_floor(spark, version.users, catalog, "csv", out)  # type: ignore[union-attr]
+            result["after_floor"].append(time.perf_counter() - t)
+        shutil.rmtree(out)
+        out = scratch / "export-after"
+        out.mkdir(parents=True)
+        t = time.perf_counter()
+        result["after_rows"] = engine.export(_plan(catalog, "csv"), out, "f.csv").row_count
+        result["after"].append(time.perf_counter() - t)
+        shutil.rmtree(out)
     print(json.dumps(result))
+
+
+def _deltas(store) -> int:  # type: ignore[no-untyped-def]
+    """The current version's delta files (0 before merge-on-read)."""
+    version = store.current()
+    return len(version.deltas()) if hasattr(version, "deltas") else 0
 
 
 def run_child(work: Path, master: str, repeat: int, cases: str) -> dict:
@@ -309,6 +334,7 @@ def main() -> None:
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--keep", action="store_true", help="keep the data")
     parser.add_argument("--reuse", action="store_true", help="the data of an earlier --keep")
+    parser.add_argument("--suffix", default="", help="appended to the result file's name")
     parser.add_argument("--cases", choices=["all", "loads"], default="all",
                         help="loads: the full and 1%% loads only, no exports (results in"
                              " <date>-spark-loads-<N>.md)")
@@ -340,7 +366,7 @@ def main() -> None:
     report = _report(runs, args.users, args.repeat)
     print(report)
     name = "spark" if args.cases == "all" else "spark-loads"
-    out = ROOT / "bench" / "results" / f"{dt.date.today()}-{name}-{args.users}.md"
+    out = ROOT / "bench" / "results" / f"{dt.date.today()}-{name}-{args.users}{args.suffix}.md"
     out.write_text(report + "\n", encoding="utf-8")
     if not args.keep:
         shutil.rmtree(args.work, ignore_errors=True)
@@ -357,11 +383,14 @@ def _report(runs: dict[str, dict], users: int, repeat: int) -> str:
         cases = [("full load", "full", run["users"])]
         cases += [(f"export {f}", f, run[f"{f}_rows"]) for f in FORMATS if run[f]]
         cases += [(f"1% load, {s}", s, run[f"{s}_rows"]) for s in SHAPES]
+        if run.get("after"):
+            cases.append(("export csv, after the loads", "after", run["after_rows"]))
         for label, key, n in cases:
             subject, floor_ = med(run, key), med(run, f"{key}_floor")
             note = ""
             if key in SHAPES:
-                note = f"{subject / med(run, 'full'):.2f} of the full load"
+                note = (f"{subject / med(run, 'full'):.2f} of the full load;"
+                        f" deltas after it: {run.get(f'{key}_deltas', 0)}")
             rows.append([name, label, f"{n:,}", f"{floor_:.1f}", f"{subject:.1f}",
                          f"{subject / floor_:.2f}x", fmt_rate(n / floor_), fmt_rate(n / subject),
                          note])

@@ -8,6 +8,8 @@ tables, its memory settings) stays in test_duckdb_load.py.
 
 from __future__ import annotations
 
+from datetime import date
+
 import pyarrow as pa
 import pytest
 
@@ -323,3 +325,73 @@ def test_keys_with_data_leave_out_an_identity_whose_values_were_all_known(users)
     report = users.load({"identifications": {DEVICE: "D1"}, "properties": {"usr_gender": "男"}})
     assert report.updated == 1
     assert report.keys_with_data == ["tag_all", "usr_gender"]
+
+
+# --- a spread update: merge-on-read on Spark (store.py), the same values everywhere -----
+
+
+@pytest.fixture(params=list(ENGINES), ids=list(ENGINES))
+def wide_buckets(request, tmp_path):
+    """An engine whose Spark store has buckets of 25 users: an update of a few users
+    spread over the buckets is written as a delta (DeltaPolicy's defaults)."""
+    make = ENGINES[request.param]
+    engine = make(tmp_path, users_per_bucket=25) if request.param == "spark" else make(tmp_path)
+    yield engine
+    engine.close()
+
+
+def _rfm(i: int, value: str) -> dict:
+    return {"identifications": {UID: f"C{i}"}, "properties": {"tag_rfm": value}}
+
+
+def _spark_users(engine) -> tuple[int, dict[str, int]]:
+    """The Spark version's deltas and its bucket files' inodes ((0, {}) on DuckDB)."""
+    if engine.name != "spark":
+        return 0, {}
+    version = engine.store.current()
+    return len(version.deltas()), {p.name: p.stat().st_ino for p in version.users.iterdir()}
+
+
+def test_a_spread_update_reads_back_merged_and_compaction_keeps_the_values(wide_buckets,
+                                                                           tmp_path):
+    from tagport.conditions import ConditionContext, parse_condition
+    from tests.load_support import CATALOG
+
+    engine, users = wide_buckets, Users(wide_buckets, tmp_path)
+    values = {i: "低" for i in range(1, 101)}
+    users.load(*(_rfm(i, "低") for i in range(1, 101)))
+    _, buckets = _spark_users(engine)
+
+    def check() -> None:
+        assert users.read(UID, "tag_rfm") == [(i, f"C{i}", v) for i, v in sorted(values.items())]
+        rfm = [CATALOG["tag_rfm"]]
+        for i in (10, 35, 60, max(values)):
+            user = engine.find_user(UID, f"C{i}", rfm)
+            assert (user["gio_id"], user["properties"]["tag_rfm"]) == (i, values[i])
+        high = parse_condition({"key": "tag_rfm", "op": "=", "values": ["高"]},
+                               ConditionContext(catalog=CATALOG))
+        assert engine.count_members(high, as_of=date(2026, 11, 20)) == sum(
+            v == "高" for v in values.values())
+
+    # 4 users, one in each bucket: a delta, every bucket linked
+    report = users.load(*(_rfm(i, "中") for i in (10, 35, 60, 85)))
+    assert (report.inserted, report.updated) == (0, 4)
+    values.update({10: "中", 35: "中", 60: "中", 85: "中"})
+    check()
+    if engine.name == "spark":
+        assert _spark_users(engine) == (1, buckets)
+    # two of them again (the newest delta wins) and a new user: a second delta
+    report = users.load(_rfm(35, "高"), _rfm(60, "高"), _rfm(101, "高"))
+    assert (report.inserted, report.updated) == (1, 2)
+    values.update({35: "高", 60: "高", 101: "高"})
+    check()
+    if engine.name == "spark":
+        assert _spark_users(engine) == (2, buckets)
+    # the deltas would hold more than a tenth of the users: compacted into the buckets
+    report = users.load(*(_rfm(i, "顶") for i in (11, 12, 13, 90)))
+    values.update({11: "顶", 12: "顶", 13: "顶", 90: "顶"})
+    check()
+    if engine.name == "spark":
+        deltas, after = _spark_users(engine)
+        assert deltas == 0 and not set(after.values()) & set(buckets.values()) - {
+            buckets["_buckets.json"]}

@@ -355,3 +355,118 @@ def test_a_computed_tag_rewrites_every_bucket_and_keeps_the_layout(bucketed):
     assert version.buckets().size == 5
     assert duckdb.sql(f"SELECT count(tag_empty) FROM read_parquet('{version.users}/*.parquet')"
                       ).fetchall() == [(11,)]
+
+
+# --- merge-on-read: a spread load writes a delta ---------------------------------------------
+
+
+@pytest.fixture
+def with_deltas(tmp_path):
+    """23 users in buckets of 5 gio_ids; deltas up to half the users, at most 2 files."""
+    from tagport.engines.spark.engine import SparkEngine
+    from tagport.engines.spark.store import DeltaPolicy, ProfileStore
+
+    store = ProfileStore(tmp_path / "deltas", users_per_bucket=5,
+                         deltas=DeltaPolicy(max_share=0.5, max_files=2))
+    engine = SparkEngine(shared_spark(), store)
+    _load_users(engine, tmp_path)
+    yield engine
+    engine.close()
+
+
+def _tag(engine, tmp_path: Path, name: str, changes: dict[int, str]) -> None:
+    report = engine.load(write_jsonl(tmp_path / f"{name}.jsonl", [
+        {"identifications": {"id_uid": f"u{i}"}, "properties": {"tag_t": v}}
+        for i, v in changes.items()]), InputFormat.JSONL, CATALOG)
+    assert report.applied and report.updated == len(changes)
+
+
+def _merged(version) -> list[tuple]:
+    """The version's users as DuckDB reads them through the same merge."""
+    from tagport.engines.spark.deltas import duckdb_users_sql
+
+    return duckdb.sql(duckdb_users_sql(version, "gio_id, id_uid, tag_t") + " ORDER BY gio_id"
+                      ).fetchall()
+
+
+def _tag_of(engine, i: int) -> str | None:
+    return engine.find_user("id_uid", f"u{i}", [CATALOG["tag_t"]])["properties"]["tag_t"]
+
+
+def test_a_spread_load_writes_a_delta_links_every_bucket_and_readers_merge_it(with_deltas,
+                                                                              tmp_path):
+    before = with_deltas.store.current()
+    old_users, old_rows = _inodes(before.users), _rows(before)
+    with with_deltas.store.reading() as held:
+        _tag(with_deltas, tmp_path, "spread", {4: "d1", 17: "d1"})  # buckets 0 and 3
+        after = with_deltas.store.current()
+        assert _merged(held) == old_rows  # the reader's version is whole and unchanged
+    assert _inodes(after.users) == old_users and _rows(after) == old_rows  # linked
+    [delta] = after.deltas()
+    assert (delta.rows, delta.buckets) == (2, {0, 3})
+    expected = [(g, u, "d1" if g in (4, 17) else t) for g, u, t in old_rows]
+    assert _merged(after) == expected
+    assert [_tag_of(with_deltas, i) for i in (3, 4, 17)] == ["v3", "d1", "d1"]
+    assert _export(with_deltas, tmp_path, "e").row_count == COVERED + 1  # u4 had no tag_t
+    assert with_deltas.tag_coverage([CATALOG["tag_t"]]).covered == {"tag_t": COVERED + 1}
+
+
+def test_a_load_rewriting_a_bucket_takes_in_its_delta_rows_and_keeps_the_others(with_deltas,
+                                                                                tmp_path):
+    _tag(with_deltas, tmp_path, "spread", {4: "d1", 17: "d1"})
+    before = with_deltas.store.current()
+    old_users, expected = _inodes(before.users), _merged(before)
+    _tag(with_deltas, tmp_path, "dense", {1: "r", 2: "r", 3: "r", 5: "r"})  # bucket 0 only
+    after = with_deltas.store.current()
+    users = _inodes(after.users)
+    assert {n for n in users if users[n] != old_users[n]} == {"b000000.parquet"}
+    [delta] = after.deltas()  # written again without bucket 0's row
+    assert (delta.rows, delta.buckets) == (1, {3})
+    assert _rows(after)[:5] == [(1, "u1", "r"), (2, "u2", "r"), (3, "u3", "r"),
+                                (4, "u4", "d1"), (5, "u5", "r")]
+    assert _merged(after) == [(g, u, "r" if g in (1, 2, 3, 5) else t) for g, u, t in expected]
+    assert _tag_of(with_deltas, 17) == "d1"
+
+
+def test_a_third_delta_file_compacts_and_a_computed_tag_folds_the_deltas(with_deltas, tmp_path):
+    from tagport.computes import SqlDialect, SqlQuery
+
+    _tag(with_deltas, tmp_path, "a", {4: "d1", 17: "d1"})
+    _tag(with_deltas, tmp_path, "b", {9: "d2", 14: "d2", 4: "d2"})
+    assert len(with_deltas.store.current().deltas()) == 2
+    expected = _merged(with_deltas.store.current())
+    assert [t for g, _, t in expected if g in (4, 9, 14, 17)] == ["d2", "d2", "d2", "d1"]
+    _tag(with_deltas, tmp_path, "c", {19: "d3", 2: "d3"})  # a third file: compacted
+    version = with_deltas.store.current()
+    expected = [(g, u, "d3" if g in (2, 19) else t) for g, u, t in expected]
+    assert version.deltas() == [] and _rows(version) == expected == _merged(version)
+    _tag(with_deltas, tmp_path, "d", {8: "d4", 13: "d4"})
+    assert len(with_deltas.store.current().deltas()) == 1
+    with_deltas.compute_tag(CATALOG["tag_empty"], SqlQuery(
+        "SELECT gio_id, 'hi' AS tag_value FROM user WHERE tag_t = 'd4'", SqlDialect.DUCKDB),
+        as_of=date(2026, 1, 1))
+    version = with_deltas.store.current()
+    expected = [(g, u, "d4" if g in (8, 13) else t) for g, u, t in expected]
+    assert version.deltas() == [] and _rows(version) == expected
+    assert duckdb.sql(f"SELECT gio_id FROM read_parquet('{version.users}/*.parquet')"
+                      " WHERE tag_empty = 'hi' ORDER BY gio_id").fetchall() == [(8,), (13,)]
+
+
+def test_an_event_load_of_known_users_keeps_the_deltas(with_deltas, tmp_path):
+    from zoneinfo import ZoneInfo
+
+    from tagport.catalog.models import EventDefinition
+
+    _tag(with_deltas, tmp_path, "spread", {4: "d1", 17: "d1"})
+    before = with_deltas.store.current()
+    deltas, rows = [d.entry() for d in before.deltas()], _merged(before)
+    path = write_jsonl(tmp_path / "events.jsonl", [
+        {"event": "visit", "time": "2026-11-20T10:00:00+08:00",
+         "identifications": {"id_uid": "u4"}, "attributes": {}}])
+    report = with_deltas.load_events(path, InputFormat.JSONL, CATALOG,
+                                     {"visit": EventDefinition("visit", "访问")},
+                                     zone=ZoneInfo("Asia/Shanghai"))
+    assert report.applied and report.users_created == 0
+    after = with_deltas.store.current()
+    assert after.name != before.name and [d.entry() for d in after.deltas()] == deltas
+    assert _merged(after) == rows and _tag_of(with_deltas, 4) == "d1"

@@ -10,6 +10,10 @@ current version. `identity_map` gains one file of the new (key, value) pairs bes
 current files, linked. A load that adds a column or changes a column's type rewrites
 every bucket (all files of a version share one schema, so Spark and DuckDB read them as
 one table), as does the first load on a dataset written before buckets.
+
+Merge-on-read (store.py, `DeltaPolicy`): a load whose changed users are few beside the
+rows of the buckets they fall in (a spread daily load) writes their complete new rows as
+one delta file instead, and links every bucket; past the deltas' bounds it compacts.
 """
 
 from __future__ import annotations
@@ -18,17 +22,22 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from tagport.catalog.models import CatalogEntry
 from tagport.engines.base import LoadReport
+from tagport.engines.spark.deltas import write_delta
 from tagport.engines.spark.render import literal, quote_ident
 from tagport.engines.spark.resolve import Resolved, Views, empty_frame
 from tagport.engines.spark.store import (
     IDENTITY_FILES_MAX,
     Buckets,
+    Delta,
     Version,
     link_files,
+    merge_deltas,
     spark_type,
     write_user_buckets,
 )
@@ -62,12 +71,15 @@ def apply(views: Views, entries: list[CatalogEntry], resolved: Resolved,
     before = current.manifest() if current is not None else {"users": 0, "identities": 0,
                                                              "max_gio_id": 0}
     users = int(before["users"]) + report.inserted
-    _write_users(views, entries, current, buckets, new, {int(b) for b in counts["buckets"]})
+    deltas = _write_users(views, entries, current, buckets, new,
+                          {int(b) for b in counts["buckets"]},
+                          report.inserted + report.updated, users)
     identities_total = int(before["identities"]) + int(counts["added"])
     _write_identity_map(resolved.identity_map, new_ids.select("id_key", "id_value", "gio_id"),
                         int(counts["added"]), identities_total, current, new)
-    return {"users": users, "identities": identities_total,
-            "max_gio_id": max(int(before["max_gio_id"]), int(counts["max_new"] or 0))}
+    manifest = {"users": users, "identities": identities_total,
+                "max_gio_id": max(int(before["max_gio_id"]), int(counts["max_new"] or 0))}
+    return {**manifest, "deltas": deltas} if deltas else manifest
 
 
 def _compute_changes(views: Views, entries: list[CatalogEntry],
@@ -178,25 +190,98 @@ def _write_named(df: DataFrame, target: Path, prefix: str) -> None:
 
 
 def _write_users(views: Views, entries: list[CatalogEntry], current: Version | None,
-                 buckets: Buckets | None, new: Version, touched: set[int]) -> None:
-    """The buckets the load touches (`touched`), merged and written; the others linked
-    (`buckets`: the current version's)."""
+                 buckets: Buckets | None, new: Version, touched: set[int], changed: int,
+                 users: int) -> list[dict[str, Any]]:
+    """The load's users written: a delta of the `changed` rows, or the buckets it touches
+    (`touched`) merged and written, the others linked (`buckets`: the current version's);
+    the new version's deltas (manifest entries). `users`: the users after the load."""
     spark = views.spark
-    if current is not None:
-        old = spark.read.parquet(str(current.users))
-    else:
-        old = empty_frame(spark, "gio_id bigint")
-    old_types = {f.name: f.dataType.simpleString() for f in old.schema if f.name != "gio_id"}
-    same_schema = all(old_types.get(e.key) == spark_type(e) for e in entries)
+    plain = (spark.read.parquet(str(current.users)) if current is not None
+             else empty_frame(spark, "gio_id bigint"))
+    old_types = {f.name: f.dataType.simpleString() for f in plain.schema if f.name != "gio_id"}
+    deltas = current.deltas() if current is not None else []
     size = buckets.size if buckets is not None else new.users_per_bucket
-    if buckets is not None and same_schema:
-        read = [str(f) for b in sorted(touched) for f in buckets.files.get(b, [])]
-        kept = [f for b, files in buckets.files.items() if b not in touched for f in files]
-        old = (spark.read.schema(old.schema).parquet(*read) if read
-               else spark.createDataFrame([], old.schema))
-        new.users.mkdir()
-        link_files(kept, new.users)
+    if buckets is None or not all(old_types.get(e.key) == spark_type(e) for e in entries):
+        # every bucket rewritten (a new schema, or the first bucketed version): deltas folded
+        views.put(merge_deltas(spark, plain, [d.path for d in deltas]), "load_old_users",
+                  cache=False)
+        write_user_buckets(_merged(views, entries, old_types, "LEFT"), new.users, size)
+        return []
+    policy = new.delta_policy
+    if current is not None and _touched_rows(buckets, touched) > policy.factor * changed:
+        if (len(deltas) + 1 <= policy.max_files
+                and sum(d.rows for d in deltas) + changed <= policy.max_share * users):
+            return _write_as_delta(views, entries, old_types, plain, current, deltas,
+                                   touched, new)
+        touched = touched.union(*(d.buckets for d in deltas))  # compact: no delta left
+    return _rewrite_buckets(views, entries, old_types, plain, buckets, deltas, touched, new)
+
+
+def _touched_rows(buckets: Buckets, touched: set[int]) -> int:
+    """The rows of the touched buckets' files (their footers, read on the driver): what
+    rewriting them costs, against a delta's changed rows (DeltaPolicy.factor)."""
+    return sum(pq.ParquetFile(f).metadata.num_rows for b in touched
+               for f in buckets.files.get(b, []))
+
+
+def _write_as_delta(views: Views, entries: list[CatalogEntry], old_types: dict[str, str],
+                    plain: DataFrame, current: Version, deltas: list[Delta], touched: set[int],
+                    new: Version) -> list[dict[str, Any]]:
+    """The changed users' complete new rows as one delta; buckets and deltas linked."""
+    spark = views.spark
+    buckets = current.buckets()
+    assert buckets is not None
+    read = [str(f) for b in sorted(touched) for f in buckets.files.get(b, [])]
+    old = spark.read.schema(plain.schema).parquet(*read)  # the touched buckets hold rows
+    overlapping = [d.path for d in deltas if d.buckets & touched]
+    # only the changed users' rows go on (the touched buckets are read, not shuffled):
+    # their gio_ids, a small share of the users, are sent to every task
+    changed = F.broadcast(spark.table("load_change").where("NOT is_new").select("gio_id"))
+    old = merge_deltas(spark, old, overlapping).join(changed, "gio_id", "left_semi")
     views.put(old, "load_old_users", cache=False)
+    new.users.mkdir()
+    link_files(sorted(current.users.iterdir()), new.users)
+    new.users_delta.mkdir()
+    link_files([d.path for d in deltas], new.users_delta)
+    delta = write_delta(_merged(views, entries, old_types, "INNER"), new, buckets.size)
+    return [*(d.entry() for d in deltas), delta.entry()]
+
+
+def _rewrite_buckets(views: Views, entries: list[CatalogEntry], old_types: dict[str, str],
+                     plain: DataFrame, buckets: Buckets, deltas: list[Delta], touched: set[int],
+                     new: Version) -> list[dict[str, Any]]:
+    """The touched buckets merged (their deltas' rows folded in) and written, the others
+    linked; a delta holding rows of them is written again without those rows."""
+    spark = views.spark
+    read = [str(f) for b in sorted(touched) for f in buckets.files.get(b, [])]
+    kept = [f for b, files in buckets.files.items() if b not in touched for f in files]
+    old = (spark.read.schema(plain.schema).parquet(*read) if read
+           else spark.createDataFrame([], plain.schema))
+    overlapping = [d for d in deltas if d.buckets & touched]
+    inside = f"{buckets.expression()} IN ({', '.join(str(b) for b in sorted(touched))})"
+    merged = merge_deltas(spark, old, [d.path for d in overlapping])
+    views.put(merged.where(inside) if overlapping else merged, "load_old_users", cache=False)
+    new.users.mkdir()
+    link_files(kept, new.users)
+    write_user_buckets(_merged(views, entries, old_types, "LEFT"), new.users, buckets.size)
+    if not deltas:
+        return []
+    new.users_delta.mkdir()
+    entries_out = []
+    for d in deltas:
+        if not d.buckets & touched:
+            link_files([d.path], new.users_delta)
+            entries_out.append(d.entry())
+        elif d.buckets - touched:
+            rest = spark.read.schema(plain.schema).parquet(str(d.path)).where(f"NOT ({inside})")
+            entries_out.append(write_delta(rest, new, buckets.size).entry())
+    return entries_out
+
+
+def _merged(views: Views, entries: list[CatalogEntry], old_types: dict[str, str],
+            join: str) -> DataFrame:
+    """`load_old_users` with the load's changes applied (`join` LEFT: every old row, the
+    changed ones updated; INNER: the changed ones only) and the new users."""
     index = {e.key: i for i, e in enumerate(entries)}
     keys = list(old_types) + [e.key for e in entries if e.key not in old_types]
     kept, fresh = ["u.gio_id"], ["c.gio_id"]
@@ -216,8 +301,7 @@ def _write_users(views: Views, entries: list[CatalogEntry], current: Version | N
         else:  # a key no record carried keeps its stored value
             kept.append(f"CASE WHEN c.p{i} THEN c.c{i} ELSE {stored} END AS {col}")
         fresh.append(f"CAST(c.c{i} AS {want}) AS {col}")
-    users = spark.sql(
+    return views.spark.sql(
         f"SELECT {', '.join(kept)} FROM load_old_users u"
-        " LEFT JOIN (SELECT * FROM load_change WHERE NOT is_new) c ON u.gio_id = c.gio_id"
+        f" {join} JOIN (SELECT * FROM load_change WHERE NOT is_new) c ON u.gio_id = c.gio_id"
         f" UNION ALL SELECT {', '.join(fresh)} FROM load_change c WHERE c.is_new")
-    write_user_buckets(users, new.users, size)

@@ -49,6 +49,8 @@ from tagport.engines.spark.store import (
     NewVersion,
     ProfileStore,
     Version,
+    folded,
+    read_users,
     spark_type,
     write_user_buckets,
 )
@@ -77,7 +79,7 @@ def compute_tag(spark: SparkSession, store: ProfileStore, events: EventsSource,
                 spark.catalog.dropTempView(name)
         if stop is not None and stop.is_set():
             raise ComputeStopped(f"{tag.key}: the computation was stopped")
-        new.commit(current.manifest())
+        new.commit(folded(current.manifest()))
         return covered
 
 
@@ -91,7 +93,7 @@ def _view(df: DataFrame, prefix: str, views: list[str]) -> str:
 def _result(spark: SparkSession, current: Version, events: EventsSource, tag: CatalogEntry,
             definition: Definition, as_of: date, views: list[str]) -> str:
     """The view of (gio_id, tag_value), one row per user with a value."""
-    users = spark.read.parquet(str(current.users))
+    users = read_users(spark, current)
     users_view = _view(users, "compute_users", views)
     if isinstance(definition, SqlQuery):
         return _view(_sql_result(spark, events(), users_view, tag, definition, as_of, views),
@@ -139,7 +141,7 @@ def _sql_result(spark: SparkSession, events: DataFrame, users_view: str, tag: Ca
 
 def write_version(spark: SparkSession, current: Version, new: NewVersion, tag: CatalogEntry,
                    result: str, views: list[str]) -> int:
-    users = spark.read.parquet(str(current.users))
+    users = read_users(spark, current)  # every bucket rewritten: the deltas folded in
     col = quote_ident(tag.key)
     value = "r.tag_value"
     if tag.is_array:  # an empty array is stored as NULL

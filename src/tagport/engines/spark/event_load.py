@@ -239,9 +239,7 @@ def _apply_users(views: resolve.Views, identities: list[CatalogEntry],
         " load_hits m ON i.id_key = m.id_key AND i.id_value = m.id_value")
     if current is not None and not spark.sql(
             "SELECT 1 FROM load_target WHERE is_new").take(1) and not new_values.take(1):
-        new.link_profiles(current)
-        before = current.manifest()
-        return {k: before[k] for k in ("users", "identities", "max_gio_id")}
+        return new.link_profiles(current)
     users = LoadReport()
     manifest = apply.apply(views, identities, resolved, current, new.version, users)
     report.users_created, report.keys_with_data = users.inserted, users.keys_with_data

@@ -57,7 +57,7 @@ from tagport.engines.spark.parts import (
     text_options,
 )
 from tagport.engines.spark.render import quote_ident
-from tagport.engines.spark.store import ProfileStore
+from tagport.engines.spark.store import ProfileStore, read_users
 from tagport.exports.formats import FileFormat
 from tagport.exports.naming import part_name
 from tagport.exports.parquet import ROWS_PER_GROUP, arrow_schema, conform
@@ -121,7 +121,7 @@ def _export(spark: SparkSession, store: ProfileStore, plan: ExportPlan, work_dir
             file_name: str, max_rows: int | None) -> ExportOutput:
     writer = WRITERS[plan.file_format]
     with store.reading() as version:
-        users = spark.read.parquet(str(version.users)) if version else None
+        users = read_users(spark, version) if version else None
         stored = {f.name: f.dataType.simpleString() for f in users.schema} if users else {}
         selected = stored_column(plan.selection.column, stored) if users else None
         if users is None or selected is None:

@@ -8,8 +8,9 @@
    `identity_map`, records sharing values grouped by label propagation, conflicts
    rejected, each group's target gio_id chosen (new ones ascending in load order).
 3. apply with Spark (apply.py): per user the last record carrying a key wins, identity
-   values accumulate, and the whole dataset is written as a new version, which becomes
-   current only after `before_commit` has run.
+   values accumulate, and a new version is written (the touched buckets rewritten, or a
+   delta of the changed users: merge-on-read, store.py), which becomes current only after
+   `before_commit` has run.
 
 All or nothing: nothing is visible until CURRENT switches; with `skip_invalid` the valid
 records are applied and the rest reported.
@@ -31,6 +32,7 @@ from pyspark.sql import DataFrame, SparkSession
 from tagport.catalog.models import CatalogEntry, ValueType
 from tagport.engines.base import EventLoadReport, InputFormat, LoadReport, Reject
 from tagport.engines.spark import apply, resolve
+from tagport.engines.spark.deltas import duckdb_users_sql
 from tagport.engines.spark.store import ProfileStore, Version, spark_type
 from tagport.engines.staging.parse import stage_file
 from tagport.engines.staging.sql import ident, literal
@@ -183,9 +185,8 @@ def _users_view(con: duckdb.DuckDBPyConnection, current: Version | None) -> None
     if current is None:
         con.execute("CREATE TEMP TABLE users (gio_id UBIGINT)")
         return
-    files = literal(str(current.users / "*.parquet"))
-    con.execute(f"CREATE TEMP VIEW users AS SELECT CAST(gio_id AS UBIGINT) AS gio_id"
-                f" FROM read_parquet({files})")
+    con.execute("CREATE TEMP VIEW users AS SELECT CAST(gio_id AS UBIGINT) AS gio_id"
+                f" FROM ({duckdb_users_sql(current, 'gio_id')})")
 
 
 def _records_query(entries: list[CatalogEntry]) -> str:

@@ -18,12 +18,12 @@ from tagport.catalog.models import NUMERIC, CatalogEntry, Distribution, TagCover
 from tagport.engines.spark.events import EVENT_COLUMNS, read_events
 from tagport.engines.spark.lines import stored_column, user_json
 from tagport.engines.spark.render import literal
-from tagport.engines.spark.store import ProfileStore
+from tagport.engines.spark.store import ProfileStore, read_users
 from tagport.exports.plan import ExportPlan
 
 
 def _users(spark: SparkSession, store: ProfileStore, version) -> tuple[DataFrame, dict[str, str]]:  # type: ignore[no-untyped-def]
-    users = spark.read.parquet(str(version.users))
+    users = read_users(spark, version)
     return users, {f.name: f.dataType.simpleString() for f in users.schema}
 
 

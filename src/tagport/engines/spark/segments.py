@@ -39,7 +39,7 @@ from tagport.engines.spark.conditions import SparkValues
 from tagport.engines.spark.lines import stored_column
 from tagport.engines.spark.query import value_spread
 from tagport.engines.spark.render import literal
-from tagport.engines.spark.store import ProfileStore
+from tagport.engines.spark.store import ProfileStore, folded, read_users
 from tagport.engines.staging.members import members_header, too_many_fields
 from tagport.errors import InvalidInput
 
@@ -89,7 +89,7 @@ def replace_members(spark: SparkSession, store: ProfileStore, segment: CatalogEn
         finally:
             _drop(spark, views)
             shutil.rmtree(staging, ignore_errors=True)
-        new.commit(current.manifest())
+        new.commit(folded(current.manifest()))
     return MembersReport(values=count, members=members, unknown=count - known_values)
 
 
@@ -157,7 +157,7 @@ def count_members(spark: SparkSession, store: ProfileStore, events: Callable[[],
     with store.reading() as version:
         if version is None:
             return 0
-        users = spark.read.parquet(str(version.users))
+        users = read_users(spark, version)
         reader = SparkValues({f.name: f.dataType.simpleString() for f in users.schema})
         rows = events()
         if sample is not None:
@@ -185,7 +185,7 @@ def portrait(spark: SparkSession, store: ProfileStore, entry: CatalogEntry,
     with store.reading() as version:
         if version is None:
             return Portrait(0, 0, 0, 0, [], [])
-        users = spark.read.parquet(str(version.users))
+        users = read_users(spark, version)
         stored = {f.name: f.dataType.simpleString() for f in users.schema}
         among_col = stored_column(among, stored)
         group = f"{among_col} IS NOT NULL" if among_col is not None else "false"

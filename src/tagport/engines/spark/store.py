@@ -6,6 +6,10 @@
   v000003/users/          one row per user in buckets of gio_id ranges: b000000.parquet
                           holds gio_ids 1..S, b000001.parquet S+1..2S, ... (each file in
                           ascending gio_id order); _buckets.json {"users_per_bucket": S}
+  v000003/users_delta/    merge-on-read: files of the complete new rows of the users a spread
+                          load changed (v000002.parquet, ...), listed oldest first in the
+                          manifest's `deltas`; a user's row is its row in the newest delta
+                          holding its gio_id, else its bucket's (`read_users`)
   v000003/identity_map/   Parquet (id_key, id_value, gio_id): each pair has one user; a
                           file per load that mapped new values (<version>-00000.parquet)
   v000003/manifest.json   row counts, written before CURRENT names the version; and the
@@ -34,11 +38,22 @@ cluster a table format (Delta Lake, Apache Iceberg) would take this role: its `M
 rewrites the touched files and commits through its log; `ProfileStore` and the two
 writers here are the seam where it would go.
 
+Merge-on-read (`DeltaPolicy`): a load whose changed users are few beside the users of the
+buckets they fall in (spread over all gio_ids, the buckets would hold more than
+`factor` times the changed rows) writes those users' new rows as one delta file and links
+every bucket and earlier delta; readers merge (`read_users`). When the deltas together
+would exceed `max_share` of the users or `max_files` files, the load compacts: it rewrites
+the buckets the deltas and the load touch, and the new version has no delta. A load that
+rewrites buckets takes the deltas' rows of those buckets into them, and the deltas holding
+such rows are rewritten without them. A computed tag and a schema change (which rewrite
+every bucket) fold every delta in.
+
 Columns (`users`): `gio_id` BIGINT; identities STRING with the user's values joined by
 `||` (the export's form; `identity_map` holds them one by one); attributes and scalar
 tags typed (BIGINT, DOUBLE, BOOLEAN, DATE, TIMESTAMP_NTZ, STRING); array tags as Parquet
 lists of their type (an empty array is stored as NULL). A column appears when a load first
-brings its key. DuckDB reads the same files (`read_parquet('<version>/users/*.parquet')`).
+brings its key. DuckDB reads the same files, merged as Spark merges them
+(`deltas.duckdb_users_sql`; without a delta, `read_parquet('<version>/users/*.parquet')`).
 """
 
 from __future__ import annotations
@@ -57,7 +72,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from tagport.catalog.models import CatalogEntry, ValueType
@@ -70,6 +85,7 @@ USERS_PER_BUCKET = 100_000
 BUCKETS_FILE = "_buckets.json"  # Spark and DuckDB's `*.parquet` leave it out
 _BUCKET = re.compile(r"^b(\d{6,})(?:-\d+)?\.parquet$")
 IDENTITY_FILES_MAX = 32
+DELTAS = "users_delta"
 
 SPARK_TYPES: dict[ValueType, str] = {
     ValueType.STRING: "string",
@@ -90,6 +106,31 @@ def spark_type(entry: CatalogEntry) -> str:
 
 
 @dataclass(frozen=True)
+class DeltaPolicy:
+    """When a load writes a delta instead of rewriting buckets, and when it compacts."""
+
+    # a delta when the touched buckets hold more than `factor` times the changed rows:
+    # a bucket rewrite costs its rows, a delta its changed rows plus a merge on every read
+    factor: float = 4.0
+    # compact once the deltas would hold more than this share of the users, or more files
+    max_share: float = 0.10
+    max_files: int = 8
+
+
+@dataclass(frozen=True)
+class Delta:
+    """One delta file of a version: its rows and the buckets they fall in."""
+
+    path: Path
+    rows: int
+    buckets: frozenset[int]
+
+    def entry(self) -> dict[str, Any]:
+        """The manifest's record of it."""
+        return {"file": self.path.name, "rows": self.rows, "buckets": sorted(self.buckets)}
+
+
+@dataclass(frozen=True)
 class Version:
     """One complete, immutable version of the dataset."""
 
@@ -97,6 +138,7 @@ class Version:
     path: Path
     # the bucket size of a dataset's first bucketed version (later ones keep theirs)
     users_per_bucket: int = USERS_PER_BUCKET
+    delta_policy: DeltaPolicy = DeltaPolicy()
 
     @property
     def users(self) -> Path:
@@ -106,8 +148,17 @@ class Version:
     def identity_map(self) -> Path:
         return self.path / "identity_map"
 
+    @property
+    def users_delta(self) -> Path:
+        return self.path / DELTAS
+
     def manifest(self) -> dict[str, Any]:
         return json.loads((self.path / "manifest.json").read_text(encoding="utf-8"))
+
+    def deltas(self) -> list[Delta]:
+        """The version's delta files, oldest first (none for most versions)."""
+        return [Delta(self.users_delta / d["file"], int(d["rows"]), frozenset(d["buckets"]))
+                for d in self.manifest().get("deltas", [])]
 
     def buckets(self) -> Buckets | None:
         """The users' bucket files, or None for a version written before buckets."""
@@ -139,9 +190,11 @@ class Buckets:
 class ProfileStore:
     """The dataset's versions, its readers' leases and its one writer."""
 
-    def __init__(self, root: Path, *, users_per_bucket: int = USERS_PER_BUCKET) -> None:
+    def __init__(self, root: Path, *, users_per_bucket: int = USERS_PER_BUCKET,
+                 deltas: DeltaPolicy = DeltaPolicy()) -> None:
         self.root = root
         self.users_per_bucket = users_per_bucket
+        self.delta_policy = deltas
         root.mkdir(parents=True, exist_ok=True)
         (root / "leases").mkdir(exist_ok=True)
         self._thread_lock = threading.Lock()
@@ -151,7 +204,7 @@ class ProfileStore:
             name = (self.root / "CURRENT").read_text(encoding="utf-8").strip()
         except FileNotFoundError:
             return None
-        return Version(name, self.root / name, self.users_per_bucket)
+        return Version(name, self.root / name, self.users_per_bucket, self.delta_policy)
 
     @contextmanager
     def reading(self) -> Iterator[Version | None]:
@@ -220,7 +273,8 @@ class NewVersion:
     """A version being written; `commit` makes it the current one."""
 
     def __init__(self, store: ProfileStore, name: str) -> None:
-        self.version = Version(name, store.root / name, store.users_per_bucket)
+        self.version = Version(name, store.root / name, store.users_per_bucket,
+                               store.delta_policy)
         self.store = store
         self.root = store.root
         self.committed = False
@@ -230,13 +284,18 @@ class NewVersion:
     def name(self) -> str:
         return self.version.name
 
-    def link_profiles(self, current: Version) -> None:
-        """Make `current`'s users and identity map this version's too, unchanged: hard
-        links (a copy where the file system has none), never a rewrite."""
-        for folder in (current.users, current.identity_map):
-            target = self.path / folder.name
-            target.mkdir()
-            link_files(list(folder.iterdir()), target)
+    def link_profiles(self, current: Version) -> dict[str, Any]:
+        """Make `current`'s users (deltas too) and identity map this version's, unchanged:
+        hard links (a copy where the file system has none), never a rewrite; the
+        manifest's entries that say so."""
+        for folder in (current.users, current.identity_map, current.users_delta):
+            if folder.is_dir():
+                target = self.path / folder.name
+                target.mkdir()
+                link_files(list(folder.iterdir()), target)
+        before = current.manifest()
+        kept = {k: before[k] for k in ("users", "identities", "max_gio_id")}
+        return {**kept, "deltas": before["deltas"]} if before.get("deltas") else kept
 
     @property
     def path(self) -> Path:
@@ -244,12 +303,15 @@ class NewVersion:
 
     def commit(self, manifest: dict[str, Any]) -> None:
         """Write the manifest, make the files durable and switch CURRENT to this version.
-        A manifest without `events` keeps the current version's (a user load)."""
+        A manifest without `events` keeps the current version's (a user load); its
+        `deltas` (none when absent) are this version's, never inherited."""
         previous = self.store.current()
         if "events" not in manifest and previous is not None:
             events = previous.manifest().get("events")
             if events is not None:
                 manifest = {**manifest, "events": events}
+        if not manifest.get("deltas", True):
+            manifest = folded(manifest)
         (self.path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
         _fsync_tree(self.path)
         tmp = self.root / f".CURRENT.{uuid.uuid4().hex}"
@@ -269,6 +331,41 @@ def link_files(files: list[Path], target: Path) -> None:
             os.link(part, target / part.name)
         except OSError:
             shutil.copy2(part, target / part.name)
+
+
+def folded(manifest: dict[str, Any]) -> dict[str, Any]:
+    """`manifest` for a version whose buckets hold every user's row: no delta."""
+    return {k: v for k, v in manifest.items() if k != "deltas"}
+
+
+def read_users(spark: SparkSession, version: Version) -> DataFrame:
+    """The version's users, one row each: its buckets merged with its deltas (the only
+    reader of `users`). Without a delta, exactly the buckets' plain read."""
+    users = spark.read.parquet(str(version.users))
+    return merge_deltas(spark, users, [d.path for d in version.deltas()])
+
+
+def merge_deltas(spark: SparkSession, users: DataFrame, deltas: list[Path]) -> DataFrame:
+    """`users` with the rows of `deltas` (oldest first) put over them: a user's row is
+    the newest delta's that holds its gio_id, else its own."""
+    if not deltas:
+        return users
+    # newest first, each file less the gio_ids of the newer ones: anti-joins against
+    # broadcast gio_ids (the deltas are a small share of the users, DeltaPolicy.max_share),
+    # so the merge shuffles nothing and each bucket row is one hash probe
+    newer: DataFrame | None = None
+    rows: list[DataFrame] = []
+    for path in reversed(deltas):
+        frame = spark.read.schema(users.schema).parquet(str(path))
+        rows.append(frame if newer is None
+                    else frame.join(F.broadcast(newer), "gio_id", "left_anti"))
+        ids = frame.select("gio_id")
+        newer = ids if newer is None else newer.unionByName(ids)
+    assert newer is not None
+    merged = users.join(F.broadcast(newer), "gio_id", "left_anti")
+    for frame in rows:
+        merged = merged.unionByName(frame)
+    return merged
 
 
 def write_user_buckets(users: DataFrame, target: Path, size: int) -> list[int]:
