@@ -8,12 +8,15 @@ tables, its memory settings) stays in test_duckdb_load.py.
 
 from __future__ import annotations
 
+import importlib
 from datetime import date
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from tagport.engines.base import LoadReport
+from tagport.engines.base import InputFormat, LoadReport
+from tagport.errors import InvalidInput
 from tests.load_support import DEVICE, ENGINES, UID, Users, lines
 
 
@@ -212,6 +215,29 @@ def test_one_bad_row_changes_nothing(users):
     assert users.read(UID, "usr_age") == [(1, "C001", 1)]
     assert (users.gio_id_of(UID, "C002"), users.gio_id_of(UID, "C003")) == (None, None)
     assert users.engine.user_count() == 1
+
+
+def test_a_parquet_file_changed_while_it_loads_loads_nothing(users, engine, monkeypatch):
+    """A Parquet file is staged as a view, read by more than one step: rewritten between
+    them, the load refuses it rather than apply records no check saw."""
+    path = users.path("parquet")
+    table = pa.table({UID: ["U1", "U2"], "tag_all": ["x", "x"]})
+    pq.write_table(table, path)
+    module = importlib.import_module(f"tagport.engines.{engine.name}.load")
+    checked = module.validate
+
+    def rewritten_meanwhile(*args, **kw):
+        checked(*args, **kw)
+        pq.write_table(pa.table({UID: ["U1", "U3"], "tag_all": ["x", "x"]}), path)
+
+    monkeypatch.setattr(module, "validate", rewritten_meanwhile)
+    with pytest.raises(InvalidInput, match="the file changed while it was loaded, so nothing"
+                                           " was loaded: load it again once it is whole"):
+        users.file(path, InputFormat.PARQUET)
+    assert users.read(UID) == []
+    monkeypatch.undo()
+    assert users.file(path, InputFormat.PARQUET).applied
+    assert users.read(UID) == [(1, "U1"), (2, "U3")]
 
 
 def test_skip_invalid_applies_the_other_records(users):

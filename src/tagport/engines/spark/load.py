@@ -34,7 +34,7 @@ from tagport.engines.base import EventLoadReport, InputFormat, LoadReport, Rejec
 from tagport.engines.spark import apply, resolve
 from tagport.engines.spark.deltas import duckdb_users_sql
 from tagport.engines.spark.store import ProfileStore, Version, spark_type
-from tagport.engines.staging.parse import stage_file
+from tagport.engines.staging.parse import file_state, stage_file, unchanged_since
 from tagport.engines.staging.sql import ident, literal
 from tagport.engines.staging.validate import NOT_REJECTED, prepare, rejects_report, validate
 from tagport.errors import InvalidInput
@@ -159,6 +159,7 @@ def _stage(
         options.temp_directory.mkdir(parents=True, exist_ok=True)
         config["temp_directory"] = str(options.temp_directory)
     con = duckdb.connect(config=config)
+    state = file_state(path)
     try:
         # line numbers come from the scan order
         con.execute("SET preserve_insertion_order = true")
@@ -174,6 +175,7 @@ def _stage(
         number_records(con)
         con.execute(f"COPY ({_records_query(staged.entries)}) TO {literal(str(target))}"
                     " (FORMAT PARQUET)")
+        unchanged_since(path, state)  # a Parquet file is read more than once
     finally:
         con.close()
     records = _typed_records(spark.read.parquet(str(target)), staged.entries)
