@@ -45,7 +45,6 @@ class EventFile:
     records: int = 0
     typed: frozenset[str] = frozenset()
     time_ms: bool = False  # event_input has `time_ms`: the time as integer epoch ms
-    view: bool = False  # event_input is a view of the file, not a table (Parquet)
 
 
 def stage(cur: duckdb.DuckDBPyConnection, path: Path, input_format: InputFormat,
@@ -145,7 +144,7 @@ def _stage_parquet(cur: duckdb.DuckDBPyConnection, path: Path,
             raw = scalar(_attribute(key, value_type), f"CAST({col} AS VARCHAR)")
         select += [f"{raw} AS a{j}", f"{raw} IS NOT NULL AS {ident(f'a{j}?')}"]
     _create_input(cur, select, source, kind="VIEW")
-    return EventFile(ids, attributes, typed=frozenset(typed), time_ms=time_ms, view=True)
+    return EventFile(ids, attributes, typed=frozenset(typed), time_ms=time_ms)
 
 
 def _stage_jsonl(cur: duckdb.DuckDBPyConnection, path: Path,

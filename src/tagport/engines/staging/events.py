@@ -84,7 +84,6 @@ class StagedEvents:
     records: int = 0
     typed: frozenset[str] = frozenset()  # attribute keys staged typed (Parquet)
     time_ms: bool = False  # event_input has the time as integer epoch ms (Parquet)
-    input_is_view: bool = False  # event_input is a view of the file (Parquet)
     # the whole rows' query, where reading them again costs less than staging them (a
     # view of a Parquet file with integer times: casts, no parsing); `event_rec` then
     # lacks the event key and the attributes
@@ -157,7 +156,7 @@ def stage_events(
     identity_entries = [identities[k] for k in staged.identities]
     attributes = [AttributeColumn(k, types[k], f"a{j}") for j, k in enumerate(staged.attributes)]
     result = StagedEvents(identity_entries, attributes, staged.file_rejects, staged.records,
-                          staged.typed, staged.time_ms, staged.view)
+                          staged.typed, staged.time_ms)
     if not staged.file_rejects:
         _check(cur, result)
     return result
@@ -172,7 +171,7 @@ def _check(cur: duckdb.DuckDBPyConnection, staged: StagedEvents) -> None:
     values = [f"{typed_value(a.entry, a.key in staged.typed, a.column)} AS {a.column}"
               for a in staged.attributes]
     query = f"SELECT {', '.join(['line', 'event', *keys, *values])} FROM event_input"
-    if staged.time_ms and staged.input_is_view:
+    if staged.time_ms:  # Parquet only, whose event_input is a view of the file
         # the event key and the attributes are read from the file when needed (rows()):
         # the staged table keeps what the checks and the resolution read, a narrower
         # table that spills less
