@@ -17,7 +17,8 @@ from pyspark's own scripts), in a fresh child process:
   values with the (empty) identity map and writes the users and the pairs as Parquet;
   the engine's phases (DuckDB staging, resolve, users, identity map) timed apart;
 - exports (csv, json, parquet) of tag_rfm against Spark's own writers (the floor of
-  bench/spark_export_bench.py), every file checked against DuckDB's;
+  bench/spark_export_bench.py), every file checked against DuckDB's; a first round of
+  each warms the session up (Python workers, the JIT) and is not counted;
 - 1% loads, `spread` and `recent`, against their floor: a plain PySpark job that reads
   the 1% file, joins the identity map for the gio_ids, merges the changes into the users
   and writes the whole dataset (what a Parquet dataset without a table format costs).
@@ -219,6 +220,7 @@ def child(work: Path, master: str, repeat: int, cases: str = "all") -> None:
     from spark_export_bench import _digest, _plan, _same
     from spark_export_bench import floor as export_floor
 
+    from tagport.config import Settings
     from tagport.engines.base import InputFormat
     from tagport.engines.spark.engine import SparkEngine, spark_session
     from tagport.engines.spark.store import ProfileStore
@@ -226,7 +228,7 @@ def child(work: Path, master: str, repeat: int, cases: str = "all") -> None:
     catalog = _catalog(work)
     phases = Phases()
     t0 = time.perf_counter()
-    spark = spark_session(master)
+    spark = spark_session(master, Settings(spark_master=master).driver_memory)
     spark.sparkContext.setLogLevel("ERROR")
     result: dict = {"start": time.perf_counter() - t0, "full": [], "full_floor": [],
                     "phases": [], **{f: [] for f in FORMATS},
@@ -261,19 +263,21 @@ def child(work: Path, master: str, repeat: int, cases: str = "all") -> None:
     exports = FORMATS if cases == "all" else []
     refs = {f: _digest(sorted((work / "refs" / f).iterdir()), f) for f in exports}
     result["same"] = True
-    for _ in range(repeat if exports else 0):
+    for round_ in range(repeat + 1 if exports else 0):  # round 0 warms up, not counted
         for fmt in FORMATS:
             out = scratch / f"floor-{fmt}"
             with store.reading() as version:
                 t = time.perf_counter()
                 export_floor(spark, version.users, catalog, fmt, out)  # type: ignore[union-attr]
-                result[f"{fmt}_floor"].append(time.perf_counter() - t)
+                floor_s = time.perf_counter() - t
             shutil.rmtree(out)
             out = scratch / f"export-{fmt}"
             out.mkdir(parents=True)
             t = time.perf_counter()
             output = engine.export(_plan(catalog, fmt), out, f"f.{fmt}")
-            result[fmt].append(time.perf_counter() - t)
+            if round_:
+                result[f"{fmt}_floor"].append(floor_s)
+                result[fmt].append(time.perf_counter() - t)
             result[f"{fmt}_rows"] = output.row_count
             result["same"] = result["same"] and _same(_digest(output.files, fmt), refs[fmt])
             shutil.rmtree(out)
@@ -404,7 +408,8 @@ def _report(runs: dict[str, dict], users: int, repeat: int) -> str:
     exported = any(run[f] for run in runs.values() for f in FORMATS)
     return "\n".join([
         f"Spark engine at {users:,} users (20 properties; exports of tag_rfm); medians of"
-        f" {repeat} rounds alternating floor and engine, Spark session started once per"
+        f" {repeat} rounds alternating floor and engine (exports after a warm-up round),"
+        " Spark session started once per"
         " master (start: " + ", ".join(f"{n} {r['start']:.0f} s" for n, r in runs.items())
         + ").", "",
         *machine_lines(("pyspark", "pyarrow", "duckdb")), "",

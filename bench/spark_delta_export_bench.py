@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / "data" / "spark-delta")
     args = parser.parse_args()
 
+    from tagport.config import Settings
     from tagport.engines.base import InputFormat
     from tagport.engines.duckdb.engine import DuckDBEngine
     from tagport.engines.duckdb.store import DuckDBStore
@@ -67,7 +68,7 @@ def main() -> None:
     args.work.mkdir(parents=True)
     files = prepare_files(args.work, args.users)
     catalog = _catalog(args.work)
-    spark = spark_session("local[2]")
+    spark = spark_session("local[2]", Settings(spark_master="local[2]").driver_memory)
     spark.sparkContext.setLogLevel("ERROR")
     a = SparkEngine(spark, ProfileStore(args.work / "a"))
     report = a.load(files["parquet"], InputFormat.PARQUET, catalog)

@@ -169,6 +169,7 @@ def _fresh(path: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> str:
+    from tagport.config import Settings
     from tagport.engines.spark.engine import SparkEngine, spark_session
     from tagport.engines.spark.store import ProfileStore
 
@@ -183,7 +184,7 @@ def run(args: argparse.Namespace) -> str:
     refs = references(work, catalog)
     log("DuckDB references: " + ", ".join(f"{f} {r[0]:,} rows" for f, r in refs.items()))
 
-    spark = spark_session(args.master)
+    spark = spark_session(args.master, Settings(spark_master=args.master).driver_memory)
     spark.sparkContext.setLogLevel("ERROR")
     store = ProfileStore(work / "profiles.parquet")
     engine = SparkEngine(spark, store)

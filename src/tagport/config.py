@@ -50,6 +50,15 @@ class Settings(BaseSettings):
         "local[2]",
         description="Spark master URL for the Spark engine: `local[N]`, `spark://host:7077`.",
     )
+    spark_driver_memory: str | None = Field(
+        None, pattern=r"^[0-9]+[kmgtKMGT]?$",
+        description="Heap of each tagport process's Spark driver JVM (`spark.driver.memory`, "
+        "`8g`). With a `local[N]` master the executors run inside the driver, so this is "
+        "what a load or export of every user may use (a full load of 10M users needs more "
+        "than Spark's 1g). Default: a quarter of the machine's memory for `local` masters, "
+        "Spark's own 1g for a cluster. Read when the process starts its Spark session; "
+        "`--driver-memory` in `PYSPARK_SUBMIT_ARGS` wins.",
+    )
     profile_path: Path | None = Field(
         None,
         description="The Spark engine's Parquet profile dataset, a path every Spark executor "
@@ -211,6 +220,17 @@ class Settings(BaseSettings):
             return self.duckdb_load_memory_limit
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         return f"{total // 2 // 2**20}MB"
+
+    @property
+    def driver_memory(self) -> str | None:
+        """`spark_driver_memory`, or for a `local` master a quarter of the machine's
+        memory (at least 1g); None: Spark's default."""
+        if self.spark_driver_memory:
+            return self.spark_driver_memory
+        if not self.spark_master.startswith("local"):
+            return None
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        return f"{max(1024, total // 4 // 2**20)}m"
 
     @property
     def spill_path(self) -> Path:

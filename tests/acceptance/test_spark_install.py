@@ -85,3 +85,37 @@ def test_readyz_without_pyspark_or_java_says_in_one_line_what_to_install(
     status, body = json.loads(done.stdout.strip().splitlines()[-1])
     assert (status, body) == (503, {"status": "not ready", "checks": {
         "metadata": "ok", "engine": f"ConfigError: {message}"}})
+
+
+# the driver JVM's heap, as a process opening the Spark engine from its settings gets it
+DRIVER_HEAP = """
+import json, sys
+from tagport.config import Settings
+from tagport.engines.spark.engine import SparkEngine
+engine = SparkEngine.from_settings(Settings(data_dir=sys.argv[1]))
+jvm = engine.spark.sparkContext._jvm
+print(json.dumps([engine.spark.conf.get('spark.driver.memory'),
+                  jvm.java.lang.Runtime.getRuntime().maxMemory()]))
+"""
+
+
+def test_the_spark_driver_memory_setting_sizes_the_driver_jvm(tmp_path):
+    env = {**os.environ, "TAGPORT_ENGINE": "spark", "TAGPORT_SPARK_DRIVER_MEMORY": "2g"}
+    env.pop("PYSPARK_SUBMIT_ARGS", None)
+    done = subprocess.run([sys.executable, "-c", DRIVER_HEAP, str(tmp_path / "d")],
+                          capture_output=True, text=True, timeout=180, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    setting, heap = json.loads(done.stdout.strip().splitlines()[-1])
+    assert setting == "2g"
+    assert 1.5 * 2**30 < heap <= 2 * 2**30  # Spark's own default would be 1g
+
+
+def test_a_local_master_gets_a_quarter_of_the_memory_and_a_cluster_sparks_default():
+    from tagport.config import Settings
+
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert Settings(spark_master="local[2]").driver_memory == (
+        f"{max(1024, total // 4 // 2**20)}m")
+    assert Settings(spark_master="spark://h:7077").driver_memory is None
+    assert Settings(spark_master="spark://h:7077", spark_driver_memory="8g"
+                    ).driver_memory == "8g"

@@ -52,18 +52,19 @@ _session: SparkSession | None = None
 _session_lock = threading.Lock()
 
 
-def spark_session(master: str) -> SparkSession:
+def spark_session(master: str, driver_memory: str | None = None) -> SparkSession:
     """The process's Spark session (Spark allows one), created on first use and kept
     until the process exits: engines come and go (a worker opens one per burst of
-    exports), and a session takes seconds to start."""
+    exports), and a session takes seconds to start. `driver_memory` (`8g`) is the
+    driver JVM's heap, which only a session's start can set."""
     global _session
     with _session_lock:
         if _session is None:
-            _session = _new_session(master)
+            _session = _new_session(master, driver_memory)
         return _session
 
 
-def _new_session(master: str) -> SparkSession:
+def _new_session(master: str, driver_memory: str | None) -> SparkSession:
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         raise ConfigError("the Spark engine needs Java 17: install it (Debian: apt-get install"
                           " openjdk-17-jre-headless) or set JAVA_HOME", code="ENGINE_UNAVAILABLE")
@@ -77,6 +78,8 @@ def _new_session(master: str) -> SparkSession:
                .config("spark.sql.parquet.inferTimestampNTZ.enabled", "true"))
     if master.startswith("local"):
         builder = builder.config("spark.ui.enabled", "false")
+    if driver_memory:  # read by spark-submit as it starts the JVM
+        builder = builder.config("spark.driver.memory", driver_memory)
     spark = builder.getOrCreate()
     atexit.register(spark.stop)  # the application ends cleanly on the cluster
     return spark
@@ -104,7 +107,8 @@ class SparkEngine:
         """Parquet versions are read by any number of processes, and a load takes the
         dataset's write lock: there is no read-only opening."""
         return cls(
-            spark_session(settings.spark_master), ProfileStore(settings.profile_dataset_path),
+            spark_session(settings.spark_master, settings.driver_memory),
+            ProfileStore(settings.profile_dataset_path),
             max_rows_per_file=settings.max_rows_per_file,
             duckdb_options=DuckDBOptions(settings.duckdb_threads, settings.load_memory_limit,
                                          settings.spill_path),
