@@ -67,7 +67,7 @@ def prepare(work: Path, users: int) -> None:
     from tagport.engines.base import InputFormat
     from tagport.engines.duckdb.engine import DuckDBEngine
     from tagport.engines.duckdb.store import DuckDBStore
-    from tagport.engines.spark.store import spark_type
+    from tagport.engines.spark.store import BUCKETS_FILE, USERS_PER_BUCKET, spark_type
 
     files = generate(work, users, seed=7)
     catalog = _catalog(work)
@@ -88,8 +88,15 @@ def prepare(work: Path, users: int) -> None:
             select.append(f'CAST("{key}" AS {inner}[]) AS "{key}"')
         else:
             select.append(f'"{key}"')
-    con.execute(f"COPY (SELECT {', '.join(select)} FROM users ORDER BY gio_id)"
-                f" TO '{version}/users/part-00000.parquet' (FORMAT PARQUET)")
+    # the engine's layout (store.py): a file per bucket of USERS_PER_BUCKET gio_ids
+    top = con.execute("SELECT max(gio_id) FROM users").fetchall()[0][0]
+    for n in range(-(-int(top) // USERS_PER_BUCKET)):
+        low, high = n * USERS_PER_BUCKET + 1, (n + 1) * USERS_PER_BUCKET
+        con.execute(f"COPY (SELECT {', '.join(select)} FROM users WHERE gio_id BETWEEN"
+                    f" {low} AND {high} ORDER BY gio_id)"
+                    f" TO '{version}/users/b{n:06d}.parquet' (FORMAT PARQUET)")
+    (version / "users" / BUCKETS_FILE).write_text(
+        json.dumps({"users_per_bucket": USERS_PER_BUCKET}))
     con.execute("COPY (SELECT id_key, id_value, CAST(gio_id AS BIGINT) AS gio_id"
                 f" FROM identity_map) TO '{version}/identity_map/part-00000.parquet'"
                 " (FORMAT PARQUET)")

@@ -452,6 +452,44 @@ def test_a_third_delta_file_compacts_and_a_computed_tag_folds_the_deltas(with_de
                       " WHERE tag_empty = 'hi' ORDER BY gio_id").fetchall() == [(8,), (13,)]
 
 
+def test_an_export_reads_each_bucket_with_its_deltas_in_gio_id_order(tmp_path):
+    """Single-file exports read the buckets' files on the executors (a task per bucket);
+    with deltas, new users among them in a bucket that has no file yet, the bytes are
+    those of the export that Spark sorts (a split export in one part)."""
+    from tagport.engines.spark.engine import SparkEngine
+    from tagport.engines.spark.export import export as spark_export
+    from tagport.engines.spark.store import DeltaPolicy, ProfileStore
+
+    store = ProfileStore(tmp_path / "mor", users_per_bucket=5,
+                         deltas=DeltaPolicy(factor=1.0, max_share=0.5, max_files=2))
+    engine = SparkEngine(shared_spark(), store)
+    try:
+        _load_users(engine, tmp_path)
+        report = engine.load(write_jsonl(tmp_path / "mixed.jsonl", [
+            *({"identifications": {"id_uid": f"u{i}"}, "properties": {"tag_t": "d"}}
+              for i in (4, 17)),
+            *({"identifications": {"id_uid": f"u{i}"}, "properties": {"tag_t": f"n{i}"}}
+              for i in (24, 25, 26))]), InputFormat.JSONL, CATALOG)
+        assert report.applied and (report.updated, report.inserted) == (2, 3)
+        version = store.current()
+        [delta] = version.deltas()
+        assert delta.rows == 5 and 5 in delta.buckets and 5 not in version.buckets().files
+        for fmt in (FileFormat.CSV, FileFormat.JSON):
+            work = tmp_path / f"buckets-{fmt.value}"
+            work.mkdir()
+            by_bucket = engine.export(_plan(fmt), work, "f")
+            sorted_dir = tmp_path / f"sorted-{fmt.value}"
+            sorted_dir.mkdir()
+            by_spark = spark_export(engine.spark, store, _plan(fmt), sorted_dir, "f", 1000)
+            assert by_bucket.row_count == by_spark.row_count == COVERED + 4
+            assert by_bucket.files[0].read_bytes() == by_spark.files[0].read_bytes()
+        gio_ids = [json.loads(line)["gio_id"]
+                   for line in by_bucket.files[0].read_text("utf-8").splitlines()]
+        assert gio_ids == sorted(gio_ids) and gio_ids[-3:] == [24, 25, 26]
+    finally:
+        engine.close()
+
+
 def test_an_event_load_of_known_users_keeps_the_deltas(with_deltas, tmp_path):
     from zoneinfo import ZoneInfo
 

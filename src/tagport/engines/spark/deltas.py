@@ -33,6 +33,30 @@ def duckdb_users_sql(version: Version, columns: str = "*") -> str:
             " (SELECT gio_id FROM d))")
 
 
+def duckdb_bucket_sql(files: list[Path], deltas: list[Path], low: int, high: int,
+                      columns: list[str], where: str) -> str:
+    """The DuckDB query of one bucket's users (gio_ids `low`..`high`) for which `where`
+    holds, in gio_id order: the bucket's files (each in gio_id order, in name order) with
+    the rows of `deltas` (oldest first, the version's that hold rows of this bucket) put
+    over them, as `duckdb_users_sql` does for the whole version. `columns`: SQL of the
+    columns to select (gio_id first)."""
+    literal = _sql_string
+    select = ", ".join(columns)
+    buckets = f"read_parquet([{', '.join(literal(str(f)) for f in files)}])"
+    assert files or deltas, "a bucket with no file and no delta holds no user"
+    if not deltas:
+        order = "" if len(files) == 1 else " ORDER BY gio_id"  # one file is in order
+        return f"SELECT {select} FROM {buckets} WHERE {where}{order}"
+    names = ", ".join(literal(str(d)) for d in deltas)
+    newest = (f"SELECT * EXCLUDE (_delta, filename) FROM (SELECT *,"
+              f" list_position([{names}], filename) AS _delta FROM read_parquet([{names}],"
+              f" filename = true) WHERE gio_id BETWEEN {int(low)} AND {int(high)})"
+              " QUALIFY row_number() OVER (PARTITION BY gio_id ORDER BY _delta DESC) = 1")
+    rows = ("SELECT * FROM d" if not files else f"SELECT * FROM d UNION ALL BY NAME"
+            f" SELECT * FROM {buckets} WHERE gio_id NOT IN (SELECT gio_id FROM d)")
+    return f"WITH d AS ({newest}) SELECT {select} FROM ({rows}) WHERE {where} ORDER BY gio_id"
+
+
 def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 

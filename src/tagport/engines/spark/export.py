@@ -1,14 +1,18 @@
 """The export plan as a Spark job, with one small writer per file format.
 
-The selected users are sorted by gio_id in ranges, one per task, and the executors write
-part files in parallel into the attempt's work dir; the driver then assembles the result
-from the parts in order, streaming (memory flat in the rows):
+The executors write part files in parallel into the attempt's work dir, each task a
+range of gio_ids; the driver then assembles the result from the parts in order,
+streaming (memory flat in the rows):
 
 - CSV and JSON lines (`TextWriter`): each task renders its rows with the rendering every
-  engine shares (parts.py: the DuckDB engine's query over the task's Arrow batches, and
-  its writer), so the bytes are the DuckDB engine's by construction. One file: the
-  header (written by the same CSV writer), then the parts in order, copied with
-  copy_file_range, or streamed through exports.sinks.text_sink when a charset or a
+  engine shares (parts.py: the DuckDB engine's query and its writer), so the bytes are
+  the DuckDB engine's by construction. A single-file export is a task per bucket of the
+  dataset, which reads the bucket's files (and its deltas' rows) itself: the buckets in
+  order are the export in order, so nothing is sorted, shuffled or sent from the JVM to
+  Python (`write_buckets`). Otherwise (split exports, a dataset written before buckets)
+  Spark sorts the rows and hands each task its range as Arrow batches (`write`). One
+  file: the header (written by the same CSV writer), then the parts in order, copied
+  with copy_file_range, or streamed through exports.sinks.text_sink when a charset or a
   compression applies.
 - Parquet (`ParquetWriter`): typed columns written by Spark's Parquet writer, then read
   back part by part, in order, cast to the export's schema (exports/parquet.py) and
@@ -17,16 +21,17 @@ from the parts in order, streaming (memory flat in the rows):
   file; the parts are named in order with `exports.naming.part_name` and only the first
   carries the CSV header, so that the parts concatenated in order are the single-file
   export. A part ends where a task's range ends, so a part may hold fewer than
-  `max_rows` rows. When everything fits in one part, the result is one file named
-  `file_name`.
+  `max_rows` rows (which is why split exports do not take a task per bucket: a bucket
+  of 100,000 users would end a part every 100,000 users at most). When everything fits
+  in one part, the result is one file named `file_name`.
 
-Without `max_rows`, the sort is Spark's own `orderBy` (its ranges sized by adaptive
-execution after the shuffle, as in a plain Spark job), and the rows are counted from
-what the tasks wrote: no job counts them beforehand. With `max_rows`, a count sizes the
-ranges a little under `max_rows`, so that few parts are cut short.
+When Spark sorts, it is Spark's own `orderBy` (its ranges sized by adaptive execution
+after the shuffle, as in a plain Spark job), or, with `max_rows`, ranges a little under
+`max_rows` sized by a count, so that few parts are cut short. The rows are counted from
+what the tasks wrote: no job counts them beforehand.
 
-The executors write into the work dir, so on a cluster the result dir must be a path
-that the driver and every executor share (the same mount).
+The executors write into the work dir and read the dataset, so on a cluster the result dir
+and the profile path must be paths that the driver and every executor share (the same mount).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import ClassVar, Protocol
 
@@ -47,17 +53,23 @@ import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 
 from tagport.engines.rendering.text import TEXT_FORMATS, TextFormat
+from tagport.engines.spark.deltas import duckdb_bucket_sql
 from tagport.engines.spark.lines import stored_column
 from tagport.engines.spark.parts import (
     RELATION,
     SOURCE_NAME,
+    BucketTask,
     Part,
     PartsSource,
+    TaskParts,
+    commit_parts,
     read_parts,
     text_options,
+    write_bucket,
 )
 from tagport.engines.spark.render import quote_ident
-from tagport.engines.spark.store import ProfileStore, read_users
+from tagport.engines.spark.store import Buckets, ProfileStore, Version, read_users
+from tagport.engines.staging.sql import ident
 from tagport.exports.formats import FileFormat
 from tagport.exports.naming import part_name
 from tagport.exports.parquet import ROWS_PER_GROUP, arrow_schema, conform
@@ -127,9 +139,14 @@ def _export(spark: SparkSession, store: ProfileStore, plan: ExportPlan, work_dir
         if users is None or selected is None:
             return ExportOutput(0, writer.assemble(plan, [work_dir / file_name], [[]]))
         spark_out = work_dir / f".spark-{uuid.uuid4().hex}"
+        assert version is not None  # it has users
+        buckets = version.buckets()
         try:
-            ordered = _in_order(users.where(f"{selected} IS NOT NULL"), max_rows)
-            parts = writer.write(ordered, plan, stored, max_rows, spark_out)
+            if isinstance(writer, TextWriter) and max_rows is None and buckets is not None:
+                parts = writer.write_buckets(spark, version, buckets, plan, stored, spark_out)
+            else:
+                ordered = _in_order(users.where(f"{selected} IS NOT NULL"), max_rows)
+                parts = writer.write(ordered, plan, stored, max_rows, spark_out)
             paths = [part.path for part in parts]
             if max_rows is None or len(parts) <= 1:
                 files = writer.assemble(plan, [work_dir / file_name], [paths])
@@ -187,6 +204,33 @@ class TextWriter:
         _register_parts_source(users.sparkSession)
         users.select("gio_id", *keys).write.format(SOURCE_NAME).options(**options) \
             .mode("append").save()
+        return read_parts(out)
+
+    def write_buckets(self, spark: SparkSession, version: Version, buckets: Buckets,
+                      plan: ExportPlan, stored: dict[str, str], out: Path) -> list[Part]:
+        """Write the selected users as parts, a task per bucket that reads the bucket's
+        files itself (parts.write_bucket): the buckets' gio_id ranges in order are the
+        export's order, so nothing is sorted or shuffled."""
+        keys = list(dict.fromkeys(e.key for e in plan.columns if stored_column(e, stored)))
+        options = text_options(self.file_format, self.text.query(plan, keys, RELATION),
+                               plan.output.encoding.delimiter, out, None)
+        columns = ["gio_id", *(ident(key) for key in keys)]
+        where = f"{ident(plan.selection.column.key)} IS NOT NULL"
+        deltas = version.deltas()
+        # a delta may hold new users of a bucket that has no file yet
+        numbers = sorted(set(buckets.files).union(*(d.buckets for d in deltas)))
+        tasks = []
+        for number in numbers:
+            low, high = number * buckets.size + 1, (number + 1) * buckets.size
+            overlapping = [d.path for d in deltas if number in d.buckets]
+            tasks.append(BucketTask(len(tasks), duckdb_bucket_sql(
+                buckets.files.get(number, []), overlapping, low, high, columns, where)))
+        out.mkdir()  # removed whole by the caller, whatever happens
+        messages: list[TaskParts] = []
+        if tasks:
+            messages = (spark.sparkContext.parallelize(tasks, len(tasks))
+                        .map(partial(write_bucket, options)).collect())
+        commit_parts(out, messages)
         return read_parts(out)
 
     def assemble(self, plan: ExportPlan, dests: list[Path],

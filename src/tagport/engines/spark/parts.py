@@ -1,20 +1,28 @@
-"""The executors' side of a CSV or JSON export: a Python data source that renders each
-task's rows with the rendering every engine shares and writes them as part files.
+"""The executors' side of a CSV or JSON export: each task renders its rows with the
+rendering every engine shares and writes them as part files.
 
-Spark hands each task its sorted rows as Arrow batches (`DataSourceArrowWriter`); the
-task runs the format's query (engines/rendering/sql.py, the DuckDB engine's own) with an
-in-memory DuckDB of one thread over them, and writes the result with the format's writer
-(engines/rendering/text.py) as `part-<task>-<n>.txt` in the output dir, a new file every
-`max_rows` rows when that is set. So the executors write the DuckDB engine's bytes, and
-Spark's SQL renders nothing.
+A task runs the format's query (engines/rendering/sql.py, the DuckDB engine's own) with
+an in-memory DuckDB of one thread over its rows, and writes the result with the format's
+writer (engines/rendering/text.py) as `part-<task>-<n>.txt` in the output dir, a new file
+every `max_rows` rows when that is set. So the executors write the DuckDB engine's bytes,
+and Spark's SQL renders nothing. A task's rows come one of two ways:
+
+- from Spark (`PartsSource`, a Python data source): Spark hands each task its sorted rows
+  as Arrow batches (`DataSourceArrowWriter`);
+- from the dataset's files (`write_bucket`): a task per bucket of the version, which the
+  task's DuckDB reads itself, merged with the deltas' rows of the bucket and in gio_id
+  order (deltas.duckdb_bucket_sql). A bucket holds one range of gio_ids, so the buckets
+  in order are the export in order: no sort, no shuffle, and nothing crosses from the JVM
+  to Python.
 
 A file is written under a name of its task attempt and renamed when complete, so that a
-failed attempt's leftovers are never taken for parts. The commit, on the driver once
-every task has succeeded, lists the committed parts with their row counts in
-`_parts.json` (`read_parts`); an aborted write removes the parts it was told of.
+failed attempt's leftovers are never taken for parts. The driver, once every task has
+succeeded, lists the committed parts with their row counts in `_parts.json`
+(`read_parts`); an aborted write removes the parts it was told of.
 
 The executors import this module: on a cluster, they need tagport's Python environment
-(pyarrow, duckdb, tagport) at the path the driver runs (`spark.pyspark.python`).
+(pyarrow, duckdb, tagport) at the path the driver runs (`spark.pyspark.python`), and the
+dataset and the output dir at the paths the driver sees.
 """
 
 from __future__ import annotations
@@ -69,6 +77,75 @@ def read_parts(out: Path) -> list[Part]:
     return [Part(out / name, rows) for name, rows in listed]
 
 
+@dataclass(frozen=True)
+class TaskOptions:
+    """What every task of an export needs (`text_options`, parsed)."""
+
+    out: Path
+    file_format: FileFormat
+    query: str
+    delimiter: str
+    max_rows: int | None
+
+    @classmethod
+    def of(cls, options: dict[str, str]) -> TaskOptions:
+        return cls(Path(options["dir"]), FileFormat(options["format"]), options["query"],
+                   options["delimiter"], int(options["max_rows"]) or None)
+
+
+@dataclass(frozen=True)
+class BucketTask:
+    """One task of an export read from the dataset's files: the query of its rows."""
+
+    task: int
+    rows_sql: str  # DuckDB SQL of the rows, in gio_id order (deltas.duckdb_bucket_sql)
+
+
+def write_bucket(options: dict[str, str], task: BucketTask) -> TaskParts:
+    """On an executor: render and write one bucket's rows as the task's parts."""
+    import duckdb
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    attempt = context.attemptNumber() if context is not None else 0
+    done = TaskParts(task.task)
+    with duckdb.connect(config={"threads": 1}) as con:
+        con.execute(f"CREATE TEMP VIEW {RELATION} AS {task.rows_sql}")
+        _write_result(TaskOptions.of(options), con, done, attempt)
+    return done
+
+
+def _write_result(options: TaskOptions, con: Any, done: TaskParts, attempt: int) -> None:
+    """Run the format's query over `RELATION` and write its rows as `done`'s parts."""
+    result = con.sql(options.query).to_arrow_reader(BATCH_ROWS)
+    part: _PartFile | None = None
+    for number, batch in _numbered(result, options.max_rows):
+        if part is None or part.number != number:
+            if part is not None:
+                done.files.append(part.finish())
+            part = _PartFile(options, done.task, number, attempt, result.schema)
+        part.write(batch)
+    if part is not None:
+        done.files.append(part.finish())
+
+
+def commit_parts(out: Path, messages: list[Any]) -> None:
+    """List the tasks' parts, in task order, in `_parts.json` (on the driver)."""
+    tasks = sorted((m for m in messages if isinstance(m, TaskParts)), key=lambda m: m.task)
+    listed = [file for m in tasks for file in m.files]
+    tmp = out / f".{MANIFEST}.tmp"
+    tmp.write_text(json.dumps(listed), encoding="utf-8")
+    os.replace(tmp, out / MANIFEST)
+
+
+def abort_parts(out: Path, messages: list[Any]) -> None:
+    """Remove the parts of the tasks that reported them."""
+    for m in messages:
+        if isinstance(m, TaskParts):
+            for name, _ in m.files:
+                (out / name).unlink(missing_ok=True)
+
+
 class PartsSource(DataSource):
     @classmethod
     def name(cls) -> str:
@@ -80,11 +157,8 @@ class PartsSource(DataSource):
 
 class PartsWriter(DataSourceArrowWriter):
     def __init__(self, options: dict[str, str]) -> None:
-        self.out = Path(options["dir"])
-        self.file_format = FileFormat(options["format"])
-        self.query = options["query"]
-        self.delimiter = options["delimiter"]
-        self.max_rows = int(options["max_rows"]) or None
+        self.options = TaskOptions.of(options)
+        self.out = self.options.out
 
     def write(self, iterator: Iterator[pa.RecordBatch]) -> TaskParts:
         import duckdb  # on the executors, once per task
@@ -99,46 +173,29 @@ class PartsWriter(DataSourceArrowWriter):
         rows = pa.RecordBatchReader.from_batches(first.schema, itertools.chain([first], iterator))
         with duckdb.connect(config={"threads": 1}) as con:
             con.register(RELATION, rows)
-            result = con.sql(self.query).to_arrow_reader(BATCH_ROWS)
-            part: _PartFile | None = None
-            for number, batch in _numbered(result, self.max_rows):
-                if part is None or part.number != number:
-                    if part is not None:
-                        done.files.append(part.finish())
-                    part = _PartFile(self, done.task, number, context.attemptNumber(),
-                                     result.schema)
-                part.write(batch)
-            if part is not None:
-                done.files.append(part.finish())
+            _write_result(self.options, con, done, context.attemptNumber())
         return done
 
     def commit(self, messages: list[WriterCommitMessage | None]) -> None:
-        tasks = sorted((m for m in messages if isinstance(m, TaskParts)), key=lambda m: m.task)
-        listed = [file for m in tasks for file in m.files]
-        tmp = self.out / f".{MANIFEST}.tmp"
-        tmp.write_text(json.dumps(listed), encoding="utf-8")
-        os.replace(tmp, self.out / MANIFEST)
+        commit_parts(self.out, messages)
 
     def abort(self, messages: list[WriterCommitMessage | None]) -> None:
-        for m in messages:
-            if isinstance(m, TaskParts):
-                for name, _ in m.files:
-                    (self.out / name).unlink(missing_ok=True)
+        abort_parts(self.out, messages)
 
 
 class _PartFile:
     """A part being written: `part-<task>-<n>.txt`, under its attempt's name until done."""
 
-    def __init__(self, writer: PartsWriter, task: int, number: int, attempt: int,
+    def __init__(self, options: TaskOptions, task: int, number: int, attempt: int,
                  schema: pa.Schema) -> None:
         self.number = number
         self.name = f"part-{task:05d}-{number:05d}.txt"
-        self.path = writer.out / self.name
-        self.tmp = writer.out / f".{self.name}.{attempt}"
+        self.path = options.out / self.name
+        self.tmp = options.out / f".{self.name}.{attempt}"
         self.rows = 0
         self._file = pa.OSFile(str(self.tmp), "wb")
-        text: TextFormat = TEXT_FORMATS[writer.file_format]
-        self._writer: BatchWriter = text.writer(self._file, schema, writer.delimiter, None)
+        text: TextFormat = TEXT_FORMATS[options.file_format]
+        self._writer: BatchWriter = text.writer(self._file, schema, options.delimiter, None)
 
     def write(self, batch: pa.RecordBatch) -> None:
         self._writer.write_batch(batch)
