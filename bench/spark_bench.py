@@ -15,7 +15,8 @@ from pyspark's own scripts), in a fresh child process:
 - full load: `SparkEngine.load` of the whole file into an empty dataset, against the
   floor: a plain PySpark job that reads the file, numbers the users, joins their identity
   values with the (empty) identity map and writes the users and the pairs as Parquet;
-  the engine's phases (DuckDB staging, resolve, users, identity map) timed apart;
+  the engine's phases (DuckDB staging, resolve, users, identity map; a first load of new
+  users only: the files its tasks write, first_load.py) timed apart;
 - exports (csv, json, parquet) of tag_rfm against Spark's own writers (the floor of
   bench/spark_export_bench.py), every file checked against DuckDB's; a first round of
   each warms the session up (Python workers, the JIT) and is not counted;
@@ -205,7 +206,8 @@ class Phases:
                                     (resolve, "resolve", "resolve"),
                                     (apply, "_compute_changes", "changes"),
                                     (apply, "_write_users", "users"),
-                                    (apply, "_write_identity_map", "identity map")):
+                                    (apply, "_write_identity_map", "identity map"),
+                                    (load, "write_first_load", "first load's files")):
             setattr(module, name, self._timed(getattr(module, name), label))
 
     def _timed(self, function, label: str):  # type: ignore[no-untyped-def]

@@ -508,3 +508,109 @@ def test_an_event_load_of_known_users_keeps_the_deltas(with_deltas, tmp_path):
     after = with_deltas.store.current()
     assert after.name != before.name and [d.entry() for d in after.deltas()] == deltas
     assert _merged(after) == rows and _tag_of(with_deltas, 4) == "d1"
+
+
+# --- a first load of new users only: a task per file (first_load.py) ----------------------
+
+
+def _first_load(tmp_path: Path, name: str, path: Path, fmt: InputFormat, *, general: bool,
+                monkeypatch, **kw):
+    """Load `path` into an empty store of buckets of 3; `general`: through resolve.py and
+    apply.py (the first-load path turned off). The report, the version and the calls."""
+    from tagport.engines.spark import load as spark_load
+    from tagport.engines.spark.engine import SparkEngine
+    from tagport.engines.spark.store import ProfileStore
+    from tests.load_support import CATALOG as LOAD_CATALOG
+
+    calls = []
+    write = spark_load.write_first_load
+    with monkeypatch.context() as patch:
+        patch.setattr(spark_load, "write_first_load",
+                      lambda *a, **k: calls.append(1) or write(*a, **k))
+        if general:
+            patch.setattr(spark_load, "first_load_facts", lambda *a, **k: None)
+        engine = SparkEngine(shared_spark(), ProfileStore(tmp_path / name, users_per_bucket=3))
+        report = engine.load(path, fmt, LOAD_CATALOG, **kw)
+    return report, engine.store.current(), len(calls)
+
+
+def _written(version) -> dict:
+    """All a version holds, as Spark and DuckDB read it."""
+    spark = shared_spark()
+    users = spark.read.parquet(str(version.users))
+    ids = spark.read.parquet(str(version.identity_map))
+    return {
+        "files": sorted(p.name for p in version.users.iterdir()),
+        "layout": json.loads((version.users / "_buckets.json").read_text()),
+        "spark types": [(f.name, f.dataType.simpleString()) for f in users.schema],
+        "spark rows": sorted(tuple(r) for r in users.collect()),
+        "duckdb rows": duckdb.sql(f"SELECT * FROM read_parquet('{version.users}/b*.parquet')"
+                                  " ORDER BY gio_id").fetchall(),
+        "bucket order": [duckdb.sql(f"SELECT gio_id FROM read_parquet('{f}')").fetchall()
+                         for f in sorted(version.users.glob("b*.parquet"))],
+        "identity types": [(f.name, f.dataType.simpleString()) for f in ids.schema],
+        "identities": sorted(tuple(r) for r in ids.collect()),
+        "manifest": version.manifest(),
+    }
+
+
+FIRST_LOAD = [
+    {"identifications": {"id_$basic_userId": "C1", "id_device": ["D1", "D1b", "D1", ""]},
+     "properties": {"usr_gender": 'a "quoted", comma\nnew line || 😀', "usr_age": -7,
+                    "usr_score": 1.5, "usr_vip": True, "usr_birthday": "2024-02-29",
+                    "usr_seen": "2024-02-29 23:59:01.123456", "tag_orders": [3, 1, 3],
+                    "tag_rfm": "高"}},
+    {"identifications": {"id_device": "D2"}, "properties": {"usr_age": "not a number"}},
+    {"identifications": {"id_$basic_userId": "C3"},
+     "properties": {"usr_seen": "2024-03-01T08:00:00+08:00", "usr_vip": False,
+                    "tag_orders": [], "usr_gender": None}},
+    {"identifications": {"id_device": ["D4"]}, "properties": {"usr_score": 0.1}},
+    {"identifications": {"id_$basic_userId": "C5", "id_device": "D5"}},
+    {"identifications": {"id_$basic_userId": "C6"}, "properties": {"usr_birthday": "1999-12-31"}},
+    {"identifications": {"id_$basic_userId": "C7"}, "properties": {"tag_rfm": "低"}},
+]
+
+
+@pytest.mark.parametrize("fmt", [InputFormat.JSONL, InputFormat.CSV])
+def test_a_first_load_of_new_users_writes_what_the_general_path_writes(tmp_path, monkeypatch,
+                                                                        fmt):
+    if fmt is InputFormat.JSONL:
+        path = write_jsonl(tmp_path / "first.jsonl", FIRST_LOAD)
+    else:
+        path = tmp_path / "first.csv"
+        path.write_text(
+            "id_$basic_userId,id_device,usr_age,usr_seen,tag_orders,usr_vip\n"
+            "C1,D1||D1b,3,2024-01-02 03:04:05,1||2,true\nC2,,x,,,\n,D3,,,,false\n"
+            "C4,D4||D4,5,2024-01-02,,1\nC5,,6,,7,\nC6,,7,,,\nC7,D7,8,,,\n", encoding="utf-8")
+    fast, fast_version, fast_calls = _first_load(tmp_path, "fast", path, fmt, general=False,
+                                                 monkeypatch=monkeypatch, skip_invalid=True)
+    slow, slow_version, slow_calls = _first_load(tmp_path, "slow", path, fmt, general=True,
+                                                 monkeypatch=monkeypatch, skip_invalid=True)
+    assert (fast_calls, slow_calls) == (1, 0)
+    assert fast == slow
+    assert (fast.applied, fast.inserted, fast.updated, fast.rejected) == (True, 6, 0, 1)
+    assert _written(fast_version) == _written(slow_version)
+    assert _written(fast_version)["files"] == [
+        "_buckets.json", "b000000.parquet", "b000001.parquet"]
+
+
+def test_a_first_load_with_rejects_and_no_skip_applies_nothing(tmp_path, monkeypatch):
+    path = write_jsonl(tmp_path / "first.jsonl", FIRST_LOAD)
+    report, version, calls = _first_load(tmp_path, "fast", path, InputFormat.JSONL,
+                                         general=False, monkeypatch=monkeypatch)
+    assert (report.applied, report.rejected, version, calls) == (False, 1, None, 0)
+
+
+def test_a_first_load_whose_records_share_a_value_is_resolved_into_one_user(tmp_path,
+                                                                             monkeypatch):
+    path = write_jsonl(tmp_path / "first.jsonl", [
+        {"identifications": {"id_$basic_userId": "C1"}, "properties": {"usr_age": 1}},
+        {"identifications": {"id_$basic_userId": "C2", "id_device": "D"}},
+        {"identifications": {"id_$basic_userId": "C1", "id_device": "D"},
+         "properties": {"usr_age": 3}}])
+    report, version, calls = _first_load(tmp_path, "fast", path, InputFormat.JSONL,
+                                         general=False, monkeypatch=monkeypatch)
+    assert (report.applied, report.inserted, calls) == (True, 1, 0)
+    assert duckdb.sql(f"SELECT gio_id, \"id_$basic_userId\", id_device, usr_age FROM"
+                      f" read_parquet('{version.users}/*.parquet')").fetchall() == [
+        (1, "C1||C2", "D", 3)]

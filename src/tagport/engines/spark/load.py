@@ -12,6 +12,10 @@
    delta of the changed users: merge-on-read, store.py), which becomes current only after
    `before_commit` has run.
 
+A first load of new users only (an empty dataset, no identity value carried by two
+records: the staging checks it) skips 2 and 3: a task per file writes the version with
+DuckDB on the executors (first_load.py), the same files 3 would write.
+
 All or nothing: nothing is visible until CURRENT switches; with `skip_invalid` the valid
 records are applied and the rest reported.
 """
@@ -33,6 +37,7 @@ from tagport.catalog.models import CatalogEntry, ValueType
 from tagport.engines.base import EventLoadReport, InputFormat, LoadReport, Reject
 from tagport.engines.spark import apply, resolve
 from tagport.engines.spark.deltas import duckdb_users_sql
+from tagport.engines.spark.first_load import FirstLoadFacts, first_load_facts, write_first_load
 from tagport.engines.spark.store import ProfileStore, Version, spark_type
 from tagport.engines.staging.parse import file_state, stage_file, unchanged_since
 from tagport.engines.staging.sql import ident, literal
@@ -50,6 +55,9 @@ class Staged:
     records: DataFrame | None
     report: LoadReport
     rows: int = 0  # the valid records
+    path: Path | None = None  # the staged Parquet file of `records`
+    # a first load of new users only (first_load.py): what the staging found
+    first: FirstLoadFacts | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,13 @@ def load_file(
             staged = _stage(spark, path, input_format, catalog, current, staging, duckdb_options)
             if staged.records is None:
                 return staged.report
+            if staged.first is not None and (skip_invalid or not staged.report.rejects):
+                assert staged.path is not None
+                report = staged.report
+                manifest = write_first_load(spark, staged.path, staged.entries, staged.first,
+                                            new.version, report)
+                commit_load(new, manifest, report, before_commit)
+                return report
             size_shuffles(spark, staged.rows + (int(current.manifest()["users"])
                                                 if current is not None else 0))
             resolved = resolve.resolve(views, staged.records, staged.entries, current)
@@ -172,14 +187,19 @@ def _stage(
         validate(con, staged.entries, staged.typed)
         report = rejects_report(con)
         target = staging / "records.parquet"
+        first = (first_load_facts(con, staged.entries, NOT_REJECTED) if current is None
+                 else None)
         number_records(con)
-        con.execute(f"COPY ({_records_query(staged.entries)}) TO {literal(str(target))}"
-                    " (FORMAT PARQUET)")
+        # in seq order for a first load: its tasks each read one seq range
+        order = " ORDER BY seq" if first is not None else ""
+        con.execute(f"COPY ({_records_query(staged.entries)}{order}) TO"
+                    f" {literal(str(target))} (FORMAT PARQUET)")
         unchanged_since(path, state)  # a Parquet file is read more than once
     finally:
         con.close()
     records = _typed_records(spark.read.parquet(str(target)), staged.entries)
-    return Staged(staged.entries, records, report, pq.ParquetFile(target).metadata.num_rows)
+    return Staged(staged.entries, records, report, pq.ParquetFile(target).metadata.num_rows,
+                  target, first)
 
 
 def _users_view(con: duckdb.DuckDBPyConnection, current: Version | None) -> None:
