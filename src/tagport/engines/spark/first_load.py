@@ -38,8 +38,8 @@ from pyspark.sql import SparkSession
 
 from tagport.catalog.models import CatalogEntry
 from tagport.engines.base import LoadReport
-from tagport.engines.spark.store import BUCKETS_FILE, Version, spark_type
-from tagport.engines.staging.sql import ident, literal
+from tagport.engines.spark.store import BUCKETS_FILE, Version
+from tagport.engines.staging.sql import SQL_TYPES, ident, literal
 
 # the identity map's pairs per file (apply.py writes as many per file)
 IDENTITIES_PER_FILE = 8_000_000
@@ -138,16 +138,11 @@ def _ranges(rows: int, parts: int) -> list[tuple[int, int]]:
     return [(k * step + 1, min(rows, (k + 1) * step)) for k in range(parts)]
 
 
-_DUCKDB_TYPES = {"string": "VARCHAR", "bigint": "BIGINT", "double": "DOUBLE",
-                 "boolean": "BOOLEAN", "date": "DATE", "timestamp_ntz": "TIMESTAMP"}
-
-
 def duckdb_type(entry: CatalogEntry) -> str:
-    """The DuckDB type of the Spark type the store keeps `entry` in (store.spark_type)."""
-    spark = spark_type(entry)
-    if spark.startswith("array<"):
-        return _DUCKDB_TYPES[spark[len("array<"):-1]] + "[]"
-    return _DUCKDB_TYPES[spark]
+    """The DuckDB type of an attribute's column: its value type's (staging's SQL_TYPES, the
+    types store.spark_type maps to Spark's), a list of them for a list attribute."""
+    scalar = SQL_TYPES[entry.value_type]
+    return f"{scalar}[]" if entry.is_array else scalar
 
 
 def _users_sql(source: str, entries: list[CatalogEntry], low: int, high: int) -> str:
