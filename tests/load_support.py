@@ -51,7 +51,19 @@ def spark_engine(tmp_path: Path, users_per_bucket: int = 2):
                                                     users_per_bucket=users_per_bucket))
 
 
+def spark_executors_engine(tmp_path: Path):
+    """The Spark engine resolving every load with Spark joins (resolve.py), none on the
+    driver (driver_resolve.py): the loads here are small enough for the driver."""
+    from tagport.engines.spark.engine import SparkEngine
+    from tagport.engines.spark.store import ProfileStore
+
+    return SparkEngine(shared_spark(), ProfileStore(tmp_path / "profiles", users_per_bucket=2),
+                       driver_resolve_max_records=0)
+
+
 ENGINES = {"duckdb": duckdb_engine, "spark": spark_engine}
+# identity resolution: Spark's loads onto a stored dataset take one of two roads
+RESOLVING_ENGINES = {**ENGINES, "spark-executors": spark_executors_engine}
 
 
 class Users:

@@ -17,10 +17,10 @@ import pytest
 
 from tagport.engines.base import InputFormat, LoadReport
 from tagport.errors import InvalidInput
-from tests.load_support import DEVICE, ENGINES, UID, Users, lines
+from tests.load_support import DEVICE, ENGINES, RESOLVING_ENGINES, UID, Users, lines
 
 
-@pytest.fixture(params=list(ENGINES.values()), ids=list(ENGINES))
+@pytest.fixture(params=list(RESOLVING_ENGINES.values()), ids=list(RESOLVING_ENGINES))
 def engine(request, tmp_path):
     engine = request.param(tmp_path)
     yield engine

@@ -614,3 +614,66 @@ def test_a_first_load_whose_records_share_a_value_is_resolved_into_one_user(tmp_
     assert duckdb.sql(f"SELECT gio_id, \"id_$basic_userId\", id_device, usr_age FROM"
                       f" read_parquet('{version.users}/*.parquet')").fetchall() == [
         (1, "C1||C2", "D", 3)]
+
+
+# --- a small load onto a stored dataset: resolved on the driver (driver_resolve.py) -------
+
+UPDATE = [
+    {"identifications": {"id_device": "D1b"}, "properties": {"usr_age": 40}},  # user 1
+    {"identifications": {"id_$basic_userId": ["N1", "N1"], "id_device": "ND"},
+     "properties": {"tag_rfm": "中"}},  # new, a value repeated
+    {"identifications": {"id_$basic_userId": "N2", "id_device": "ND"},
+     "properties": {"usr_score": 2.5}},  # shares ND with the line before: one new user
+    {"identifications": {"id_$basic_userId": "C3", "id_device": "D4"}},  # two users: rejected
+    {"gio_id": 5, "identifications": {"id_device": "D5b"},
+     "properties": {"tag_orders": [9]}},  # a given gio_id gains a value
+    {"identifications": {"id_$basic_userId": ["C6", "C7"]}},  # two users: rejected
+    {"identifications": {"id_$basic_userId": "C7", "id_device": "D7"},
+     "properties": {"usr_vip": True}},  # user 6, a new value
+    {"identifications": {"id_$basic_userId": "N3"}},  # new
+]
+
+
+def _two_loads(tmp_path: Path, name: str, monkeypatch, *, driver_max: int):
+    """FIRST_LOAD, then UPDATE (rejects skipped); the second report, the version and how
+    often Spark's resolution (resolve.py) ran for the second load."""
+    from tagport.engines.spark import load as spark_load
+    from tagport.engines.spark.engine import SparkEngine
+    from tagport.engines.spark.store import ProfileStore
+    from tests.load_support import CATALOG as LOAD_CATALOG
+
+    engine = SparkEngine(shared_spark(), ProfileStore(tmp_path / name, users_per_bucket=3),
+                         driver_resolve_max_records=driver_max)
+    first = write_jsonl(tmp_path / "first.jsonl", FIRST_LOAD)
+    assert engine.load(first, InputFormat.JSONL, LOAD_CATALOG, skip_invalid=True).applied
+    calls = []
+    spark_resolve = spark_load.resolve.resolve
+    with monkeypatch.context() as patch:
+        patch.setattr(spark_load.resolve, "resolve",
+                      lambda *a, **k: calls.append(1) or spark_resolve(*a, **k))
+        update = write_jsonl(tmp_path / "update.jsonl", UPDATE)
+        report = engine.load(update, InputFormat.JSONL, LOAD_CATALOG, skip_invalid=True)
+    return report, engine.store.current(), len(calls)
+
+
+def test_a_small_load_resolved_on_the_driver_writes_what_spark_resolution_writes(tmp_path,
+                                                                                  monkeypatch):
+    driver, driver_version, driver_calls = _two_loads(tmp_path, "driver", monkeypatch,
+                                                      driver_max=100)
+    spark, spark_version, spark_calls = _two_loads(tmp_path, "spark", monkeypatch,
+                                                   driver_max=0)
+    assert (driver_calls, spark_calls) == (0, 1)
+    assert driver == spark
+    assert (driver.applied, driver.inserted, driver.updated, driver.rejected) == (True, 2, 3, 2)
+    assert [(r.line, r.field, r.reason) for r in driver.rejects] == [
+        (4, None, "identity values belong to different users: id_$basic_userId 'C3' is"
+                  " gio_id 2, id_device 'D4' is gio_id 3"),
+        (6, None, "identity values belong to different users: id_$basic_userId 'C6' is"
+                  " gio_id 5, id_$basic_userId 'C7' is gio_id 6")]
+    assert _written(driver_version) == _written(spark_version)
+    rows = duckdb.sql(f"SELECT gio_id, \"id_$basic_userId\", id_device, usr_age, usr_vip,"
+                      f" tag_orders FROM read_parquet('{driver_version.users}/*.parquet')"
+                      " ORDER BY gio_id").fetchall()
+    assert rows[0] == (1, "C1", "D1||D1b", 40, True, [3, 1, 3])
+    assert rows[4:] == [(5, "C6", "D5b", None, None, [9]), (6, "C7", "D7", None, True, None),
+                        (7, "N1||N2", "ND", None, None, None), (8, "N3", None, None, None, None)]

@@ -29,7 +29,6 @@ from tagport.engines.base import EventLoadReport, InputFormat
 from tagport.engines.duckdb.load import (
     in_load_transaction,
     keys_with_data,
-    resolve_identities,
     stage_changes,
     write_users,
 )
@@ -47,6 +46,7 @@ from tagport.engines.staging.events import (
     spread_rejects,
     stage_events,
 )
+from tagport.engines.staging.resolve import resolve_identities
 from tagport.engines.staging.sql import ident, literal
 from tagport.engines.staging.validate import prepare, rejects_report
 

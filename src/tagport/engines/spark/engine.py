@@ -41,6 +41,7 @@ from tagport.engines.base import (
 from tagport.engines.spark import CAPABILITIES, query, segments
 from tagport.engines.spark import export as export_plan
 from tagport.engines.spark.compute import EventsSource, compute_tag
+from tagport.engines.spark.driver_resolve import DRIVER_RESOLVE_MAX_RECORDS
 from tagport.engines.spark.event_load import load_events
 from tagport.engines.spark.events import events_or_empty
 from tagport.engines.spark.load import DuckDBOptions, load_file
@@ -92,13 +93,17 @@ class SparkEngine:
     def __init__(self, spark: SparkSession, store: ProfileStore, *,
                  max_rows_per_file: int | None = None,
                  duckdb_options: DuckDBOptions = DuckDBOptions(),
-                 events: EventsSource | None = None) -> None:
+                 events: EventsSource | None = None,
+                 driver_resolve_max_records: int = DRIVER_RESOLVE_MAX_RECORDS) -> None:
         """`events`: the events relation computed tags read (a DataFrame of (gio_id, event,
-        time, dt, id, seq, <attributes>)), asked for at each computation."""
+        time, dt, id, seq, <attributes>)), asked for at each computation.
+        `driver_resolve_max_records`: a load onto a stored dataset of at most this many
+        records is resolved on the driver (driver_resolve.py), a larger one by Spark."""
         self.spark = spark
         self.store = store
         self.max_rows_per_file = max_rows_per_file
         self._duckdb_options = duckdb_options
+        self._driver_resolve_max_records = driver_resolve_max_records
         # by default the committed events of this store (events.py)
         self._events = events or (lambda: events_or_empty(spark, store))
 
@@ -130,7 +135,8 @@ class SparkEngine:
     ) -> LoadReport:
         return load_file(self.spark, self.store, path, input_format, catalog,
                          skip_invalid=skip_invalid, before_commit=before_commit,
-                         duckdb_options=self._duckdb_options)
+                         duckdb_options=self._duckdb_options,
+                         driver_resolve_max_records=self._driver_resolve_max_records)
 
     def load_events(
         self,

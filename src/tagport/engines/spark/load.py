@@ -35,8 +35,9 @@ from pyspark.sql import DataFrame, SparkSession
 
 from tagport.catalog.models import CatalogEntry, ValueType
 from tagport.engines.base import EventLoadReport, InputFormat, LoadReport, Reject
-from tagport.engines.spark import apply, resolve
+from tagport.engines.spark import apply, driver_resolve, resolve
 from tagport.engines.spark.deltas import duckdb_users_sql
+from tagport.engines.spark.driver_resolve import DRIVER_RESOLVE_MAX_RECORDS
 from tagport.engines.spark.first_load import FirstLoadFacts, first_load_facts, write_first_load
 from tagport.engines.spark.store import ProfileStore, Version, spark_type
 from tagport.engines.staging.parse import file_state, stage_file, unchanged_since
@@ -58,6 +59,8 @@ class Staged:
     path: Path | None = None  # the staged Parquet file of `records`
     # a first load of new users only (first_load.py): what the staging found
     first: FirstLoadFacts | None = None
+    # a small load onto a stored dataset: resolved by the staging (driver_resolve.py)
+    driver: driver_resolve.DriverResolved | None = None
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,11 @@ def load_file(
     catalog: dict[str, CatalogEntry], *, skip_invalid: bool = False,
     before_commit: Callable[[LoadReport], None] | None = None,
     duckdb_options: DuckDBOptions = DuckDBOptions(),
+    driver_resolve_max_records: int = DRIVER_RESOLVE_MAX_RECORDS,
 ) -> LoadReport:
-    """Resolve and apply a file of user records: all or nothing, or the valid ones only."""
+    """Resolve and apply a file of user records: all or nothing, or the valid ones only.
+    A load onto a stored dataset of at most `driver_resolve_max_records` valid records is
+    resolved by the staging on the driver (driver_resolve.py)."""
     if not path.is_file():
         raise InvalidInput(f"{path}: no such file")
     if path.stat().st_size == 0:
@@ -85,7 +91,8 @@ def load_file(
         views = resolve.Views(spark)
         try:
             current = store.current()
-            staged = _stage(spark, path, input_format, catalog, current, staging, duckdb_options)
+            staged = _stage(spark, path, input_format, catalog, current, staging, duckdb_options,
+                            driver_resolve_max_records)
             if staged.records is None:
                 return staged.report
             if staged.first is not None and (skip_invalid or not staged.report.rejects):
@@ -97,7 +104,12 @@ def load_file(
                 return report
             size_shuffles(spark, staged.rows + (int(current.manifest()["users"])
                                                 if current is not None else 0))
-            resolved = resolve.resolve(views, staged.records, staged.entries, current)
+            if staged.driver is not None:
+                resolved = driver_resolve.resolved_views(
+                    views, staged.records, resolve.identity_map_of(spark, current),
+                    staged.driver)
+            else:
+                resolved = resolve.resolve(views, staged.records, staged.entries, current)
             report = _merge_rejects(staged.report, resolved.rejects)
             if report.rejects and not skip_invalid:
                 return report
@@ -166,7 +178,7 @@ def _merge_rejects(staged: LoadReport, more: list[Reject]) -> LoadReport:
 def _stage(
     spark: SparkSession, path: Path, input_format: InputFormat,
     catalog: dict[str, CatalogEntry], current: Version | None, staging: Path,
-    options: DuckDBOptions,
+    options: DuckDBOptions, driver_resolve_max_records: int,
 ) -> Staged:
     config: dict[str, str | int] = {"threads": options.threads,
                                     "memory_limit": options.memory_limit}
@@ -185,11 +197,17 @@ def _stage(
             report = LoadReport(rejected=staged.records, rejects=staged.file_rejects)
             return Staged([], None, report)
         validate(con, staged.entries, staged.typed)
+        last_gio_id = None
+        if current is not None and _valid_records(con) <= driver_resolve_max_records:
+            # its rejects join the staging's
+            last_gio_id = driver_resolve.resolve_on_driver(con, staged.entries, current)
         report = rejects_report(con)
         target = staging / "records.parquet"
         first = (first_load_facts(con, staged.entries, NOT_REJECTED) if current is None
                  else None)
         number_records(con)
+        driver = (driver_resolve.write_resolution(con, staging, last_gio_id)
+                  if last_gio_id is not None else None)
         # in seq order for a first load: its tasks each read one seq range
         order = " ORDER BY seq" if first is not None else ""
         con.execute(f"COPY ({_records_query(staged.entries)}{order}) TO"
@@ -199,7 +217,12 @@ def _stage(
         con.close()
     records = _typed_records(spark.read.parquet(str(target)), staged.entries)
     return Staged(staged.entries, records, report, pq.ParquetFile(target).metadata.num_rows,
-                  target, first)
+                  target, first, driver)
+
+
+def _valid_records(con: duckdb.DuckDBPyConnection) -> int:
+    return int(con.execute(f"SELECT count(*) FROM load_rec WHERE {NOT_REJECTED}")
+               .fetchall()[0][0])
 
 
 def _users_view(con: duckdb.DuckDBPyConnection, current: Version | None) -> None:

@@ -10,6 +10,8 @@ hands the valid records to Spark.
 - parse.py: the file becomes `load_input` (`stage_file`).
 - validate.py: `load_input` becomes the typed `load_rec`; type and gio_id problems go to
   `load_rejects` (`validate`), which `rejects_report` reads back in order.
+- resolve.py: identity resolution over `load_rec` and an `identity_map` (`resolve_identities`):
+  every load on DuckDB, a small load onto a stored dataset on Spark.
 
 Engines import from here, never from each other.
 """
