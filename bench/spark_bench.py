@@ -22,7 +22,9 @@ from pyspark's own scripts), in a fresh child process:
   each warms the session up (Python workers, the JIT) and is not counted;
 - 1% loads, `spread` and `recent`, against their floor: a plain PySpark job that reads
   the 1% file, joins the identity map for the gio_ids, merges the changes into the users
-  and writes the whole dataset (what a Parquet dataset without a table format costs).
+  and writes the whole dataset (what a Parquet dataset without a table format costs);
+  their phases too (a load of at most 1M records is resolved during the staging, on the
+  driver: driver_resolve.py, timed apart within it).
 
 - with the exports, a csv export once more after the 1% loads (`export csv, after the
   loads`: with the Spark store's deltas, merge-on-read, when the loads wrote them),
@@ -199,10 +201,12 @@ class Phases:
     """The engine's load phases, timed by wrapping the functions load.py calls."""
 
     def __init__(self) -> None:
-        from tagport.engines.spark import apply, load, resolve
+        from tagport.engines.spark import apply, driver_resolve, load, resolve
 
         self.seconds: dict[str, float] = {}
         for module, name, label in ((load, "_stage", "stage (DuckDB)"),
+                                    (driver_resolve, "resolve_on_driver",
+                                     "of which resolve on the driver"),
                                     (resolve, "resolve", "resolve"),
                                     (apply, "_compute_changes", "changes"),
                                     (apply, "_write_users", "users"),

@@ -51,13 +51,14 @@ def spark_engine(tmp_path: Path, users_per_bucket: int = 2):
                                                     users_per_bucket=users_per_bucket))
 
 
-def spark_executors_engine(tmp_path: Path):
+def spark_executors_engine(tmp_path: Path, users_per_bucket: int = 2):
     """The Spark engine resolving every load with Spark joins (resolve.py), none on the
     driver (driver_resolve.py): the loads here are small enough for the driver."""
     from tagport.engines.spark.engine import SparkEngine
     from tagport.engines.spark.store import ProfileStore
 
-    return SparkEngine(shared_spark(), ProfileStore(tmp_path / "profiles", users_per_bucket=2),
+    return SparkEngine(shared_spark(), ProfileStore(tmp_path / "profiles",
+                                                    users_per_bucket=users_per_bucket),
                        driver_resolve_max_records=0)
 
 

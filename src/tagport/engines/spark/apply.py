@@ -28,7 +28,7 @@ from pyspark.sql import functions as F
 
 from tagport.catalog.models import CatalogEntry
 from tagport.engines.base import LoadReport
-from tagport.engines.spark.deltas import write_delta
+from tagport.engines.spark.deltas import write_delta, write_rows_of
 from tagport.engines.spark.render import literal, quote_ident
 from tagport.engines.spark.resolve import Resolved, Views, empty_frame
 from tagport.engines.spark.store import (
@@ -73,7 +73,7 @@ def apply(views: Views, entries: list[CatalogEntry], resolved: Resolved,
     users = int(before["users"]) + report.inserted
     deltas = _write_users(views, entries, current, buckets, new,
                           {int(b) for b in counts["buckets"]},
-                          report.inserted + report.updated, users)
+                          report.inserted + report.updated, users, resolved.updated)
     identities_total = int(before["identities"]) + int(counts["added"])
     _write_identity_map(resolved.identity_map, new_ids.select("id_key", "id_value", "gio_id"),
                         int(counts["added"]), identities_total, current, new)
@@ -191,10 +191,11 @@ def _write_named(df: DataFrame, target: Path, prefix: str) -> None:
 
 def _write_users(views: Views, entries: list[CatalogEntry], current: Version | None,
                  buckets: Buckets | None, new: Version, touched: set[int], changed: int,
-                 users: int) -> list[dict[str, Any]]:
+                 users: int, updated: Path | None) -> list[dict[str, Any]]:
     """The load's users written: a delta of the `changed` rows, or the buckets it touches
     (`touched`) merged and written, the others linked (`buckets`: the current version's);
-    the new version's deltas (manifest entries). `users`: the users after the load."""
+    the new version's deltas (manifest entries). `users`: the users after the load;
+    `updated`: the gio_ids of the stored users it updates, when the driver knows them."""
     spark = views.spark
     plain = (spark.read.parquet(str(current.users)) if current is not None
              else empty_frame(spark, "gio_id bigint"))
@@ -212,7 +213,7 @@ def _write_users(views: Views, entries: list[CatalogEntry], current: Version | N
         if (len(deltas) + 1 <= policy.max_files
                 and sum(d.rows for d in deltas) + changed <= policy.max_share * users):
             return _write_as_delta(views, entries, old_types, plain, current, deltas,
-                                   touched, new)
+                                   touched, new, updated)
         touched = touched.union(*(d.buckets for d in deltas))  # compact: no delta left
     return _rewrite_buckets(views, entries, old_types, plain, buckets, deltas, touched, new)
 
@@ -226,18 +227,24 @@ def _touched_rows(buckets: Buckets, touched: set[int]) -> int:
 
 def _write_as_delta(views: Views, entries: list[CatalogEntry], old_types: dict[str, str],
                     plain: DataFrame, current: Version, deltas: list[Delta], touched: set[int],
-                    new: Version) -> list[dict[str, Any]]:
-    """The changed users' complete new rows as one delta; buckets and deltas linked."""
+                    new: Version, updated: Path | None) -> list[dict[str, Any]]:
+    """The changed users' complete new rows as one delta; buckets and deltas linked.
+    `updated`: the gio_ids of the stored users changed, whose rows DuckDB on the driver
+    then reads (deltas.py: `write_rows_of`), else Spark reads the touched buckets."""
     spark = views.spark
     buckets = current.buckets()
     assert buckets is not None
-    read = [str(f) for b in sorted(touched) for f in buckets.files.get(b, [])]
-    old = spark.read.schema(plain.schema).parquet(*read)  # the touched buckets hold rows
-    overlapping = [d.path for d in deltas if d.buckets & touched]
-    # only the changed users' rows go on (the touched buckets are read, not shuffled):
-    # their gio_ids, a small share of the users, are sent to every task
-    changed = F.broadcast(spark.table("load_change").where("NOT is_new").select("gio_id"))
-    old = merge_deltas(spark, old, overlapping).join(changed, "gio_id", "left_semi")
+    if updated is not None:
+        rows = write_rows_of(current, updated, updated.with_name("updated-rows.parquet"))
+        old = spark.read.schema(plain.schema).parquet(str(rows))
+    else:
+        read = [str(f) for b in sorted(touched) for f in buckets.files.get(b, [])]
+        old = spark.read.schema(plain.schema).parquet(*read)  # the touched buckets hold rows
+        overlapping = [d.path for d in deltas if d.buckets & touched]
+        # only the changed users' rows go on (the touched buckets are read, not shuffled):
+        # their gio_ids, a small share of the users, are sent to every task
+        changed = F.broadcast(spark.table("load_change").where("NOT is_new").select("gio_id"))
+        old = merge_deltas(spark, old, overlapping).join(changed, "gio_id", "left_semi")
     views.put(old, "load_old_users", cache=False)
     new.users.mkdir()
     link_files(sorted(current.users.iterdir()), new.users)

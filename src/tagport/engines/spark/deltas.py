@@ -57,6 +57,21 @@ def duckdb_bucket_sql(files: list[Path], deltas: list[Path], low: int, high: int
     return f"WITH d AS ({newest}) SELECT {select} FROM ({rows}) WHERE {where} ORDER BY gio_id"
 
 
+def write_rows_of(version: Version, gio_ids: Path, out: Path) -> Path:
+    """The rows of `version` (its deltas merged) of the users whose gio_ids are in
+    `gio_ids` (a Parquet file of `gio_id`), written to `out` by DuckDB on the driver: what
+    a delta needs of the users a small load updates (apply.py), without Spark reading
+    every bucket they fall in (a spread 1% load on 10M users: 1.5 s, against ~8 s)."""
+    ids = f"read_parquet({_sql_string(str(gio_ids))})"
+    con = duckdb.connect(config={"threads": 2})
+    try:
+        con.execute(f"COPY (SELECT * FROM ({duckdb_users_sql(version)}) u SEMI JOIN {ids} i"
+                    f" USING (gio_id)) TO {_sql_string(str(out))} (FORMAT PARQUET)")
+    finally:
+        con.close()
+    return out
+
+
 def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 

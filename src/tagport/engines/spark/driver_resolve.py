@@ -7,8 +7,9 @@ The staging DuckDB already holds the load's records, so it resolves them with th
 resolution the DuckDB engine runs (engines/staging/resolve.py), reading the current
 version's `identity_map` files where they lie: the same targets, groups and rejects on
 both engines, by construction. Spark gets the outcome as three small Parquet files
-(`targets`, its views `load_target`, `load_ids`, `load_hits`) and applies them (apply.py)
-as it applies its own resolution.
+(its views `load_target`, `load_ids`, `load_hits`) and applies them (apply.py) as it
+applies its own resolution; with the gio_ids of the stored users the load updates, whose
+rows a delta then takes from DuckDB too (deltas.py: `write_rows_of`).
 
 Only a load of at most DRIVER_RESOLVE_MAX_RECORDS records takes this road: the driver
 holds its values in memory and reads the identity map once; a larger one is resolved by
@@ -41,6 +42,7 @@ class DriverResolved:
     target: Path  # line, gio_id, is_new, simple
     ids: Path  # line, seq, id_key, id_value, pos
     hits: Path  # line, id_key, id_value, gio_id
+    updated: Path  # gio_id: the stored users the load updates
     max_gio_id: int
 
 
@@ -68,7 +70,7 @@ def write_resolution(con: duckdb.DuckDBPyConnection, staging: Path,
     record's value once (at its first place), `simple` for the only record of a target
     none of whose values is mapped yet. After `number_records` (`load_seq`)."""
     out = DriverResolved(staging / "target.parquet", staging / "ids.parquet",
-                         staging / "hits.parquet", max_gio_id)
+                         staging / "hits.parquet", staging / "updated.parquet", max_gio_id)
     con.execute(
         "COPY (SELECT t.line, CAST(t.gio_id AS BIGINT) AS gio_id, t.is_new,"
         " h.line IS NULL AND count(*) OVER (PARTITION BY t.gio_id) = 1 AS simple"
@@ -81,6 +83,9 @@ def write_resolution(con: duckdb.DuckDBPyConnection, staging: Path,
     con.execute(
         "COPY (SELECT DISTINCT line, id_key, id_value, CAST(gio_id AS BIGINT) AS gio_id"
         f" FROM load_hits) TO {literal(str(out.hits))} (FORMAT PARQUET)")
+    con.execute("COPY (SELECT DISTINCT CAST(gio_id AS BIGINT) AS gio_id FROM load_target"
+                f" WHERE NOT is_new ORDER BY gio_id) TO {literal(str(out.updated))}"
+                " (FORMAT PARQUET)")
     return out
 
 
@@ -93,4 +98,5 @@ def resolved_views(views: Views, records: DataFrame, identity_map: DataFrame,
     target = views.put(spark.read.parquet(str(resolved.target)), "load_target", cache=False)
     ids = views.put(spark.read.parquet(str(resolved.ids)), "load_ids", cache=False)
     views.put(spark.read.parquet(str(resolved.hits)), "load_hits", cache=False)
-    return Resolved([], rec, target, ids, identity_map, resolved.max_gio_id)
+    return Resolved([], rec, target, ids, identity_map, resolved.max_gio_id,
+                    updated=resolved.updated)

@@ -7,6 +7,9 @@
 2. resolve with Spark joins (resolve.py): identity values against the current version's
    `identity_map`, records sharing values grouped by label propagation, conflicts
    rejected, each group's target gio_id chosen (new ones ascending in load order).
+   A load of at most `driver_resolve_max_records` records onto a stored dataset is
+   resolved by the staging instead, on the driver, with the DuckDB engine's resolution
+   (driver_resolve.py): the same targets and rejects without some thirty Spark jobs.
 3. apply with Spark (apply.py): per user the last record carrying a key wins, identity
    values accumulate, and a new version is written (the touched buckets rewritten, or a
    delta of the changed users: merge-on-read, store.py), which becomes current only after

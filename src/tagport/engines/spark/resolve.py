@@ -17,6 +17,7 @@ without joining records and targets.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -38,6 +39,9 @@ class Resolved:
     # every record its own new user with gio_id max_gio_id + seq, none of its values
     # mapped and none shared: load_target is then `load_rec` numbered, not computed
     all_new: bool = False
+    # the gio_ids of the stored users the load updates, as a Parquet file of `gio_id`,
+    # when the driver resolved it (driver_resolve.py)
+    updated: Path | None = None
 
 
 class Views:
