@@ -17,7 +17,7 @@ import pytest
 
 from tagport.engines.base import InputFormat, LoadReport
 from tagport.errors import InvalidInput
-from tests.load_support import DEVICE, RESOLVING_ENGINES, UID, Users, lines
+from tests.load_support import DEVICE, ENGINES, RESOLVING_ENGINES, UID, Users, lines
 
 
 @pytest.fixture(params=list(RESOLVING_ENGINES.values()), ids=list(RESOLVING_ENGINES))
@@ -273,7 +273,12 @@ def test_before_commit_sees_the_report_and_can_cancel_the_load(users):
 
 # --- presence and nulls ---------------------------------------------------------------------
 
+# the records' presence and values are apply.py's on both Spark roads: one of them is enough
+APPLY_ONLY = pytest.mark.parametrize("engine", list(ENGINES.values()), ids=list(ENGINES),
+                                     indirect=True)
 
+
+@APPLY_ONLY
 def test_an_absent_key_keeps_its_value_null_clears_and_the_last_record_wins(users):
     users.load({"identifications": {UID: "C1"},
                 "properties": {"usr_gender": "男", "usr_age": 30, "tag_orders": [1, 2]}})
@@ -283,6 +288,7 @@ def test_an_absent_key_keeps_its_value_null_clears_and_the_last_record_wins(user
     assert users.read("usr_gender", "usr_age", "tag_orders") == [(1, "男", None, None)]
 
 
+@APPLY_ONLY
 def test_a_key_absent_from_a_json_line_keeps_its_value_and_an_explicit_null_clears_it(users):
     users.load({"identifications": {UID: "C001"},
                 "properties": {"usr_gender": "男", "usr_age": 30, "tag_orders": [1, 2]}})
@@ -292,6 +298,7 @@ def test_a_key_absent_from_a_json_line_keeps_its_value_and_an_explicit_null_clea
     assert users.read("usr_gender", "tag_orders") == [(1, "男", None)]
 
 
+@APPLY_ONLY
 def test_the_last_record_carrying_a_key_wins_even_with_null(users):
     users.load(
         {"identifications": {UID: "C001"}, "properties": {"usr_gender": "男", "usr_age": 1}},
@@ -301,6 +308,7 @@ def test_the_last_record_carrying_a_key_wins_even_with_null(users):
     assert users.read("usr_gender", "usr_age") == [(1, None, 3)]
 
 
+@APPLY_ONLY
 def test_an_empty_csv_field_clears_the_value(users):
     users.csv(f"{UID},usr_gender,usr_age\nC001,男,30\n")
     report = users.csv(f"{UID},usr_gender,usr_age\nC001,,31\n")
@@ -308,11 +316,13 @@ def test_an_empty_csv_field_clears_the_value(users):
     assert users.read("usr_gender", "usr_age") == [(1, None, 31)]
 
 
+@APPLY_ONLY
 def test_a_quoted_empty_csv_string_is_an_empty_string_and_a_bare_empty_is_null(users):
     users.csv(f'{UID},usr_gender,tag_rfm,usr_age\nC001,"",,""\n')
     assert users.read("usr_gender", "tag_rfm", "usr_age") == [(1, "", None, None)]
 
 
+@APPLY_ONLY
 def test_json_lines_and_parquet_empty_strings_stay_empty_strings(users):
     users.load({"identifications": {UID: "C001"}, "properties": {"usr_gender": "", "usr_age": ""}})
     users.parquet(pa.table({UID: ["C002"], "tag_rfm": [""]}))
@@ -320,12 +330,14 @@ def test_json_lines_and_parquet_empty_strings_stay_empty_strings(users):
                                                              (2, None, None, "")]
 
 
+@APPLY_ONLY
 def test_keys_with_data_lists_the_keys_that_received_values(users):
     report = users.load({"identifications": {UID: "C001"},
                          "properties": {"usr_gender": "男", "usr_age": None}})
     assert report.keys_with_data == [UID, "tag_all", "usr_gender"]
 
 
+@APPLY_ONLY
 def test_keys_with_data_count_new_users_from_one_record_or_several_and_updated_users(users):
     users.load({"identifications": {UID: "C1"}, "properties": {"usr_age": 30}})
     report = users.load(
@@ -345,6 +357,7 @@ def test_keys_with_data_count_new_users_from_one_record_or_several_and_updated_u
     ]
 
 
+@APPLY_ONLY
 def test_keys_with_data_leave_out_an_identity_whose_values_were_all_known(users):
     # an earlier load mapped D1 and marked id_device then; identities are never cleared
     users.load({"identifications": {UID: "C1", DEVICE: "D1"}})
