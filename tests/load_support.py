@@ -40,7 +40,7 @@ def duckdb_engine(tmp_path: Path):
     return DuckDBEngine(DuckDBStore(tmp_path / "p.duckdb"))
 
 
-def spark_engine(tmp_path: Path, users_per_bucket: int = 2):
+def spark_engine(tmp_path: Path, users_per_bucket: int = 2, **options):
     from tagport.engines.spark.engine import SparkEngine
     from tagport.engines.spark.store import ProfileStore
 
@@ -48,18 +48,14 @@ def spark_engine(tmp_path: Path, users_per_bucket: int = 2):
     # of 100k users wants larger ones: each bucket is a file, and Hadoop's local file
     # system forks a `chmod` per file, 50k buckets took 20 minutes)
     return SparkEngine(shared_spark(), ProfileStore(tmp_path / "profiles",
-                                                    users_per_bucket=users_per_bucket))
+                                                    users_per_bucket=users_per_bucket),
+                       **options)
 
 
 def spark_executors_engine(tmp_path: Path, users_per_bucket: int = 2):
     """The Spark engine resolving every load with Spark joins (resolve.py), none on the
     driver (driver_resolve.py): the loads here are small enough for the driver."""
-    from tagport.engines.spark.engine import SparkEngine
-    from tagport.engines.spark.store import ProfileStore
-
-    return SparkEngine(shared_spark(), ProfileStore(tmp_path / "profiles",
-                                                    users_per_bucket=users_per_bucket),
-                       driver_resolve_max_records=0)
+    return spark_engine(tmp_path, users_per_bucket, driver_resolve_max_records=0)
 
 
 ENGINES = {"duckdb": duckdb_engine, "spark": spark_engine}
